@@ -1,0 +1,98 @@
+#include "formats/byte_sink.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "formats/error.h"
+
+namespace ckpt {
+
+void ByteSink::write_zeros(uint64_t n) {
+  static constexpr std::byte kZeros[4096] = {};
+  while (n > 0) {
+    const uint64_t chunk = std::min<uint64_t>(n, sizeof(kZeros));
+    write(std::span(kZeros, chunk));
+    n -= chunk;
+  }
+}
+
+namespace {
+constexpr size_t kWriteBufferBytes = size_t{4} << 20;
+
+[[noreturn]] void throw_io(const std::string& path, const std::string& what) {
+  throw Error(ErrorCode::Io, path, Error::kNoOffset, "", what + ": " + std::strerror(errno));
+}
+}  // namespace
+
+AtomicFileSink::AtomicFileSink(std::string path) : path_(std::move(path)) {
+  const std::filesystem::path target(path_);
+  std::filesystem::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  temp_path_ = (dir / ("." + target.filename().string() + ".ckpt-tmp-XXXXXX")).string();
+  fd_ = ::mkstemp(temp_path_.data());
+  if (fd_ < 0) throw_io(path_, "cannot create temporary file in " + dir.string());
+  ::fchmod(fd_, 0644);  // mkstemp makes 0600; outputs are ordinary files
+  buffer_.resize(kWriteBufferBytes);
+}
+
+AtomicFileSink::~AtomicFileSink() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_path_.c_str());
+}
+
+void AtomicFileSink::write(std::span<const std::byte> bytes) {
+  if (bytes.empty()) return;  // an empty span may carry a null pointer, which memcpy must not see
+  position_ += bytes.size();
+  if (buffered_ + bytes.size() > buffer_.size()) flush_buffer();
+  if (bytes.size() >= buffer_.size()) {  // large tensor: write straight through
+    const std::byte* p = bytes.data();
+    size_t left = bytes.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd_, p, std::min<size_t>(left, size_t{1} << 30));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_io(path_, "write failed");
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    return;
+  }
+  std::memcpy(buffer_.data() + buffered_, bytes.data(), bytes.size());
+  buffered_ += bytes.size();
+}
+
+void AtomicFileSink::flush_buffer() {
+  size_t done = 0;
+  while (done < buffered_) {
+    const ssize_t n = ::write(fd_, buffer_.data() + done, buffered_ - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_io(path_, "write failed");
+    }
+    done += static_cast<size_t>(n);
+  }
+  buffered_ = 0;
+}
+
+void AtomicFileSink::commit() {
+  if (committed_) return;
+  flush_buffer();
+  if (::fsync(fd_) != 0) throw_io(path_, "fsync failed");
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    throw_io(path_, "close failed");
+  }
+  fd_ = -1;
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) throw_io(path_, "rename failed");
+  committed_ = true;
+}
+
+}  // namespace ckpt

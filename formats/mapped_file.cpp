@@ -1,0 +1,73 @@
+#include "formats/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "formats/error.h"
+
+namespace ckpt {
+
+namespace {
+[[noreturn]] void throw_io(const std::string& path, const char* what) {
+  throw Error(ErrorCode::Io, path, Error::kNoOffset, "", std::string(what) + ": " + std::strerror(errno));
+}
+}  // namespace
+
+std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_io(path, "cannot open");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw_io(path, "cannot stat");
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    errno = EISDIR;
+    throw_io(path, "cannot map");
+  }
+  std::shared_ptr<MappedFile> file(new MappedFile());
+  file->path_ = path;
+  file->size_ = static_cast<size_t>(st.st_size);
+  if (file->size_ > 0) {
+    void* p = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      ::close(fd);
+      throw_io(path, "cannot mmap");
+    }
+    file->data_ = static_cast<const std::byte*>(p);
+    file->is_mmap_ = true;
+  }
+  ::close(fd);  // the mapping keeps the file alive
+  return file;
+}
+
+std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::string name, std::span<const std::byte> bytes) {
+  std::shared_ptr<MappedFile> file(new MappedFile());
+  file->path_ = std::move(name);
+  file->size_ = bytes.size();
+  // Copy into an exact-size heap block so ASan catches any read one past the end.
+  file->owned_ = std::make_unique<std::byte[]>(bytes.size() == 0 ? 1 : bytes.size());
+  if (!bytes.empty()) std::memcpy(file->owned_.get(), bytes.data(), bytes.size());
+  file->data_ = file->owned_.get();
+  return file;
+}
+
+MappedFile::~MappedFile() {
+  if (is_mmap_) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+void MappedFile::advise_sequential(size_t offset, size_t length) const {
+  if (!is_mmap_ || length == 0 || offset >= size_) return;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t start = offset & ~(page - 1);
+  const size_t end = std::min(size_, offset + std::min(length, size_ - offset));
+  ::madvise(const_cast<std::byte*>(data_) + start, end - start, MADV_SEQUENTIAL | MADV_WILLNEED);
+}
+
+}  // namespace ckpt

@@ -1,0 +1,46 @@
+// Format-independent description of one stored tensor.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "formats/dtype.h"
+#include "formats/error.h"
+
+namespace ckpt {
+
+class ByteSink;
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<uint64_t> shape;   // outermost dimension first (PyTorch/numpy order); GGUF ne reversed
+  uint64_t offset_in_file = 0;   // absolute offset of the first data byte
+  uint64_t n_bytes = 0;
+};
+
+// Element count of `shape` (1 for a scalar), or nullopt on overflow.
+std::optional<uint64_t> shape_numel(std::span<const uint64_t> shape);
+// "[2, 3, 4]"
+std::string shape_to_string(std::span<const uint64_t> shape);
+
+// Produces a tensor's bytes into a sink on demand, so writers can stream tensors one at a time.
+// It must write exactly the byte count its tensor declares; writers check this.
+using TensorDataWriter = std::function<void(ByteSink&)>;
+
+// A tensor to be written: its description plus where its bytes come from.
+struct TensorToWrite {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<uint64_t> shape;  // outermost first
+  TensorDataWriter write_data;
+};
+
+// Convenience: a TensorDataWriter that copies a span the caller keeps alive.
+TensorDataWriter write_bytes_from(std::span<const std::byte> bytes);
+
+}  // namespace ckpt

@@ -1,0 +1,12 @@
+// One function per subcommand; each lives in its own file and registers flags plus a callback.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace ckpt::cli {
+
+void add_inspect_command(CLI::App& app);
+
+}  // namespace ckpt::cli

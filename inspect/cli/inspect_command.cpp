@@ -1,0 +1,52 @@
+// `ckpt inspect FILE...`: metadata, tensor table and totals of GGUF / safetensors / HF directories.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "inspect/cli/commands.h"
+#include "inspect/inspect.h"
+
+namespace ckpt::cli {
+
+namespace {
+struct InspectFlags {
+  std::vector<std::string> paths;
+  bool json = false;
+  bool full = false;
+};
+}  // namespace
+
+void add_inspect_command(CLI::App& app) {
+  auto flags = std::make_shared<InspectFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "inspect", "Show metadata, tensors (name, dtype, shape, offset, bytes) and totals of model files");
+  cmd->add_option("paths", flags->paths, "GGUF or safetensors files, model.safetensors.index.json, or HF model directories")
+      ->required();
+  cmd->add_flag("--json", flags->json, "Print JSON (one object per path; an array for several)");
+  cmd->add_flag("--full", flags->full, "Print whole arrays (e.g. tokenizer vocabularies) instead of a summary");
+  cmd->callback([flags] {
+    InspectOptions options;
+    options.full = flags->full;
+    nlohmann::ordered_json all = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < flags->paths.size(); ++i) {
+      const InspectReport report = inspect_path(flags->paths[i], options);
+      if (flags->json) {
+        all.push_back(render_inspect_json(report));
+      } else {
+        fmt::print("{}{}", i ? "\n" : "", render_inspect_text(report));
+        std::fflush(stdout);
+      }
+    }
+    if (flags->json) {
+      const auto& doc = all.size() == 1 ? all[0] : all;
+      // Invalid UTF-8 in names from a file becomes U+FFFD instead of aborting the dump.
+      fmt::print("{}\n", doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+    }
+  });
+}
+
+}  // namespace ckpt::cli

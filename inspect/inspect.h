@@ -1,0 +1,63 @@
+// Public header of ckpt::inspect: what is inside a model file, for humans (text) and machines (JSON).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/detect.h"
+#include "formats/tensor.h"
+
+namespace ckpt {
+
+struct InspectOptions {
+  bool full = false;               // print whole arrays (tokenizer vocabularies) instead of a summary
+  size_t summary_array_items = 8;  // elements shown of a long array when !full
+};
+
+struct MetadataRow {
+  std::string key;
+  std::string type;            // "str", "u32", "arr[str]", ... ("str" for safetensors __metadata__)
+  std::string display;         // one line, summarized unless full
+  nlohmann::ordered_json json; // the value (arrays summarized unless full)
+  uint64_t offset_in_file = 0; // GGUF: where the KV starts; 0 when not meaningful
+};
+
+struct TensorRow {
+  TensorInfo info;   // shape outermost first, absolute offset
+  std::string file;  // the file holding the data (shards differ)
+};
+
+struct DTypeTotals {
+  uint64_t tensors = 0;
+  uint64_t parameters = 0;
+  uint64_t bytes = 0;
+};
+
+struct InspectReport {
+  std::string path;
+  FileKind kind = FileKind::Unknown;
+  std::string format;              // "GGUF v3", "safetensors", "safetensors (3 shards)", ...
+  std::vector<std::string> files;  // files read
+  std::vector<std::pair<std::string, std::string>> properties;  // alignment, data offset, header size...
+  std::string architecture;                                      // empty when unknown
+  std::vector<std::pair<std::string, std::string>> architecture_fields;
+  std::vector<MetadataRow> metadata;
+  std::vector<TensorRow> tensors;
+
+  uint64_t total_parameters() const;
+  uint64_t total_bytes() const;
+  std::map<std::string, DTypeTotals> totals_by_dtype() const;
+};
+
+// Reads `path` (format sniffed: GGUF, safetensors, a sharded index, or an HF checkpoint directory),
+// fully validating it. Throws ckpt::Error; a Git LFS pointer is reported as Error(LfsPointer).
+InspectReport inspect_path(const std::string& path, const InspectOptions& options);
+
+std::string render_inspect_text(const InspectReport& report);
+nlohmann::ordered_json render_inspect_json(const InspectReport& report);
+
+}  // namespace ckpt

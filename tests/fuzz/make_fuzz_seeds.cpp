@@ -1,0 +1,39 @@
+// Writes small valid GGUF and safetensors files as seed corpora for the fuzzers (made at test time).
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const std::filesystem::path dir(argv[1]);
+  std::filesystem::create_directories(dir / "gguf");
+  std::filesystem::create_directories(dir / "safetensors");
+  const std::vector<std::byte> data(256, std::byte{0x3c});
+  const float scores[] = {0.0f, -1.5f, 2.25f};
+  const int32_t types[] = {1, 3, 6};
+  ckpt::write_gguf((dir / "gguf" / "small.gguf").string(),
+                   {{"general.architecture", {std::string("llama")}, 0},
+                    {"general.alignment", {uint32_t{16}}, 0},
+                    {"llama.block_count", {uint32_t{1}}, 0},
+                    {"llama.rope.freq_base", {10000.0f}, 0},
+                    {"flag", {true}, 0},
+                    {"big", {uint64_t{1} << 40}, 0},
+                    {"tokenizer.ggml.tokens", ckpt::GgufValue::string_array({"<unk>", "<s>", "a"}), 0},
+                    {"tokenizer.ggml.scores", ckpt::GgufValue::numeric_array<float>(ckpt::GgufType::F32, scores), 0},
+                    {"tokenizer.ggml.token_type", ckpt::GgufValue::numeric_array<int32_t>(ckpt::GgufType::I32, types), 0}},
+                   {{"token_embd.weight", {4, 3}, ckpt::DType::F32, ckpt::write_bytes_from(std::span(data).first(48))},
+                    {"blk.0.attn_q.weight", {32, 2}, ckpt::DType::Q8_0, ckpt::write_bytes_from(std::span(data).first(68))},
+                    {"blk.0.ffn_up.weight", {256}, ckpt::DType::Q4_K, ckpt::write_bytes_from(std::span(data).first(144))}});
+  ckpt::write_gguf((dir / "gguf" / "empty.gguf").string(), {}, {});
+  ckpt::write_safetensors((dir / "safetensors" / "small.safetensors").string(),
+                          {{"a", ckpt::DType::F32, {2, 3}, ckpt::write_bytes_from(std::span(data).first(24))},
+                           {"b", ckpt::DType::BF16, {4}, ckpt::write_bytes_from(std::span(data).first(8))},
+                           {"s", ckpt::DType::I64, {}, ckpt::write_bytes_from(std::span(data).first(8))},
+                           {"z", ckpt::DType::U8, {0, 3}, ckpt::write_bytes_from({})}},
+                          {{"format", "pt"}});
+  ckpt::write_safetensors((dir / "safetensors" / "empty.safetensors").string(), {}, {});
+  return 0;
+}
