@@ -4,7 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <set>
+#include <unordered_set>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -71,9 +71,11 @@ ShardedSafetensors read_safetensors_index(const std::string& index_path) {
     const std::string shard_path = (dir / shard_name).string();
     out.shards.push_back(read_safetensors(shard_path));
     const SafetensorsFile& shard = out.shards.back();
-    std::set<std::string_view> expected(names.begin(), names.end());
+    const std::unordered_set<std::string_view> expected(names.begin(), names.end());
+    std::unordered_set<std::string_view> present;
+    for (const auto& t : shard.tensors) present.insert(t.name);
     for (const auto& name : names) {
-      if (!shard.find(name)) {
+      if (!present.count(name)) {
         fail(ErrorCode::NotFound, name, "weight_map '" + name + "'", "tensor is not in shard '" + shard_name + "'");
       }
     }

@@ -61,7 +61,8 @@ TEST(Gguf, RoundTripEveryKvTypeAndEveryTensorType) {
   for (const auto& info : kDTypes) {
     if (info.ggml_id < 0) continue;
     const uint64_t b = info.block_elems;
-    const std::vector<std::vector<uint64_t>> shapes = {{b}, {2 * b, 3}, {b, 2, 2}, {b, 1, 2, 3}, {b, 0}};
+    std::vector<std::vector<uint64_t>> shapes = {{b}, {2 * b, 3}, {b, 2, 2}, {b, 1, 2, 3}, {b, 0}};
+    if (b == 1) shapes.push_back({});  // n_dims 0: a scalar
     for (size_t s = 0; s < shapes.size(); ++s) {
       const uint64_t n = gguf_tensor_bytes("t", shapes[s], info.dtype);
       auto& buf = buffers.emplace_back(n);
