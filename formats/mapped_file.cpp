@@ -71,3 +71,20 @@ void MappedFile::advise_sequential(size_t offset, size_t length) const {
 }
 
 }  // namespace ckpt
+
+namespace ckpt {
+
+void MappedFile::release(std::span<const std::byte> range) const {
+  if (!is_mmap_ || range.empty()) return;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const auto base = reinterpret_cast<uintptr_t>(data_);
+  const auto begin = reinterpret_cast<uintptr_t>(range.data());
+  const auto end = begin + range.size();
+  if (begin < base || end > base + size_) return;
+  // Only whole pages inside the range: a neighbouring tensor may share the edge pages.
+  const uintptr_t first = (begin + page - 1) & ~(page - 1);
+  const uintptr_t last = end & ~(page - 1);
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+}  // namespace ckpt

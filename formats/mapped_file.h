@@ -26,6 +26,9 @@ class MappedFile {
 
   // Tells the kernel the range will be read front to back soon (readahead); purely advisory.
   void advise_sequential(size_t offset, size_t length) const;
+  // Drops the pages of `range` (a span into this map) from this process; they are re-read from the
+  // page cache if touched again. Keeps RSS bounded while streaming through a file larger than memory.
+  void release(std::span<const std::byte> range) const;
 
  private:
   MappedFile() = default;

@@ -1,12 +1,17 @@
 // Writes samples/tiny-llama: a tiny LlamaForCausalLM checkpoint in the exact layout transformers
-// saves (config.json, generation_config.json, model.safetensors in bf16 with {"format": "pt"}).
+// saves (config.json, generation_config.json, model.safetensors in bf16 with {"format": "pt"}) and a
+// Llama-2-style tokenizer (tokenizer.json: BPE with byte fallback over U+2581-marked words, plus
+// tokenizer_config.json). The tokenizer's merges are learned here from the small corpus below.
 //
 // The weights come from integer-only arithmetic (splitmix64 + an Irwin-Hall normal), so the bytes are
 // identical on every machine and compiler: no libm calls, one IEEE rounding to f32, one to bf16.
 // Usage: make_tiny_llama OUTPUT_DIR
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +62,125 @@ std::vector<std::byte> bf16_normal(SplitMix64& rng, uint64_t n, float mean, floa
     out[2 * i + 1] = static_cast<std::byte>(b >> 8);
   }
   return out;
+}
+
+constexpr const char* kCorpus =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+    "One day, she saw a big red ball under a tree. She wanted to play with it, but it was too high. "
+    "Her friend Tom came to help. Tom was tall and kind. He took the ball down and gave it to Lily. "
+    "Lily was happy and said thank you. They played with the ball all day. The sun was warm and the "
+    "sky was blue. A little dog ran to them and wanted to play too. The dog was brown and very fast. "
+    "They ran and laughed until it was time to go home. At home, mom made a nice cake. Lily and Tom "
+    "ate the cake and talked about the ball, the dog and the tree. Then they went to sleep and had "
+    "good dreams about the park. The next day, they went back to the park to play again.";
+
+constexpr const char* kSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's word marker
+
+// Learns BPE merges over the corpus' words (each starting with U+2581) until the vocabulary is full.
+struct LearnedBpe {
+  std::vector<std::string> alphabet;
+  std::vector<std::pair<std::string, std::string>> merges;
+};
+
+LearnedBpe learn_bpe(size_t n_learned_tokens) {
+  std::map<std::vector<std::string>, int> words;  // symbols -> count
+  std::string text = kCorpus;
+  size_t pos = 0;
+  std::set<std::string> alphabet;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    std::vector<std::string> symbols = {kSpace};
+    alphabet.insert(kSpace);
+    for (size_t i = pos; i < end; ++i) {
+      symbols.emplace_back(1, text[i]);
+      alphabet.insert(symbols.back());
+    }
+    ++words[symbols];
+    pos = end + 1;
+  }
+  LearnedBpe bpe;
+  bpe.alphabet.assign(alphabet.begin(), alphabet.end());
+  while (bpe.alphabet.size() + bpe.merges.size() < n_learned_tokens) {
+    std::map<std::pair<std::string, std::string>, int> pairs;  // ordered: ties go to the smallest pair
+    for (const auto& [symbols, count] : words) {
+      for (size_t i = 0; i + 1 < symbols.size(); ++i) pairs[{symbols[i], symbols[i + 1]}] += count;
+    }
+    if (pairs.empty()) break;
+    auto best = pairs.begin();
+    for (auto it = pairs.begin(); it != pairs.end(); ++it) {
+      if (it->second > best->second) best = it;
+    }
+    const auto merge = best->first;
+    bpe.merges.push_back(merge);
+    std::map<std::vector<std::string>, int> merged;
+    for (const auto& [symbols, count] : words) {
+      std::vector<std::string> out;
+      for (size_t i = 0; i < symbols.size(); ++i) {
+        if (i + 1 < symbols.size() && symbols[i] == merge.first && symbols[i + 1] == merge.second) {
+          out.push_back(merge.first + merge.second);
+          ++i;
+        } else {
+          out.push_back(symbols[i]);
+        }
+      }
+      merged[out] += count;
+    }
+    words = std::move(merged);
+  }
+  return bpe;
+}
+
+nlohmann::ordered_json make_tokenizer_json(uint64_t vocab_size) {
+  const uint64_t n_fixed = 3 + 256;  // <unk> <s> </s> + byte fallback tokens
+  const LearnedBpe bpe = learn_bpe(vocab_size - n_fixed);
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  vocab["<unk>"] = 0;
+  vocab["<s>"] = 1;
+  vocab["</s>"] = 2;
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    vocab[name] = 3 + b;
+  }
+  uint64_t next = n_fixed;
+  for (const auto& a : bpe.alphabet) vocab[a] = next++;
+  nlohmann::ordered_json merges = nlohmann::ordered_json::array();
+  for (const auto& [l, r] : bpe.merges) {
+    vocab[l + r] = next++;
+    merges.push_back(l + " " + r);
+  }
+  auto special = [](int id, const char* content) {
+    return nlohmann::ordered_json{{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", false},
+                                  {"rstrip", false}, {"normalized", false}, {"special", true}};
+  };
+  return {
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", {special(0, "<unk>"), special(1, "<s>"), special(2, "</s>")}},
+      {"normalizer",
+       {{"type", "Sequence"},
+        {"normalizers", {{{"type", "Prepend"}, {"prepend", kSpace}},
+                         {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpace}}}}}},
+      {"pre_tokenizer", nullptr},
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+        {"pair", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                  {{"SpecialToken", {{"id", "<s>"}, {"type_id", 1}}}}, {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}}},
+        {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
+      {"decoder",
+       {{"type", "Sequence"},
+        {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", kSpace}}}, {"content", " "}},
+                      {{"type", "ByteFallback"}},
+                      {{"type", "Fuse"}},
+                      {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}},
+      {"model",
+       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", "<unk>"}, {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr}, {"fuse_unk", true}, {"byte_fallback", true}, {"vocab", vocab},
+        {"merges", merges}}},
+  };
 }
 
 void write_text(const std::filesystem::path& path, const std::string& text) {
@@ -125,9 +249,23 @@ int main(int argc, char** argv) {
       {"vocab_size", c.vocab_size},
   };
   const nlohmann::ordered_json generation = {{"bos_token_id", 1}, {"eos_token_id", 2}};
+  const nlohmann::ordered_json tokenizer_config = {
+      {"add_bos_token", true},
+      {"add_eos_token", false},
+      {"bos_token", "<s>"},
+      {"eos_token", "</s>"},
+      {"unk_token", "<unk>"},
+      {"chat_template",
+       "{% for message in messages %}{{ '<s>' + message['role'] + ': ' + message['content'] + '</s>' }}{% endfor %}"
+       "{% if add_generation_prompt %}{{ '<s>assistant: ' }}{% endif %}"},
+      {"model_max_length", c.max_position_embeddings},
+      {"tokenizer_class", "LlamaTokenizer"},
+  };
   try {
     write_text(dir / "config.json", config.dump(2) + "\n");
     write_text(dir / "generation_config.json", generation.dump(2) + "\n");
+    write_text(dir / "tokenizer.json", make_tokenizer_json(c.vocab_size).dump(2) + "\n");
+    write_text(dir / "tokenizer_config.json", tokenizer_config.dump(2) + "\n");
     ckpt::write_safetensors_sharded(dir.string(), std::move(tensors), ckpt::parse_shard_size("5GB"), {{"format", "pt"}});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_tiny_llama: %s\n", e.what());

@@ -8,5 +8,6 @@ class App;
 namespace ckpt::cli {
 
 void add_inspect_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 
 }  // namespace ckpt::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", CKPT_VERSION);
   app.require_subcommand(1);
   ckpt::cli::add_inspect_command(app);
+  ckpt::cli::add_convert_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,8 @@
 
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "tests/support/torch_bin_writer.h"
+#include <fstream>
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
@@ -35,5 +37,10 @@ int main(int argc, char** argv) {
                            {"z", ckpt::DType::U8, {0, 3}, ckpt::write_bytes_from({})}},
                           {{"format", "pt"}});
   ckpt::write_safetensors((dir / "safetensors" / "empty.safetensors").string(), {}, {});
+  std::filesystem::create_directories(dir / "torch_bin");
+  const auto bin = ckpt::test::torch_save_bytes({{"a.weight", ckpt::DType::F32, {2, 2}, std::vector<std::byte>(16)},
+                                                 {"a.bias", ckpt::DType::F16, {2}, std::vector<std::byte>(4)}});
+  std::ofstream(dir / "torch_bin" / "small.bin", std::ios::binary)
+      .write(reinterpret_cast<const char*>(bin.data()), static_cast<std::streamsize>(bin.size()));
   return 0;
 }

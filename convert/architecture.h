@@ -1,0 +1,67 @@
+// One table per architecture: HF tensor names -> GGUF names (with the per-tensor transform), and HF
+// config -> GGUF hyperparameter keys. Adding an architecture means adding one arch_*.cpp with a table.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convert/hf_config.h"
+#include "formats/gguf.h"
+
+namespace ckpt {
+
+enum class TensorOp {
+  None,
+  PermuteQ,   // llama rope: interleave the two halves of each head's rows (n_head)
+  PermuteK,   // the same with n_head_kv
+  Transpose,  // GPT-2 Conv1D weights are stored [in, out]
+};
+
+struct TensorRule {
+  std::string hf;    // "model.layers.{bid}.self_attn.q_proj" (".weight"/".bias" are tried as suffixes)
+  std::string gguf;  // "blk.{bid}.attn_q"
+  TensorOp op = TensorOp::None;
+  bool weight_only_op = false;  // op applies to ".weight" only (GPT-2 biases are not transposed)
+};
+
+struct ArchHparams {
+  uint64_t n_layer = 0;
+  uint64_t n_head = 0;
+  uint64_t n_head_kv = 0;
+  uint64_t n_embd = 0;
+  uint64_t n_vocab = 0;
+};
+
+struct Architecture {
+  std::vector<std::string> hf_names;  // config.json "architectures"[0] values
+  std::string gguf_arch;              // general.architecture
+  std::vector<TensorRule> tensors;
+  std::vector<std::string> skip_suffixes;  // HF buffers that are not weights (rotary inv_freq, masks)
+  // A tied model whose checkpoint has no lm_head: write a copy of token_embd as output (GPT-2 does).
+  bool duplicate_embedding_as_output = false;
+  // Reads config.json, appends the {arch}.* keys in convert_hf_to_gguf's order, returns what the
+  // tensor transforms need.
+  std::function<ArchHparams(const JsonFile& config, std::vector<GgufKv>& kvs)> write_hparams;
+};
+
+const Architecture* find_architecture(const std::string& hf_name);
+const Architecture* find_architecture_by_gguf_name(const std::string& gguf_arch);
+std::vector<std::string> supported_architectures();
+
+// Maps an HF tensor name; nullopt if no rule matches.
+struct MappedName {
+  std::string gguf_name;
+  TensorOp op = TensorOp::None;
+};
+std::optional<MappedName> map_tensor_name(const Architecture& arch, const std::string& hf_name);
+
+// Reverse: GGUF name -> HF name (first matching rule), for `--to hf`.
+std::optional<MappedName> map_tensor_name_to_hf(const Architecture& arch, const std::string& gguf_name);
+
+// Helpers shared by the architecture tables.
+void add_u32(std::vector<GgufKv>& kvs, const std::string& key, uint64_t value, const JsonFile& config, const std::string& from);
+void add_f32(std::vector<GgufKv>& kvs, const std::string& key, double value);
+
+}  // namespace ckpt

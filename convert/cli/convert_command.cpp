@@ -1,0 +1,65 @@
+// `ckpt convert INPUT -o OUTPUT`: HF directory / llama2.c .bin -> GGUF, or GGUF -> HF with --to hf.
+#include <cstdio>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "convert/convert.h"
+#include "formats/progress.h"
+#include "formats/safetensors_index.h"
+#include "inspect/cli/commands.h"
+
+namespace ckpt::cli {
+
+namespace {
+struct ConvertFlags {
+  ConvertOptions options;
+  std::string split_max_size;
+  bool no_progress = false;
+};
+}  // namespace
+
+void add_convert_command(CLI::App& app) {
+  auto flags = std::make_shared<ConvertFlags>();
+  auto& o = flags->options;
+  CLI::App* cmd = app.add_subcommand("convert", "Convert an HF checkpoint (or llama2.c .bin) to GGUF, or a GGUF back to HF");
+  cmd->add_option("input", o.input, "HF model directory, llama2.c model .bin, or .gguf (with --to hf)")->required();
+  cmd->add_option("-o,--output", o.output, "Output .gguf file, or directory with --to hf")->required();
+  cmd->add_option("--to", o.to, "Output format")->check(CLI::IsMember({"gguf", "hf"}))->default_str("gguf");
+  cmd->add_option("--outtype", o.outtype, "f32, f16 (default to GGUF), bf16, q8_0, or auto (F16 if the first tensor is F16, else BF16)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "auto"}));
+  cmd->add_option("--llama2c-vocab", o.llama2c_vocab, "tokenizer.bin of a llama2.c checkpoint (e.g. tok512.bin)");
+  cmd->add_option("--name", o.model_name, "general.name (default: the input's name)");
+  cmd->add_option("--split-max-size", flags->split_max_size, "Split the GGUF into shards of at most this size (e.g. 2G, 500M)");
+  cmd->add_option("--split-max-tensors", o.split.max_tensors, "Split the GGUF into shards of at most N tensors");
+  cmd->add_option("-t,--threads", o.threads, "Worker threads (default: all cores)");
+  cmd->add_flag("--dry-run", o.dry_run, "Print the plan (names, types, shapes) and write nothing");
+  cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
+  cmd->callback([flags] {
+    auto options = flags->options;
+    if (!flags->split_max_size.empty()) {
+      // llama.cpp's --split-max-size takes decimal M/G suffixes ("2G" = 2,000,000,000 bytes).
+      std::string s = flags->split_max_size;
+      if (s.ends_with("G") || s.ends_with("M") || s.ends_with("K")) s += "B";
+      options.split.max_bytes = parse_shard_size(s);
+    }
+    options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
+    const ConvertReport report = convert(options);
+    if (options.dry_run) {
+      for (const auto& t : report.tensors) {
+        std::string dims;
+        for (auto d : t.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+        fmt::print("{:<48} -> {:<40} {:<5} [{}]\n", t.source_name, t.name, t.dtype, dims);
+      }
+      fmt::print("dry run: {} tensors, {} ({:.1f} MB in), nothing written\n", report.tensors.size(), report.architecture,
+                 static_cast<double>(report.bytes_in) / 1e6);
+      return;
+    }
+    for (const auto& out : report.outputs) fmt::print("wrote {}\n", out);
+    fmt::print("{} tensors ({}), {:.1f} MB in, {:.1f} MB out, {:.2f} s\n", report.tensors.size(), report.architecture,
+               static_cast<double>(report.bytes_in) / 1e6, static_cast<double>(report.bytes_out) / 1e6, report.seconds);
+  });
+}
+
+}  // namespace ckpt::cli

@@ -1,0 +1,64 @@
+// Dispatch by input kind, and the shared GGUF writing step (single file or split set).
+#include "convert/convert.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "convert/convert_internal.h"
+#include "convert/parallel.h"
+#include "formats/detect.h"
+#include "formats/json_header.h"
+
+namespace ckpt {
+
+namespace fs = std::filesystem;
+
+ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  ConvertReport report;
+  report.architecture = plan.architecture;
+  const unsigned threads = options.threads ? options.threads : default_thread_count();
+  uint64_t bytes_in = 0;
+  for (const auto& job : plan.jobs) {
+    bytes_in += job.source->data.size();
+    report.tensors.push_back({job.source->name, job.out_name, std::string(dtype_name(job.out_dtype)), job.ne});
+  }
+  report.bytes_in = bytes_in;
+  if (options.dry_run) return report;
+  if (fs::exists(options.output) && fs::is_directory(options.output)) {
+    throw Error(ErrorCode::InvalidArgument, options.output, Error::kNoOffset, "-o", "is a directory; give a .gguf file name");
+  }
+  ProgressBar progress("convert", bytes_in, options.progress);
+  std::vector<GgufTensorToWrite> tensors;
+  for (const auto& job : plan.jobs) {
+    tensors.push_back({job.out_name, job.ne, job.out_dtype, make_tensor_writer(job, threads, &progress)});
+  }
+  report.outputs = write_gguf_split(options.output, plan.kvs, tensors, options.split);
+  progress.finish();
+  for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+ConvertReport convert(const ConvertOptions& options) {
+  if (options.input.empty()) throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "input", "no input given");
+  if (options.output.empty()) throw Error(ErrorCode::InvalidArgument, options.input, Error::kNoOffset, "-o", "no output given");
+  std::error_code ec;
+  if (fs::exists(options.output, ec) && fs::equivalent(options.input, options.output, ec)) {
+    throw Error(ErrorCode::InvalidArgument, options.output, Error::kNoOffset, "-o", "output is the input; refusing to overwrite it");
+  }
+  if (options.to == "hf") return convert_gguf_to_hf(options);
+  if (options.to != "gguf") {
+    throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--to", "'" + options.to + "' is not gguf or hf");
+  }
+  const FileKind kind = detect_file_kind(options.input);
+  if (kind == FileKind::HfDirectory) return convert_hf_to_gguf(options);
+  if (kind == FileKind::LfsPointer) {
+    throw Error(ErrorCode::LfsPointer, options.input, 0, "file", "this is a Git LFS pointer; run `git lfs pull`");
+  }
+  if (!options.llama2c_vocab.empty() || options.input.ends_with(".bin")) return convert_llama2c_to_gguf(options);
+  throw Error(ErrorCode::InvalidArgument, options.input, Error::kNoOffset, "input",
+              "expected an HF model directory, a llama2.c .bin (with --llama2c-vocab), or a GGUF with --to hf");
+}
+
+}  // namespace ckpt

@@ -1,0 +1,48 @@
+// Public header of ckpt::convert: HF checkpoints (safetensors, sharded, pytorch_model.bin) and
+// llama2.c checkpoints -> GGUF, and GGUF -> HF, streaming tensor by tensor.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "formats/gguf_split.h"
+
+namespace ckpt {
+
+struct ConvertOptions {
+  std::string input;   // HF model directory, a GGUF file (with to == "hf"), or a llama2.c .bin
+  std::string output;  // .gguf path, or a directory for to == "hf"
+  std::string to = "gguf";           // "gguf" | "hf"
+  std::string outtype;               // f32 | f16 | bf16 | q8_0 | auto; empty: f16 to GGUF, as stored to HF
+  std::string llama2c_vocab;         // tokenizer.bin for llama2.c checkpoints (tok512.bin)
+  std::string model_name;            // general.name (default: the input's name)
+  GgufSplitLimits split;
+  unsigned threads = 0;              // 0: all cores
+  bool progress = false;             // draw a progress bar on stderr
+  bool dry_run = false;              // plan and print, write nothing
+};
+
+struct ConvertedTensor {
+  std::string source_name;
+  std::string name;
+  std::string dtype;
+  std::vector<uint64_t> shape;  // output layout (GGUF ne for GGUF, PyTorch shape for HF)
+};
+
+struct ConvertReport {
+  std::string architecture;
+  std::vector<std::string> outputs;
+  std::vector<ConvertedTensor> tensors;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  double seconds = 0;
+};
+
+// Throws ckpt::Error (file, offset, field) on bad input or options; outputs are written atomically.
+ConvertReport convert(const ConvertOptions& options);
+
+// Parses --outtype; throws Error(InvalidArgument) listing the choices.
+DType parse_outtype(const std::string& name, DType first_tensor_dtype);
+
+}  // namespace ckpt

@@ -1,0 +1,32 @@
+// Pieces shared by the conversion directions (not part of the public header).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "convert/convert.h"
+#include "convert/hf_config.h"
+#include "convert/tensor_convert.h"
+
+namespace ckpt {
+
+// A planned GGUF output: metadata and one job per tensor, in write order.
+struct GgufConversion {
+  std::string architecture;
+  std::vector<GgufKv> kvs;
+  std::vector<TensorJob> jobs;
+  std::vector<SourceTensor> sources;  // views made by the planner (llama2.c slices); reserve() first
+};
+
+// Writes (or, for a dry run, only reports) a planned conversion; times it and fills the report.
+ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOptions& options);
+
+uint32_t llama_file_type(DType t);
+DType tensor_out_dtype(const std::string& gguf_name, const std::vector<uint64_t>& ne, DType outtype);
+
+ConvertReport convert_hf_to_gguf(const ConvertOptions& options);
+ConvertReport convert_llama2c_to_gguf(const ConvertOptions& options);
+ConvertReport convert_gguf_to_hf(const ConvertOptions& options);
+
+}  // namespace ckpt

@@ -1,0 +1,176 @@
+// GGUF (single or split) -> HF directory: config.json from the GGUF hyperparameters, one
+// model.safetensors (or shards) in PyTorch layout with llama's Q/K permutation undone, tokenizer files.
+#include <chrono>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "convert/architecture.h"
+#include "convert/convert_internal.h"
+#include "convert/parallel.h"
+#include "convert/tokenizer_meta.h"
+#include "formats/byte_sink.h"
+#include "formats/safetensors_index.h"
+
+namespace ckpt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct GgufHparams {
+  const GgufFile& f;
+  std::string arch;
+  std::optional<uint64_t> u(const std::string& key) const {
+    const auto* kv = f.find_kv(arch + "." + key);
+    return kv ? kv->value.as_u64() : std::nullopt;
+  }
+  uint64_t req(const std::string& key) const {
+    const auto v = u(key);
+    if (!v) throw Error(ErrorCode::NotFound, f.file->path(), Error::kNoOffset, arch + "." + key, "required to write config.json");
+    return *v;
+  }
+  std::optional<double> d(const std::string& key) const {
+    const auto* kv = f.find_kv(arch + "." + key);
+    return kv ? kv->value.as_f64() : std::nullopt;
+  }
+};
+
+std::string torch_dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::BF16: return "bfloat16";
+    default: return "float16";
+  }
+}
+
+nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arch, bool tied, DType dtype,
+                                   const std::optional<TokenizerMeta>& tok, uint64_t n_vocab) {
+  nlohmann::ordered_json c;
+  c["architectures"] = {arch.hf_names.front()};
+  if (arch.gguf_arch == "gpt2") {
+    c["model_type"] = "gpt2";
+    c["n_layer"] = h.req("block_count");
+    c["n_embd"] = h.req("embedding_length");
+    c["n_head"] = h.req("attention.head_count");
+    c["n_positions"] = h.req("context_length");
+    c["n_ctx"] = h.req("context_length");
+    c["n_inner"] = h.req("feed_forward_length");
+    c["layer_norm_epsilon"] = h.d("attention.layer_norm_epsilon").value_or(1e-5);
+  } else {
+    c["model_type"] = arch.gguf_arch;
+    c["hidden_size"] = h.req("embedding_length");
+    c["intermediate_size"] = h.req("feed_forward_length");
+    c["num_hidden_layers"] = h.req("block_count");
+    c["num_attention_heads"] = h.req("attention.head_count");
+    c["num_key_value_heads"] = h.u("attention.head_count_kv").value_or(h.req("attention.head_count"));
+    c["max_position_embeddings"] = h.req("context_length");
+    c["rms_norm_eps"] = h.d("attention.layer_norm_rms_epsilon").value_or(1e-5);
+    c["rope_theta"] = h.d("rope.freq_base").value_or(10000.0);
+    const uint64_t head_dim = h.req("embedding_length") / h.req("attention.head_count");
+    if (const auto rot = h.u("rope.dimension_count"); rot && *rot != head_dim) c["head_dim"] = *rot;
+    c["hidden_act"] = "silu";
+  }
+  c["vocab_size"] = n_vocab;
+  c["tie_word_embeddings"] = tied;
+  c["torch_dtype"] = torch_dtype_name(dtype);
+  if (tok && tok->bos_id) c["bos_token_id"] = *tok->bos_id;
+  if (tok && tok->eos_id) c["eos_token_id"] = *tok->eos_id;
+  return c;
+}
+
+bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+}  // namespace
+
+ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const GgufSet set = open_gguf_set(options.input);
+  const GgufFile& main = set.main();
+  const auto* arch_kv = main.find_kv("general.architecture");
+  const std::string arch_name = arch_kv && arch_kv->value.as_string() ? *arch_kv->value.as_string() : "";
+  const Architecture* arch = find_architecture_by_gguf_name(arch_name);
+  if (!arch) {
+    throw Error(ErrorCode::Unsupported, options.input, arch_kv ? arch_kv->offset_in_file : 0, "general.architecture",
+                "'" + arch_name + "' cannot be written as an HF checkpoint");
+  }
+  const GgufHparams h{main, arch_name};
+  const uint64_t n_head = arch_name == "gpt2" ? 0 : h.req("attention.head_count");
+  const uint64_t n_head_kv = arch_name == "gpt2" ? 0 : h.u("attention.head_count_kv").value_or(n_head);
+  const auto tokenizer = tokenizer_from_gguf(main);
+
+  // Tensors: GGUF names back to HF names, undoing what the forward direction did.
+  const auto* embd = set.find("token_embd.weight");
+  const auto* output = set.find("output.weight");
+  // GPT-2 stores a copy of wte as output; HF ties them instead.
+  const bool output_is_copy = embd && output && same_bytes(embd->shard->data(*embd->info), output->shard->data(*output->info));
+  const bool tied = !output || (arch->duplicate_embedding_as_output && output_is_copy);
+  std::vector<SourceTensor> sources;
+  sources.reserve(set.tensors.size());
+  std::vector<std::pair<std::string, TensorOp>> targets;
+  DType main_dtype = DType::F32;
+  for (const auto& e : set.tensors) {
+    if (e.info->name == "output.weight" && tied) continue;
+    const auto mapped = map_tensor_name_to_hf(*arch, e.info->name);
+    if (!mapped) {
+      throw Error(ErrorCode::Unsupported, e.shard->file->path(), e.info->info_offset_in_file, "tensor '" + e.info->name + "'",
+                  "has no HF name in the " + arch_name + " table");
+    }
+    const TensorInfo info = e.shard->tensor_info(*e.info);
+    sources.push_back({e.info->name, info.dtype, info.shape, e.shard->data(*e.info), e.shard->file});
+    targets.emplace_back(mapped->gguf_name, mapped->op);
+    if (info.shape.size() >= 2) main_dtype = info.dtype;
+  }
+  std::optional<DType> forced;
+  if (!options.outtype.empty() && options.outtype != "auto") {
+    if (options.outtype == "f32") forced = DType::F32;
+    if (options.outtype == "f16") forced = DType::F16;
+    if (options.outtype == "bf16") forced = DType::BF16;
+    if (!forced) throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--outtype", "'" + options.outtype + "' is not f32, f16, bf16 or auto for --to hf");
+  }
+  const unsigned threads = options.threads ? options.threads : default_thread_count();
+  ConvertReport report;
+  report.architecture = arch_name;
+  ProgressBar progress("convert", 0, false);
+  std::vector<TensorToWrite> tensors;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const auto& s = sources[i];
+    // Keep float types as stored (lossless); quantized tensors come back as f16 unless --outtype says otherwise.
+    DType out = forced.value_or(s.dtype == DType::F32 || s.dtype == DType::F16 || s.dtype == DType::BF16 ? s.dtype : DType::F16);
+    std::vector<uint64_t> shape = s.shape;
+    if (targets[i].second == TensorOp::Transpose && shape.size() == 2) std::swap(shape[0], shape[1]);
+    const uint64_t heads = targets[i].second == TensorOp::PermuteQ ? n_head : targets[i].second == TensorOp::PermuteK ? n_head_kv : 0;
+    report.bytes_in += s.data.size();
+    report.tensors.push_back({s.name, targets[i].first, std::string(dtype_name(out)), shape});
+    tensors.push_back({targets[i].first, out, shape, make_tensor_writer_to_hf(s, targets[i].second, heads, out, threads, &progress)});
+  }
+  if (main_dtype != DType::F32 && main_dtype != DType::BF16) main_dtype = DType::F16;
+  if (forced) main_dtype = *forced;
+  if (options.dry_run) return report;
+
+  fs::create_directories(options.output);
+  const uint64_t n_vocab = h.u("vocab_size").value_or(tokenizer ? tokenizer->tokens.size() : 0);
+  const auto config = make_config(h, *arch, tied, main_dtype, tokenizer, n_vocab);
+  {
+    const std::string path = (fs::path(options.output) / "config.json").string();
+    AtomicFileSink sink(path);
+    sink.write_text(config.dump(2) + "\n");
+    sink.commit();
+    report.outputs.push_back(path);
+  }
+  const uint64_t max_shard = options.split.max_bytes ? options.split.max_bytes : uint64_t{5} * 1000 * 1000 * 1000;
+  const auto written = write_safetensors_sharded(options.output, std::move(tensors), max_shard, {{"format", "pt"}});
+  report.outputs.insert(report.outputs.end(), written.files.begin(), written.files.end());
+  if (written.wrote_index) report.outputs.push_back((fs::path(options.output) / "model.safetensors.index.json").string());
+  if (tokenizer) {
+    const auto files = write_hf_tokenizer(*tokenizer, options.output);
+    report.outputs.insert(report.outputs.end(), files.begin(), files.end());
+  }
+  for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace ckpt

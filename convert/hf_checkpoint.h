@@ -1,0 +1,46 @@
+// An HF checkpoint directory opened for reading: config.json plus every tensor of the weight files
+// (model.safetensors, a sharded set with its index, or a legacy pytorch_model.bin), as zero-copy views
+// into the mapped files.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "convert/hf_config.h"
+#include "formats/mapped_file.h"
+#include "formats/tensor.h"
+
+namespace ckpt {
+
+struct SourceTensor {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<uint64_t> shape;  // outermost first
+  std::span<const std::byte> data;
+  std::shared_ptr<const MappedFile> file;  // for error messages and releasing pages after use
+};
+
+struct HfCheckpoint {
+  std::string dir;
+  std::optional<JsonFile> config;  // config.json (absent for adapter-only dirs)
+  std::vector<SourceTensor> tensors;
+  std::vector<std::string> weight_files;
+
+  const SourceTensor* find(std::string_view name) const;
+  void index();  // builds the name lookup after tensors change
+
+ private:
+  std::unordered_map<std::string_view, size_t> by_name_;
+};
+
+// Opens `dir`; requires config.json. Throws Error naming the file at fault.
+HfCheckpoint open_hf_checkpoint(const std::string& dir);
+
+// Opens just the weights of a safetensors file / index / directory (no config required).
+HfCheckpoint open_tensor_files(const std::string& path);
+
+}  // namespace ckpt

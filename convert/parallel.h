@@ -1,0 +1,43 @@
+// A minimal parallel-for: splits [0, n) into `threads` contiguous ranges, runs them on std::threads
+// and rethrows the first exception. Conversion work is coarse (rows of a tensor), so spawning per call
+// costs nothing measurable next to the work.
+#pragma once
+
+#include <algorithm>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ckpt {
+
+inline unsigned default_thread_count() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+inline void parallel_for(size_t n, unsigned threads, const std::function<void(size_t begin, size_t end)>& fn) {
+  threads = static_cast<unsigned>(std::min<size_t>(std::max(1u, threads), std::max<size_t>(n, 1)));
+  if (threads <= 1) {
+    fn(0, n);
+    return;
+  }
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  std::vector<std::thread> pool;
+  const size_t chunk = (n + threads - 1) / threads;
+  for (unsigned t = 0; t < threads; ++t) {
+    const size_t begin = t * chunk, end = std::min(n, begin + chunk);
+    if (begin >= end) break;
+    pool.emplace_back([&, begin, end] {
+      try {
+        fn(begin, end);
+      } catch (...) {
+        std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace ckpt

@@ -1,0 +1,275 @@
+// tokenizer.json / tokenizer_config.json -> TokenizerMeta, and TokenizerMeta -> tokenizer.ggml.* KVs.
+#include "convert/tokenizer_meta.h"
+
+#include <filesystem>
+#include <map>
+#include <unordered_map>
+
+#include "convert/hf_config.h"
+
+namespace ckpt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Pre-tokenizer regexes of the BPE tokenizers llama.cpp knows, by llama.cpp's name for them
+// (llama-vocab.cpp LLAMA_VOCAB_PRE_TYPE_*). convert_hf_to_gguf.py identifies them by hashing a test
+// encoding; ckpt has no HF tokenizer to run, so it reads the regex itself.
+const std::map<std::string, std::string>& known_pre_tokenizer_regexes() {
+  static const std::map<std::string, std::string> kRegexes = {
+      {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)", "llama-bpe"},
+      {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)", "qwen2"},
+  };
+  return kRegexes;
+}
+
+std::string detect_bpe_pre(const JsonFile& tok) {
+  const auto& pre = tok.json().contains("pre_tokenizer") ? tok.json()["pre_tokenizer"] : nlohmann::ordered_json();
+  std::vector<const nlohmann::ordered_json*> parts;
+  if (pre.is_object() && pre.value("type", "") == "Sequence" && pre.contains("pretokenizers")) {
+    for (const auto& p : pre["pretokenizers"]) parts.push_back(&p);
+  } else if (pre.is_object()) {
+    parts.push_back(&pre);
+  }
+  for (const auto* p : parts) {
+    if (p->value("type", "") != "Split" || !p->contains("pattern")) continue;
+    const auto& pattern = (*p)["pattern"];
+    const std::string regex = pattern.is_object() ? pattern.value("Regex", "") : "";
+    const auto it = known_pre_tokenizer_regexes().find(regex);
+    if (it != known_pre_tokenizer_regexes().end()) return it->second;
+    tok.fail("pre_tokenizer", "unknown BPE pre-tokenizer regex " + nlohmann::json(regex).dump() +
+                                  "; llama.cpp would tokenize this model differently");
+  }
+  // A lone ByteLevel pre-tokenizer with its built-in regex is GPT-2's.
+  for (const auto* p : parts) {
+    if (p->value("type", "") == "ByteLevel" && p->value("use_regex", true)) return "gpt-2";
+  }
+  tok.fail("pre_tokenizer", "cannot tell which BPE pre-tokenizer this is");
+}
+
+// tokenizer_config.json names special tokens as strings or {"content": ...} objects.
+std::optional<std::string> special_token_text(const JsonFile& cfg, const std::string& key) {
+  if (!cfg.has(key)) return std::nullopt;
+  const auto& v = cfg.json().at(key);
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return std::nullopt;
+}
+
+bool is_byte_token(const std::string& t) {
+  return t.size() == 6 && t.starts_with("<0x") && t.ends_with(">") && std::isxdigit(static_cast<unsigned char>(t[3])) &&
+         std::isxdigit(static_cast<unsigned char>(t[4]));
+}
+
+TokenizerMeta read_tokenizer_json(const std::string& path, const std::optional<TokenizerMeta>& spm) {
+  const JsonFile tok = JsonFile::read(path);
+  const auto& model = tok.json().contains("model") ? tok.json()["model"] : nlohmann::ordered_json();
+  if (!model.is_object() || model.value("type", "") != "BPE") tok.fail("model", "only BPE tokenizer.json models are supported");
+  if (!model.contains("vocab") || !model["vocab"].is_object()) tok.fail("vocab", "missing or not an object");
+  TokenizerMeta meta;
+  meta.source_files.push_back(path);
+  const bool spm_style = model.value("byte_fallback", false);
+  meta.model = spm_style ? "llama" : "gpt2";
+  meta.pre = spm_style ? "default" : detect_bpe_pre(tok);
+
+  std::map<uint64_t, std::string> by_id;
+  for (const auto& [text, id] : model["vocab"].items()) {
+    if (!id.is_number_unsigned()) tok.fail(text, "token id is not a non-negative integer");
+    if (!by_id.emplace(id.get<uint64_t>(), text).second) tok.fail(text, "token id " + id.dump() + " used twice");
+  }
+  std::unordered_map<uint64_t, bool> added_special;  // id -> special
+  if (const auto it = tok.json().find("added_tokens"); it != tok.json().end() && it->is_array()) {
+    for (const auto& a : *it) {
+      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_unsigned() || !a.contains("content") || !a["content"].is_string()) {
+        tok.fail("added_tokens", "entry without integer id and string content");
+      }
+      const uint64_t id = a["id"].get<uint64_t>();
+      by_id[id] = a["content"].get<std::string>();
+      added_special[id] = a.value("special", false);
+    }
+  }
+  const uint64_t n = by_id.empty() ? 0 : by_id.rbegin()->first + 1;
+  if (n > (uint64_t{1} << 24)) tok.fail("vocab", "token ids go past 16M");
+  // Merge ranks give SentencePiece-style scores when there is no tokenizer.model: the earlier a merge,
+  // the higher its result scores, so llama.cpp's score-driven merging follows the BPE merge order.
+  std::unordered_map<std::string, size_t> merge_rank;
+  if (const auto it = model.find("merges"); it != model.end() && it->is_array()) {
+    for (const auto& m : *it) {
+      std::string merge;
+      if (m.is_string()) {
+        merge = m.get<std::string>();
+      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+        merge = m[0].get<std::string>() + " " + m[1].get<std::string>();  // transformers >= 4.45 pairs
+      } else {
+        tok.fail("merges", "entry is neither \"a b\" nor [a, b]");
+      }
+      if (spm_style) {
+        const auto space = merge.find(' ', 1);
+        if (space != std::string::npos) merge_rank.emplace(merge.substr(0, space) + merge.substr(space + 1), meta.merges.size());
+      }
+      meta.merges.push_back(std::move(merge));
+    }
+  }
+  for (uint64_t id = 0; id < n; ++id) {
+    const auto it = by_id.find(id);
+    if (it == by_id.end()) {
+      meta.tokens.push_back("[PAD" + std::to_string(id) + "]");
+      meta.types.push_back(TokenType::Unused);
+      if (spm_style) meta.scores.push_back(-10000.0f);
+      continue;
+    }
+    const std::string& text = it->second;
+    TokenType type = TokenType::Normal;
+    if (const auto a = added_special.find(id); a != added_special.end()) {
+      type = a->second ? TokenType::Control : TokenType::UserDefined;
+    } else if (spm_style && is_byte_token(text)) {
+      type = TokenType::Byte;
+    }
+    if (spm_style && model.contains("unk_token") && model["unk_token"].is_string() && model["unk_token"] == text) {
+      type = TokenType::Unknown;
+    }
+    meta.tokens.push_back(text);
+    meta.types.push_back(type);
+    if (spm_style) {
+      const auto r = merge_rank.find(text);
+      meta.scores.push_back(r == merge_rank.end() ? 0.0f : -static_cast<float>(r->second + 1));
+    }
+  }
+  if (spm_style) meta.merges.clear();  // SentencePiece models carry scores, not merges
+  if (spm && spm->tokens.size() <= meta.tokens.size()) {
+    // tokenizer.model is the authority on SentencePiece scores and types.
+    for (size_t i = 0; i < spm->tokens.size(); ++i) {
+      meta.scores[i] = spm->scores[i];
+      if (meta.types[i] == TokenType::Normal) meta.types[i] = spm->types[i];
+    }
+  }
+  return meta;
+}
+
+std::optional<uint32_t> find_token(const TokenizerMeta& meta, const std::string& text) {
+  for (size_t i = 0; i < meta.tokens.size(); ++i) {
+    if (meta.tokens[i] == text) return static_cast<uint32_t>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std::string& config_json_path,
+                                               std::optional<uint64_t> vocab_size) {
+  const fs::path d(dir);
+  std::optional<TokenizerMeta> spm;
+  if (fs::exists(d / "tokenizer.model")) spm = read_sentencepiece_model((d / "tokenizer.model").string());
+  std::optional<TokenizerMeta> meta;
+  if (fs::exists(d / "tokenizer.json")) {
+    meta = read_tokenizer_json((d / "tokenizer.json").string(), spm);
+  } else if (spm) {
+    meta = spm;
+  } else {
+    return std::nullopt;
+  }
+  // Pad to the model's vocab_size, as convert_hf_to_gguf.py does ([PAD{i}], unused).
+  if (vocab_size && *vocab_size > meta->tokens.size() && *vocab_size < (uint64_t{1} << 24)) {
+    for (uint64_t i = meta->tokens.size(); i < *vocab_size; ++i) {
+      meta->tokens.push_back("[PAD" + std::to_string(i) + "]");
+      meta->types.push_back(TokenType::Unused);
+      if (!meta->scores.empty()) meta->scores.push_back(-10000.0f);
+    }
+  }
+  if (fs::exists(d / "tokenizer_config.json")) {
+    const JsonFile cfg = JsonFile::read((d / "tokenizer_config.json").string());
+    meta->source_files.push_back(cfg.path());
+    auto set_id = [&](const char* key, std::optional<uint32_t>& id) {
+      if (const auto text = special_token_text(cfg, key)) {
+        if (const auto found = find_token(*meta, *text)) id = *found;
+      }
+    };
+    set_id("bos_token", meta->bos_id);
+    set_id("eos_token", meta->eos_id);
+    set_id("unk_token", meta->unk_id);
+    set_id("pad_token", meta->pad_id);
+    if (cfg.has("add_bos_token")) meta->add_bos = cfg.boolean("add_bos_token", false);
+    if (cfg.has("add_eos_token")) meta->add_eos = cfg.boolean("add_eos_token", false);
+    if (cfg.has("add_prefix_space") && meta->model == "llama") meta->add_space_prefix = cfg.boolean("add_prefix_space", true);
+    if (const auto ct = cfg.json().find("chat_template"); ct != cfg.json().end() && ct->is_string()) {
+      meta->chat_template = ct->get<std::string>();
+    }
+  }
+  if (fs::exists(config_json_path)) {
+    const JsonFile config = JsonFile::read(config_json_path);
+    auto fallback = [&](const char* key, std::optional<uint32_t>& id) {
+      const auto it = config.json().find(key);
+      if (!id && it != config.json().end() && it->is_number_unsigned() && it->get<uint64_t>() < meta->tokens.size()) {
+        id = static_cast<uint32_t>(it->get<uint64_t>());
+      }
+    };
+    fallback("bos_token_id", meta->bos_id);
+    fallback("eos_token_id", meta->eos_id);
+    fallback("pad_token_id", meta->pad_id);
+  }
+  return meta;
+}
+
+void TokenizerMeta::append_kvs(std::vector<GgufKv>& kvs) const {
+  auto add = [&](std::string key, GgufValue v) { kvs.push_back({std::move(key), std::move(v), 0}); };
+  add("tokenizer.ggml.model", {model});
+  add("tokenizer.ggml.pre", {pre});
+  add("tokenizer.ggml.tokens", GgufValue::string_array(tokens));
+  if (!scores.empty()) add("tokenizer.ggml.scores", GgufValue::numeric_array<float>(GgufType::F32, scores));
+  std::vector<int32_t> type_ids(types.size());
+  for (size_t i = 0; i < types.size(); ++i) type_ids[i] = static_cast<int32_t>(types[i]);
+  add("tokenizer.ggml.token_type", GgufValue::numeric_array<int32_t>(GgufType::I32, type_ids));
+  if (!merges.empty()) add("tokenizer.ggml.merges", GgufValue::string_array(merges));
+  if (bos_id) add("tokenizer.ggml.bos_token_id", {*bos_id});
+  if (eos_id) add("tokenizer.ggml.eos_token_id", {*eos_id});
+  if (unk_id) add("tokenizer.ggml.unknown_token_id", {*unk_id});
+  if (pad_id) add("tokenizer.ggml.padding_token_id", {*pad_id});
+  if (add_bos) add("tokenizer.ggml.add_bos_token", {*add_bos});
+  if (add_eos) add("tokenizer.ggml.add_eos_token", {*add_eos});
+  if (add_space_prefix) add("tokenizer.ggml.add_space_prefix", {*add_space_prefix});
+  if (!chat_template.empty()) add("tokenizer.chat_template", {chat_template});
+}
+
+std::optional<TokenizerMeta> tokenizer_from_gguf(const GgufFile& gguf) {
+  const auto* model = gguf.find_kv("tokenizer.ggml.model");
+  const auto* tokens = gguf.find_kv("tokenizer.ggml.tokens");
+  if (!model || !model->value.as_string() || !tokens || !tokens->value.is_array() ||
+      tokens->value.array().element_type != GgufType::String) {
+    return std::nullopt;
+  }
+  TokenizerMeta meta;
+  meta.model = *model->value.as_string();
+  if (const auto* pre = gguf.find_kv("tokenizer.ggml.pre"); pre && pre->value.as_string()) meta.pre = *pre->value.as_string();
+  meta.tokens = tokens->value.array().strings;
+  if (const auto* s = gguf.find_kv("tokenizer.ggml.scores"); s && s->value.is_array() && s->value.array().element_type == GgufType::F32) {
+    for (uint64_t i = 0; i < s->value.array().count; ++i) meta.scores.push_back(s->value.array().at<float>(i));
+  }
+  if (const auto* t = gguf.find_kv("tokenizer.ggml.token_type"); t && t->value.is_array() && t->value.array().element_type == GgufType::I32) {
+    for (uint64_t i = 0; i < t->value.array().count; ++i) meta.types.push_back(static_cast<TokenType>(t->value.array().at<int32_t>(i)));
+  }
+  if (const auto* m = gguf.find_kv("tokenizer.ggml.merges"); m && m->value.is_array() && m->value.array().element_type == GgufType::String) {
+    meta.merges = m->value.array().strings;
+  }
+  auto id = [&](const char* key, std::optional<uint32_t>& out) {
+    if (const auto* kv = gguf.find_kv(key)) {
+      if (const auto v = kv->value.as_u64(); v && *v < meta.tokens.size()) out = static_cast<uint32_t>(*v);
+    }
+  };
+  id("tokenizer.ggml.bos_token_id", meta.bos_id);
+  id("tokenizer.ggml.eos_token_id", meta.eos_id);
+  id("tokenizer.ggml.unknown_token_id", meta.unk_id);
+  id("tokenizer.ggml.padding_token_id", meta.pad_id);
+  auto flag = [&](const char* key, std::optional<bool>& out) {
+    if (const auto* kv = gguf.find_kv(key)) {
+      if (const auto* b = std::get_if<bool>(&kv->value.data)) out = *b;
+    }
+  };
+  flag("tokenizer.ggml.add_bos_token", meta.add_bos);
+  flag("tokenizer.ggml.add_eos_token", meta.add_eos);
+  flag("tokenizer.ggml.add_space_prefix", meta.add_space_prefix);
+  if (const auto* ct = gguf.find_kv("tokenizer.chat_template"); ct && ct->value.as_string()) meta.chat_template = *ct->value.as_string();
+  return meta;
+}
+
+}  // namespace ckpt

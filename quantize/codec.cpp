@@ -1,0 +1,77 @@
+// f32 <-> storage dtype for the types conversion and quantization pass through.
+#include <cstring>
+
+#include "formats/error.h"
+#include "formats/float_convert.h"
+#include "quantize/quantize.h"
+
+namespace ckpt {
+
+bool can_quantize_to(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0;
+}
+
+bool can_dequantize_from(DType t) {
+  switch (t) {
+    case DType::F32: case DType::F16: case DType::BF16: case DType::F64: case DType::Q8_0:
+    case DType::F8_E4M3: case DType::F8_E5M2:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void encode_from_f32(DType t, std::span<const float> x, std::span<std::byte> out) {
+  switch (t) {
+    case DType::F32:
+      if (!x.empty()) std::memcpy(out.data(), x.data(), x.size_bytes());
+      return;
+    case DType::F16:
+      convert_f32_to_f16(x, {reinterpret_cast<uint16_t*>(out.data()), x.size()});
+      return;
+    case DType::BF16:
+      convert_f32_to_bf16(x, {reinterpret_cast<uint16_t*>(out.data()), x.size()});
+      return;
+    case DType::Q8_0:
+      quantize_q8_0(x, out);
+      return;
+    default:
+      throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "dtype",
+                  "cannot encode " + std::string(dtype_name(t)) + " yet");
+  }
+}
+
+void decode_to_f32(DType t, std::span<const std::byte> in, std::span<float> out) {
+  // SAFETY: mapped tensor data may be unaligned; every element is read through memcpy.
+  auto each = [&](size_t elem_bytes, auto&& decode_one) {
+    for (size_t i = 0; i < out.size(); ++i) out[i] = decode_one(in.data() + i * elem_bytes);
+  };
+  switch (t) {
+    case DType::F32:
+      if (!out.empty()) std::memcpy(out.data(), in.data(), out.size_bytes());
+      return;
+    case DType::F16:
+      each(2, [](const std::byte* p) { uint16_t v; std::memcpy(&v, p, 2); return f16_to_f32(v); });
+      return;
+    case DType::BF16:
+      each(2, [](const std::byte* p) { uint16_t v; std::memcpy(&v, p, 2); return bf16_to_f32(v); });
+      return;
+    case DType::F64:
+      each(8, [](const std::byte* p) { double v; std::memcpy(&v, p, 8); return static_cast<float>(v); });
+      return;
+    case DType::F8_E4M3:
+      each(1, [](const std::byte* p) { return f8_e4m3_to_f32(static_cast<uint8_t>(*p)); });
+      return;
+    case DType::F8_E5M2:
+      each(1, [](const std::byte* p) { return f8_e5m2_to_f32(static_cast<uint8_t>(*p)); });
+      return;
+    case DType::Q8_0:
+      dequantize_q8_0(in, out);
+      return;
+    default:
+      throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "dtype",
+                  "cannot decode " + std::string(dtype_name(t)) + " yet");
+  }
+}
+
+}  // namespace ckpt

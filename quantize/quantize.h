@@ -1,0 +1,36 @@
+// Public header of ckpt::quantize: ggml block quantizers (reference implementations, bit-exact with
+// ggml's *_ref functions) and their dequantizers. NF4/double-quant and the K-quants arrive with the
+// quantizer issue; Q8_0 is here first because `ckpt convert --outtype q8_0` needs it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "formats/dtype.h"
+
+namespace ckpt {
+
+// block_q8_0 (34 bytes): ggml_half d; int8_t qs[32]; value = qs[j] * d.
+struct BlockQ8_0 {
+  uint16_t d;  // IEEE f16 bits
+  int8_t qs[32];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "block_q8_0 must be packed: f16 d + 32 int8");
+static_assert(sizeof(BlockQ8_0) == dtype_info(DType::Q8_0).block_bytes);
+
+// ggml's quantize_row_q8_0_ref: per 32 values, d = max|x| / 127 (f32), q = roundf(x * (1/d)) with
+// the quants computed from the f32 d, not the f16-rounded one. `x.size()` must be a multiple of 32.
+void quantize_q8_0(std::span<const float> x, std::span<std::byte> out);
+void dequantize_q8_0(std::span<const std::byte> in, std::span<float> out);
+
+// True for the types quantize_to/dequantize_from handle.
+bool can_quantize_to(DType t);
+bool can_dequantize_from(DType t);
+
+// Encodes f32 values as `t` (F32, F16, BF16, Q8_0); out.size() == dtype_bytes_for(t, x.size()).
+void encode_from_f32(DType t, std::span<const float> x, std::span<std::byte> out);
+// Decodes `t` (F32, F16, BF16, F64, Q8_0 and the float8 types) into f32.
+void decode_to_f32(DType t, std::span<const std::byte> in, std::span<float> out);
+
+}  // namespace ckpt

@@ -1,0 +1,93 @@
+// A small program linked against llama.cpp's own libllama (from the npm package
+// @node-llama-cpp/linux-x64@3.21.1) so tests can ask llama.cpp itself whether it loads and runs what
+// ckpt writes. Built at test time by run_interop.sh, never part of ckpt.
+//
+//   llama_peer BINS_DIR greedy MODEL PROMPT N    prints "prompt ids: ..." and "generated ids: ..." (greedy)
+//   llama_peer BINS_DIR quantize IN OUT FTYPE    llama_model_quantize with default params (no imatrix)
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "llama.h"
+
+namespace {
+
+void quiet_log(ggml_log_level level, const char* text, void*) {
+  if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
+}
+
+void print_ids(const char* label, const std::vector<llama_token>& ids) {
+  std::printf("%s:", label);
+  for (llama_token t : ids) std::printf(" %d", t);
+  std::printf("\n");
+}
+
+int greedy(const char* model_path, const char* prompt, int n_predict) {
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = 0;
+  mp.progress_callback = [](float, void*) { return true; };  // no dots on stderr
+  llama_model* model = llama_model_load_from_file(model_path, mp);
+  if (!model) {
+    std::fprintf(stderr, "llama_peer: llama.cpp could not load %s\n", model_path);
+    return 3;
+  }
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  std::vector<llama_token> ids(std::strlen(prompt) + 8);
+  const int n = llama_tokenize(vocab, prompt, static_cast<int32_t>(std::strlen(prompt)), ids.data(),
+                               static_cast<int32_t>(ids.size()), /*add_special=*/true, /*parse_special=*/false);
+  if (n < 0) return 4;
+  ids.resize(static_cast<size_t>(n));
+  print_ids("prompt ids", ids);
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = static_cast<uint32_t>(ids.size() + n_predict + 8);
+  cp.n_batch = cp.n_ctx;
+  cp.n_threads = 1;
+  cp.n_threads_batch = 1;
+  llama_context* ctx = llama_init_from_model(model, cp);
+  if (!ctx) return 5;
+  const int n_vocab = llama_vocab_n_tokens(vocab);
+  std::vector<llama_token> generated;
+  llama_batch batch = llama_batch_get_one(ids.data(), static_cast<int32_t>(ids.size()));
+  llama_token next = 0;
+  for (int i = 0; i < n_predict; ++i) {
+    if (llama_decode(ctx, batch) != 0) return 6;
+    const float* logits = llama_get_logits_ith(ctx, -1);
+    next = 0;
+    for (int v = 1; v < n_vocab; ++v) {
+      if (logits[v] > logits[next]) next = v;
+    }
+    generated.push_back(next);
+    batch = llama_batch_get_one(&next, 1);
+  }
+  print_ids("generated ids", generated);
+  llama_free(ctx);
+  llama_model_free(model);
+  return 0;
+}
+
+int quantize(const char* in, const char* out, int ftype) {
+  llama_model_quantize_params qp = llama_model_quantize_default_params();
+  qp.ftype = static_cast<llama_ftype>(ftype);
+  qp.nthread = 1;
+  return llama_model_quantize(in, out, &qp) == 0 ? 0 : 7;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: llama_peer BINS_DIR greedy MODEL PROMPT N | quantize IN OUT FTYPE\n");
+    return 2;
+  }
+  llama_log_set(quiet_log, nullptr);
+  ggml_backend_load_all_from_path(argv[1]);
+  llama_backend_init();
+  const std::string verb = argv[2];
+  if (verb == "greedy" && argc == 6) return greedy(argv[3], argv[4], std::atoi(argv[5]));
+  if (verb == "quantize" && argc == 6) return quantize(argv[3], argv[4], std::atoi(argv[5]));
+  std::fprintf(stderr, "llama_peer: bad arguments\n");
+  return 2;
+}
