@@ -4,6 +4,7 @@
 
 #include "convert/parallel.h"
 #include "convert/permute.h"
+#include "formats/float_convert.h"
 #include "formats/byte_sink.h"
 #include "quantize/quantize.h"
 
@@ -40,6 +41,11 @@ void stream_rows(const SourceTensor& src, DType out_dtype, RowLayout layout,
         const std::span<std::byte> dst(out.data() + i * out_row_bytes, out_row_bytes);
         if (same_dtype) {
           std::memcpy(dst.data(), in.data(), in_row_bytes);
+        } else if (src.dtype == DType::BF16 && out_dtype == DType::F16) {
+          // SAFETY: uint16 views of mapped bytes; safetensors data of a 2-byte dtype starts 2-aligned
+          // whenever the header is 8-padded, and x86 tolerates the rest.
+          convert_bf16_to_f16({reinterpret_cast<const uint16_t*>(in.data()), layout.row_len},
+                              {reinterpret_cast<uint16_t*>(dst.data()), layout.row_len});
         } else {
           decode_to_f32(src.dtype, in, f32);
           encode_from_f32(out_dtype, f32, dst);

@@ -55,5 +55,7 @@ void convert_f16_to_f32(std::span<const uint16_t> in, std::span<float> out);
 void convert_bf16_to_f32(std::span<const uint16_t> in, std::span<float> out);
 void convert_f32_to_f16(std::span<const float> in, std::span<uint16_t> out);
 void convert_f32_to_bf16(std::span<const float> in, std::span<uint16_t> out);
+// bf16 -> f16 directly (exact bf16 -> f32, then round to nearest even); the checkpoint converter's hot path.
+void convert_bf16_to_f16(std::span<const uint16_t> in, std::span<uint16_t> out);
 
 }  // namespace ckpt

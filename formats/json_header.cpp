@@ -71,6 +71,11 @@ nlohmann::ordered_json parse_json_strictly(std::string_view text, const std::str
     if (const auto colon = what.find(": "); colon != std::string::npos) what = what.substr(colon + 2);
     throw Error(ErrorCode::BadJson, file, base_offset + std::min<uint64_t>(at, text.size()), std::string(field),
                 "invalid JSON: " + what);
+  } catch (const nlohmann::json::exception& e) {
+    // out_of_range 406: a number like 1e99999 overflows a double (found by fuzz_safetensors).
+    std::string what = e.what();
+    if (const auto bracket = what.find("] "); bracket != std::string::npos) what = what.substr(bracket + 2);
+    throw Error(ErrorCode::BadJson, file, base_offset, std::string(field), "invalid JSON: " + what);
   } catch (const NestingTooDeep&) {
     throw Error(ErrorCode::TooDeep, file, base_offset, std::string(field),
                 "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");

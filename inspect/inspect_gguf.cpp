@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "formats/gguf.h"
+#include "formats/gguf_split.h"
 #include "inspect/inspect_internal.h"
 
 namespace ckpt {
@@ -92,9 +93,11 @@ void summarize_architecture(const GgufFile& gguf, InspectReport& report) {
 }  // namespace
 
 void inspect_gguf(const std::string& path, const InspectOptions& options, InspectReport& report) {
-  const GgufFile gguf = read_gguf(path);
-  report.format = fmt::format("GGUF v{}", gguf.version);
-  report.files.push_back(path);
+  const GgufSet set = open_gguf_set(path);
+  const GgufFile& gguf = set.main();
+  report.format = set.shards.size() > 1 ? fmt::format("GGUF v{} ({} shards)", gguf.version, set.shards.size())
+                                         : fmt::format("GGUF v{}", gguf.version);
+  for (const auto& shard : set.shards) report.files.push_back(shard.file->path());
   report.properties = {{"alignment", std::to_string(gguf.alignment)},
                        {"data offset", std::to_string(gguf.data_offset)},
                        {"file size", std::to_string(gguf.file->size())}};
@@ -108,7 +111,7 @@ void inspect_gguf(const std::string& path, const InspectOptions& options, Inspec
     row.offset_in_file = kv.offset_in_file;
     report.metadata.push_back(std::move(row));
   }
-  for (const auto& t : gguf.tensors) report.tensors.push_back({gguf.tensor_info(t), path});
+  for (const auto& e : set.tensors) report.tensors.push_back({e.shard->tensor_info(*e.info), e.shard->file->path()});
   summarize_architecture(gguf, report);
 }
 

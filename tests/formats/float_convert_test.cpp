@@ -216,3 +216,27 @@ TEST(FloatConvert, F8HandVectors) {
 
 }  // namespace
 }  // namespace ckpt
+
+namespace ckpt {
+namespace {
+
+// The vectorized bulk paths (F16C where the CPU has it) against the scalar reference, NaNs included.
+TEST(FloatConvert, BulkPathsEqualScalarPaths) {
+  std::vector<float> f;
+  std::vector<uint16_t> bf;
+  for (uint64_t u = 0; u <= 0xFFFFFFFFu; u += 65537) {
+    float x;
+    const uint32_t bits = static_cast<uint32_t>(u);
+    std::memcpy(&x, &bits, 4);
+    f.push_back(x);
+  }
+  for (uint32_t h = 0; h < 65536; ++h) bf.push_back(static_cast<uint16_t>(h));
+  std::vector<uint16_t> out(f.size()), out_bf(bf.size());
+  convert_f32_to_f16(f, out);
+  for (size_t i = 0; i < f.size(); ++i) ASSERT_EQ(out[i], f32_to_f16(f[i])) << i;
+  convert_bf16_to_f16(bf, out_bf);
+  for (size_t i = 0; i < bf.size(); ++i) ASSERT_EQ(out_bf[i], f32_to_f16(bf16_to_f32(bf[i]))) << i;
+}
+
+}  // namespace
+}  // namespace ckpt

@@ -55,6 +55,7 @@ std::vector<HostileCase> safetensors_cases() {
       {"st header surrogate UTF-8", st("{\"\xed\xa0\x80\":1}"), ErrorCode::BadUtf8},
       {"st header not JSON", st("{"), ErrorCode::BadJson},
       {"st header is an array", st("[]"), ErrorCode::BadJson},
+      {"st number overflows double (fuzz finding)", st(R"({"__metadata__":{"a":"b"},"x":55555e55555555555555})"), ErrorCode::BadJson},
       {"st header deeply nested", st("{\"__metadata__\":" + nested(100) + "}"), ErrorCode::TooDeep},
       {"st duplicate tensor", st("{" + t + "," + t + "}", 8), ErrorCode::DuplicateName},
       {"st metadata not string", st(R"({"__metadata__":{"a":1}})"), ErrorCode::BadJson},

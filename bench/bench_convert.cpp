@@ -1,0 +1,177 @@
+// `ckpt convert` of a generated ~2 GB bf16 Llama checkpoint to f16 GGUF: wall time as a ratio to `cp`
+// of the same input bytes in the same run (goal <= 1.3x), and peak RSS of the converter (goal < 300 MB
+// whatever the model size). Both run as child processes; peak RSS comes from wait4's rusage.
+//
+// CKPT_BENCH_BYTES (default 2e9) sizes the checkpoint; CKPT_BENCH_DIR (default: temp dir) holds it.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "formats/byte_sink.h"
+#include "formats/safetensors.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ChildResult {
+  double seconds;
+  long max_rss_kb;
+};
+
+ChildResult run_child(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, STDOUT_FILENO);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  struct rusage usage {};
+  ::wait4(pid, &status, 0, &usage);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "child %s failed (status %d)\n", argv[0].c_str(), status);
+    std::exit(1);
+  }
+  return {secs, usage.ru_maxrss};
+}
+
+fs::path bench_dir() {
+  const char* env = std::getenv("CKPT_BENCH_DIR");
+  return env ? fs::path(env) : fs::temp_directory_path();
+}
+
+uint64_t bench_bytes() {
+  const char* env = std::getenv("CKPT_BENCH_BYTES");
+  return env ? std::strtoull(env, nullptr, 10) : uint64_t{2} * 1000 * 1000 * 1000;
+}
+
+// A Llama with hidden 2048, intermediate 5632, 16 heads / 4 kv heads: ~90 MB of bf16 per layer.
+fs::path ensure_checkpoint(uint64_t total) {
+  const fs::path dir = bench_dir() / ("ckpt-bench-llama-" + std::to_string(total));
+  if (fs::exists(dir / "model.safetensors")) return dir;
+  fs::create_directories(dir);
+  const uint64_t hidden = 2048, inter = 5632, kv = 512, vocab = 512;
+  const uint64_t per_layer = 2 * (2 * hidden * hidden + 2 * kv * hidden + 3 * hidden * inter);
+  const uint64_t layers = std::max<uint64_t>(1, total / per_layer);
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 2048, "
+                                        "\"intermediate_size\": 5632, \"num_hidden_layers\": "
+                                     << layers
+                                     << ", \"num_attention_heads\": 16, \"num_key_value_heads\": 4, \"vocab_size\": 512, "
+                                        "\"max_position_embeddings\": 2048, \"rms_norm_eps\": 1e-05, \"torch_dtype\": \"bfloat16\"}";
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+    fs::copy_file(fs::path(CKPT_SOURCE_DIR) / "samples/tiny-llama" / f, dir / f, fs::copy_options::overwrite_existing);
+  }
+  auto random_bf16 = [](uint64_t n, uint64_t seed) {
+    return [n, seed](ckpt::ByteSink& sink) {
+      std::vector<uint16_t> buf(n);
+      uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+      for (auto& v : buf) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        v = static_cast<uint16_t>(0x3C00 + (x & 0x03FF) - 0x200 * ((x >> 10) & 1));  // ~[-0.03, 0.03]-ish bf16
+      }
+      sink.write(std::as_bytes(std::span(buf)));
+    };
+  };
+  std::vector<ckpt::TensorToWrite> tensors;
+  uint64_t seed = 1;
+  auto add = [&](const std::string& name, std::vector<uint64_t> shape) {
+    uint64_t n = 1;
+    for (auto d : shape) n *= d;
+    tensors.push_back({name, ckpt::DType::BF16, shape, random_bf16(n, seed++)});
+  };
+  add("model.embed_tokens.weight", {vocab, hidden});
+  add("lm_head.weight", {vocab, hidden});
+  add("model.norm.weight", {hidden});
+  for (uint64_t l = 0; l < layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {hidden});
+    add(p + "post_attention_layernorm.weight", {hidden});
+    add(p + "self_attn.q_proj.weight", {hidden, hidden});
+    add(p + "self_attn.k_proj.weight", {kv, hidden});
+    add(p + "self_attn.v_proj.weight", {kv, hidden});
+    add(p + "self_attn.o_proj.weight", {hidden, hidden});
+    add(p + "mlp.gate_proj.weight", {inter, hidden});
+    add(p + "mlp.up_proj.weight", {inter, hidden});
+    add(p + "mlp.down_proj.weight", {hidden, inter});
+  }
+  ckpt::write_safetensors((dir / "model.safetensors").string(), std::move(tensors), {{"format", "pt"}});
+  return dir;
+}
+
+std::map<std::string, double> g_seconds;
+std::map<std::string, long> g_rss_kb;
+
+void record(benchmark::State& state, const std::string& key, const ChildResult& r) {
+  state.SetIterationTime(r.seconds);
+  g_seconds[key] = std::min(g_seconds.count(key) ? g_seconds[key] : 1e30, r.seconds);
+  g_rss_kb[key] = std::max(g_rss_kb[key], r.max_rss_kb);
+  state.counters["peak_rss_MB"] = static_cast<double>(g_rss_kb[key]) / 1024.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const fs::path dir = ensure_checkpoint(bench_bytes());
+  const std::string input = (dir / "model.safetensors").string();
+  const uint64_t in_bytes = fs::file_size(input);
+  const std::string out_gguf = (dir.parent_path() / "ckpt-bench-out.gguf").string();
+  const std::string out_copy = (dir.parent_path() / "ckpt-bench-copy.safetensors").string();
+  std::fprintf(stderr, "checkpoint: %s (%.2f GB)\n", input.c_str(), static_cast<double>(in_bytes) / 1e9);
+
+  auto cp = [&](benchmark::State& state) {
+    for (auto _ : state) record(state, "cp", run_child({"/bin/cp", input, out_copy}));
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in_bytes));
+  };
+  auto cp_sync = [&](benchmark::State& state) {
+    // cp followed by fsync of the copy: the durability ckpt's atomic writer gives its outputs.
+    for (auto _ : state) {
+      const auto a = run_child({"/bin/cp", input, out_copy});
+      const auto b = run_child({"/bin/sync", out_copy});
+      record(state, "cp+sync", {a.seconds + b.seconds, a.max_rss_kb});
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in_bytes));
+  };
+  auto ckpt_convert = [&](benchmark::State& state, const std::string& threads) {
+    for (auto _ : state) {
+      record(state, "ckpt-t" + threads,
+             run_child({CKPT_BINARY, "convert", dir.string(), "-o", out_gguf, "--outtype", "f16", "--threads", threads, "--no-progress"}));
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in_bytes));
+  };
+  benchmark::RegisterBenchmark("cp", cp)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("cp_then_sync", cp_sync)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+  for (const char* t : {"1", "2"}) {
+    benchmark::RegisterBenchmark((std::string("ckpt_convert_f16/threads:") + t).c_str(), ckpt_convert, std::string(t))
+        ->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  for (const char* t : {"ckpt-t1", "ckpt-t2"}) {
+    if (!g_seconds.count(t) || !g_seconds.count("cp")) continue;
+    std::printf("RATIO %s: convert / cp = %.2fx, convert / (cp + fsync) = %.2fx; peak RSS %.0f MB (input %.2f GB; goals <= 1.3x, < 300 MB)\n",
+                t, g_seconds[t] / g_seconds["cp"], g_seconds[t] / g_seconds["cp+sync"],
+                static_cast<double>(g_rss_kb[t]) / 1024.0, static_cast<double>(in_bytes) / 1e9);
+  }
+  fs::remove(out_gguf);
+  fs::remove(out_copy);
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# llama.cpp interop: converts with ckpt, then loads and runs the result with llama.cpp's own libllama.
+# Usage: run_interop.sh CASE CKPT_BINARY SOURCE_DIR SHARED_DATA_DIR WORK_DIR [QWEN2_MAKER]
+# Exit 77 (skip) when npm/the registry is unavailable or ../shared is absent for the case.
+set -euo pipefail
+case_name=$1 ckpt=$2 src=$3 shared=$4 work=$5 qwen2_maker=${6:-}
+here=$(cd "$(dirname "$0")" && pwd)
+peer_line=$(bash "$here/peer.sh") || exit $?
+read -r peer bins <<<"$peer_line"
+mkdir -p "$work"
+need_shared() { [ -e "$shared/$1" ] || { echo "SKIP: $shared/$1 absent (no ../shared)"; exit 77; }; }
+greedy() { "$peer" "$bins" greedy "$1" "$2" "$3"; }
+
+case $case_name in
+  stories260k)
+    # llama.cpp's greedy ids on our conversion must equal its ids on its own conversion (recorded).
+    need_shared karpathy-stories260K/stories260K.bin
+    d=$shared/karpathy-stories260K
+    "$ckpt" convert "$d/stories260K.bin" --llama2c-vocab "$d/tok512.bin" -o "$work/s260.gguf" --outtype f32 --no-progress
+    got=$(greedy "$work/s260.gguf" "Once upon a time" 20 | sed -n 's/^generated ids: //p' | tr ' ' ',')
+    want=$(sed -n 's/^generated ids: \[\(.*\)\]$/\1/p' "$d/llama.cpp-greedy-20.txt")
+    echo "llama.cpp on ckpt's file: [$got]"; echo "recorded reference:       [$want]"
+    [ "$got" = "$want" ]
+    ;;
+  sample-*)
+    outtype=${case_name#sample-}
+    extra=()
+    if [ "$outtype" = split ]; then outtype=f16; extra=(--split-max-tensors 8); fi
+    "$ckpt" convert "$src/samples/tiny-llama" -o "$work/tiny-$case_name.gguf" --outtype "$outtype" "${extra[@]}" --no-progress
+    first=$work/tiny-$case_name.gguf
+    [ ${#extra[@]} -gt 0 ] && first=$work/tiny-$case_name-00001-of-00003.gguf
+    out=$(greedy "$first" "Once upon a time" 8)
+    echo "$out"
+    # BOS + the prompt tokens, then 8 generated ids.
+    [ "$(echo "$out" | sed -n 's/^generated ids: //p' | wc -w)" = 8 ]
+    ;;
+  gpt2)
+    need_shared lm-buddy-fake_gpt2/model.safetensors
+    "$ckpt" convert "$shared/lm-buddy-fake_gpt2" -o "$work/gpt2.gguf" --outtype f32 --no-progress
+    out=$(greedy "$work/gpt2.gguf" "Hello world" 4)
+    echo "$out"
+    # GPT-2's own tokenizer: "Hello world" is [15496, 995].
+    echo "$out" | grep -qx "prompt ids: 15496 995"
+    ;;
+  qwen2)
+    need_shared lm-buddy-fake_gpt2/tokenizer.json
+    "$qwen2_maker" "$work/qwen2" "$shared/lm-buddy-fake_gpt2"
+    "$ckpt" convert "$work/qwen2" -o "$work/qwen2.gguf" --outtype q8_0 --no-progress
+    out=$(greedy "$work/qwen2.gguf" "Hello world" 4)
+    echo "$out"
+    echo "$out" | grep -qx "prompt ids: 15496 995"
+    ;;
+  *) echo "unknown case $case_name"; exit 2 ;;
+esac
+echo "ok: $case_name"
