@@ -47,7 +47,14 @@ ConvertReport convert(const ConvertOptions& options) {
   if (fs::exists(options.output, ec) && fs::equivalent(options.input, options.output, ec)) {
     throw Error(ErrorCode::InvalidArgument, options.output, Error::kNoOffset, "-o", "output is the input; refusing to overwrite it");
   }
-  if (options.to == "hf") return convert_gguf_to_hf(options);
+  if (options.to == "hf") {
+    // Writing config.json / model.safetensors next to the input could clobber the checkpoint it came from.
+    if (fs::exists(options.output, ec) && fs::equivalent(options.output, fs::absolute(options.input).parent_path(), ec)) {
+      throw Error(ErrorCode::InvalidArgument, options.output, Error::kNoOffset, "-o",
+                  "is the directory holding the input; choose a new directory for the HF checkpoint");
+    }
+    return convert_gguf_to_hf(options);
+  }
   if (options.to != "gguf") {
     throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--to", "'" + options.to + "' is not gguf or hf");
   }

@@ -112,6 +112,7 @@ GgufConversion plan_hf_to_gguf(const HfCheckpoint& ckpt, const ConvertOptions& o
   }
   tokenizer->append_kvs(kvs);
   kvs.push_back({"general.quantization_version", {uint32_t{2}}, 0});
+  kvs.push_back({"general.alignment", {kGgufDefaultAlignment}, 0});
   return plan;
 }
 

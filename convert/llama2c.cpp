@@ -141,6 +141,7 @@ ConvertReport convert_llama2c_to_gguf(const ConvertOptions& options) {
   u32("llama.rope.dimension_count", head);
   read_llama2c_vocab(options.llama2c_vocab, c.vocab_size).append_kvs(kvs);
   kvs.push_back({"general.quantization_version", {uint32_t{2}}, 0});
+  kvs.push_back({"general.alignment", {kGgufDefaultAlignment}, 0});
 
   // Views into the map, one per GGUF tensor.
   plan.sources.reserve(4 + 9 * L);

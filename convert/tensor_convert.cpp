@@ -34,7 +34,8 @@ void stream_rows(const SourceTensor& src, DType out_dtype, RowLayout layout,
   std::vector<std::byte> out(std::min(layout.n_rows, rows_per_block) * out_row_bytes);
   for (uint64_t first = 0; first < layout.n_rows; first += rows_per_block) {
     const uint64_t n = std::min(rows_per_block, layout.n_rows - first);
-    parallel_for(n, n * out_row_bytes >= (uint64_t{1} << 20) ? threads : 1, [&](size_t begin, size_t end) {
+    // Threads pay off from ~64 KiB of output; below that a block is converted inline.
+    parallel_for(n, n >= 64 && n * out_row_bytes >= (uint64_t{1} << 16) ? threads : 1, [&](size_t begin, size_t end) {
       std::vector<float> f32(same_dtype ? 0 : layout.row_len);
       for (size_t i = begin; i < end; ++i) {
         const auto in = src.data.subspan(source_row(first + i) * in_row_bytes, in_row_bytes);

@@ -196,8 +196,10 @@ std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std
       meta->chat_template = ct->get<std::string>();
     }
   }
-  if (fs::exists(config_json_path)) {
-    const JsonFile config = JsonFile::read(config_json_path);
+  // config.json, then generation_config.json, name the special ids when the tokenizer files do not.
+  for (const std::string& path : {config_json_path, (d / "generation_config.json").string()}) {
+    if (!fs::exists(path)) continue;
+    const JsonFile config = JsonFile::read(path);
     auto fallback = [&](const char* key, std::optional<uint32_t>& id) {
       const auto it = config.json().find(key);
       if (!id && it != config.json().end() && it->is_number_unsigned() && it->get<uint64_t>() < meta->tokens.size()) {

@@ -11,6 +11,7 @@
 #include "formats/gguf.h"
 #include "formats/gguf_split.h"
 #include "formats/safetensors.h"
+#include "formats/safetensors_index.h"
 #include "tests/support/test_support.h"
 #include "tests/support/torch_bin_writer.h"
 
@@ -229,6 +230,48 @@ TEST(ConvertHf, SplitsLikeLlamaCppAndReadsTheSetBack) {
   test::expect_error(ErrorCode::InvalidArgument, [&] { open_gguf_set(report.outputs[1]); });
   fs::remove(report.outputs[2]);
   test::expect_error(ErrorCode::Io, [&] { open_gguf_set(report.outputs[0]); });
+}
+
+TEST(ConvertHf, ShardedCheckpointConvertsLikeTheSingleFile) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "sharded");
+  for (const char* f : {"config.json", "tokenizer.json", "tokenizer_config.json"}) fs::copy_file(kSample + "/" + f, dir.path() / "sharded" / f);
+  const auto single = read_safetensors(kSample + "/model.safetensors");
+  std::vector<TensorToWrite> tensors;
+  for (const auto& t : single.tensors) tensors.push_back({t.name, t.dtype, t.shape, write_bytes_from(single.data(t))});
+  const auto written = write_safetensors_sharded((dir.path() / "sharded").string(), tensors, 100'000, {{"format", "pt"}});
+  ASSERT_GT(written.files.size(), 2u);
+  convert(options(kSample, dir.file("a.gguf"), "f16"));
+  convert(options((dir.path() / "sharded").string(), dir.file("b.gguf"), "f16"));
+  const GgufFile a = read_gguf(dir.file("a.gguf")), b = read_gguf(dir.file("b.gguf"));
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& t : a.tensors) {
+    const auto* u = b.find_tensor(t.name);
+    ASSERT_TRUE(u) << t.name;
+    const auto x = a.data(t), y = b.data(*u);
+    EXPECT_TRUE(std::equal(x.begin(), x.end(), y.begin(), y.end())) << t.name;
+  }
+}
+
+TEST(ConvertHf, RefusesToWriteOverItsInput) {
+  test::TempDir dir;
+  convert(options(kSample, dir.file("a.gguf"), "f16"));
+  ConvertOptions o = options(dir.file("a.gguf"), dir.path().string(), "");
+  o.to = "hf";
+  test::expect_error(ErrorCode::InvalidArgument, [&] { convert(o); });
+  test::expect_error(ErrorCode::InvalidArgument, [&] { convert(options(dir.file("a.gguf"), dir.file("a.gguf"), "f16")); });
+}
+
+TEST(ConvertHf, ThreadCountDoesNotChangeTheOutput) {
+  test::TempDir dir;
+  for (const char* outtype : {"f16", "q8_0"}) {
+    ConvertOptions one = options(kSample, dir.file("one.gguf"), outtype), many = options(kSample, dir.file("many.gguf"), outtype);
+    one.threads = 1;
+    many.threads = 7;
+    convert(one);
+    convert(many);
+    EXPECT_EQ(test::read_file_bytes(dir.file("one.gguf")), test::read_file_bytes(dir.file("many.gguf"))) << outtype;
+  }
 }
 
 TEST(ConvertHf, DryRunWritesNothing) {
