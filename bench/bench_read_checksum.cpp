@@ -116,30 +116,27 @@ void plain_sequential_read(benchmark::State& state, const std::string& path) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * total));
 }
 
-void ckpt_safetensors(benchmark::State& state, const std::string& path) {
+// Opens the file with ckpt's reader (parse + full validation), then checksums every tensor's bytes.
+template <typename Reader>
+void ckpt_read(benchmark::State& state, const std::string& path, Reader read) {
   uint64_t total = 0;
   for (auto _ : state) {
-    const auto file = ckpt::read_safetensors(path);
+    const auto file = read(path);
     file.file->advise_sequential(0, file.file->size());
     uint64_t h = 0;
-    for (const auto& t : file.tensors) h ^= checksum(file.data(t), t.offset_in_file);
+    for (const auto& t : file.tensors) h ^= checksum(file.data(t), h + t.n_bytes);
     total = file.file->size();
     benchmark::DoNotOptimize(h);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * total));
 }
 
+void ckpt_safetensors(benchmark::State& state, const std::string& path) {
+  ckpt_read(state, path, [](const std::string& p) { return ckpt::read_safetensors(p); });
+}
+
 void ckpt_gguf(benchmark::State& state, const std::string& path) {
-  uint64_t total = 0;
-  for (auto _ : state) {
-    const auto file = ckpt::read_gguf(path);
-    file.file->advise_sequential(0, file.file->size());
-    uint64_t h = 0;
-    for (const auto& t : file.tensors) h ^= checksum(file.data(t), t.offset_in_data);
-    total = file.file->size();
-    benchmark::DoNotOptimize(h);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * total));
+  ckpt_read(state, path, [](const std::string& p) { return ckpt::read_gguf(p); });
 }
 
 // Collects bytes/s per benchmark so main can print ratios measured in this run.

@@ -60,6 +60,17 @@ std::optional<MappedName> map_tensor_name(const Architecture& arch, const std::s
 // Reverse: GGUF name -> HF name (first matching rule), for `--to hf`.
 std::optional<MappedName> map_tensor_name_to_hf(const Architecture& arch, const std::string& gguf_name);
 
+// The llama tensor layout (embed, norms, q/k/v/o, gate/up/down) shared by llama-like architectures.
+std::vector<TensorRule> llama_style_tensor_rules(bool permute_qk);
+struct LlamaStyleDefaults {
+  uint64_t context_length;
+  double rope_theta;
+  double rms_norm_eps;
+};
+// Reads a llama-like config.json into {arch}.* keys in convert_hf_to_gguf's order.
+ArchHparams write_llama_style_hparams(const JsonFile& config, std::vector<GgufKv>& kvs, const std::string& arch,
+                                      const LlamaStyleDefaults& defaults);
+
 // Helpers shared by the architecture tables.
 void add_u32(std::vector<GgufKv>& kvs, const std::string& key, uint64_t value, const JsonFile& config, const std::string& from);
 void add_f32(std::vector<GgufKv>& kvs, const std::string& key, double value);
