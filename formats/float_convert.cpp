@@ -2,6 +2,7 @@
 
 #include <array>
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 #include <cmath>
@@ -237,7 +238,11 @@ __attribute__((target("avx2,f16c"))) static void bf16_to_f16_f16c(const uint16_t
 }
 
 static bool cpu_has_f16c() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  // clang 14 knows no "f16c" for __builtin_cpu_supports: read CPUID leaf 1 (ECX bit 29) directly.
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+  }();
   return has;
 }
 #endif
