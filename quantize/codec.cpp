@@ -7,17 +7,41 @@
 
 namespace ckpt {
 
+namespace {
+using QuantizeFn = void (*)(std::span<const float>, std::span<std::byte>);
+using DequantizeFn = void (*)(std::span<const std::byte>, std::span<float>);
+struct BlockCodec {
+  DType dtype;
+  QuantizeFn quantize;
+  DequantizeFn dequantize;
+};
+// One row per ggml block type ckpt implements; drives both directions.
+constexpr BlockCodec kBlockCodecs[] = {
+    {DType::Q8_0, quantize_q8_0, dequantize_q8_0},     {DType::Q4_0, quantize_q4_0, dequantize_q4_0},
+    {DType::Q4_1, quantize_q4_1, dequantize_q4_1},     {DType::Q5_0, quantize_q5_0, dequantize_q5_0},
+    {DType::Q5_1, quantize_q5_1, dequantize_q5_1},     {DType::IQ4_NL, quantize_iq4_nl, dequantize_iq4_nl},
+    {DType::Q4_K, quantize_q4_k, dequantize_q4_k},     {DType::Q5_K, quantize_q5_k, dequantize_q5_k},
+    {DType::Q6_K, quantize_q6_k, dequantize_q6_k},
+};
+const BlockCodec* block_codec(DType t) {
+  for (const auto& c : kBlockCodecs) {
+    if (c.dtype == t) return &c;
+  }
+  return nullptr;
+}
+}  // namespace
+
 bool can_quantize_to(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0;
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || block_codec(t) != nullptr;
 }
 
 bool can_dequantize_from(DType t) {
   switch (t) {
-    case DType::F32: case DType::F16: case DType::BF16: case DType::F64: case DType::Q8_0:
+    case DType::F32: case DType::F16: case DType::BF16: case DType::F64:
     case DType::F8_E4M3: case DType::F8_E5M2:
       return true;
     default:
-      return false;
+      return block_codec(t) != nullptr;
   }
 }
 
@@ -32,10 +56,8 @@ void encode_from_f32(DType t, std::span<const float> x, std::span<std::byte> out
     case DType::BF16:
       convert_f32_to_bf16(x, {reinterpret_cast<uint16_t*>(out.data()), x.size()});
       return;
-    case DType::Q8_0:
-      quantize_q8_0(x, out);
-      return;
     default:
+      if (const auto* c = block_codec(t)) return c->quantize(x, out);
       throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "dtype",
                   "cannot encode " + std::string(dtype_name(t)) + " yet");
   }
@@ -65,10 +87,8 @@ void decode_to_f32(DType t, std::span<const std::byte> in, std::span<float> out)
     case DType::F8_E5M2:
       each(1, [](const std::byte* p) { return f8_e5m2_to_f32(static_cast<uint8_t>(*p)); });
       return;
-    case DType::Q8_0:
-      dequantize_q8_0(in, out);
-      return;
     default:
+      if (const auto* c = block_codec(t)) return c->dequantize(in, out);
       throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "dtype",
                   "cannot decode " + std::string(dtype_name(t)) + " yet");
   }

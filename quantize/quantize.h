@@ -24,13 +24,32 @@ static_assert(sizeof(BlockQ8_0) == dtype_info(DType::Q8_0).block_bytes);
 void quantize_q8_0(std::span<const float> x, std::span<std::byte> out);
 void dequantize_q8_0(std::span<const std::byte> in, std::span<float> out);
 
+// The other reference quantizers llama-quantize uses without an imatrix (ggml quantize_row_*_ref,
+// quantize_iq4_nl), bit-exact, and their dequantizers. Sizes: whole blocks (32, or 256 for *_k).
+void quantize_q4_0(std::span<const float> x, std::span<std::byte> out);
+void quantize_q4_1(std::span<const float> x, std::span<std::byte> out);
+void quantize_q5_0(std::span<const float> x, std::span<std::byte> out);
+void quantize_q5_1(std::span<const float> x, std::span<std::byte> out);
+void quantize_iq4_nl(std::span<const float> x, std::span<std::byte> out);
+void quantize_q4_k(std::span<const float> x, std::span<std::byte> out);
+void quantize_q5_k(std::span<const float> x, std::span<std::byte> out);
+void quantize_q6_k(std::span<const float> x, std::span<std::byte> out);
+void dequantize_q4_0(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q4_1(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q5_0(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q5_1(std::span<const std::byte> in, std::span<float> out);
+void dequantize_iq4_nl(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q4_k(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q5_k(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q6_k(std::span<const std::byte> in, std::span<float> out);
+
 // True for the types quantize_to/dequantize_from handle.
 bool can_quantize_to(DType t);
 bool can_dequantize_from(DType t);
 
-// Encodes f32 values as `t` (F32, F16, BF16, Q8_0); out.size() == dtype_bytes_for(t, x.size()).
+// Encodes f32 values as `t` (F32, F16, BF16 and every quantizer above); out.size() == dtype_bytes_for(t, x.size()).
 void encode_from_f32(DType t, std::span<const float> x, std::span<std::byte> out);
-// Decodes `t` (F32, F16, BF16, F64, Q8_0 and the float8 types) into f32.
+// Decodes `t` (F32, F16, BF16, F64, the float8 types and every block type above) into f32.
 void decode_to_f32(DType t, std::span<const std::byte> in, std::span<float> out);
 
 }  // namespace ckpt

@@ -9,5 +9,6 @@ namespace ckpt::cli {
 
 void add_inspect_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 
 }  // namespace ckpt::cli

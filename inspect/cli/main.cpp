@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ckpt::cli::add_inspect_command(app);
   ckpt::cli::add_convert_command(app);
+  ckpt::cli::add_quantize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

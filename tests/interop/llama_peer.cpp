@@ -3,7 +3,7 @@
 // ckpt writes. Built at test time by run_interop.sh, never part of ckpt.
 //
 //   llama_peer BINS_DIR greedy MODEL PROMPT N    prints "prompt ids: ..." and "generated ids: ..." (greedy)
-//   llama_peer BINS_DIR quantize IN OUT FTYPE    llama_model_quantize with default params (no imatrix)
+//   llama_peer BINS_DIR quantize IN OUT FTYPE [PURE]   llama_model_quantize, default params (no imatrix)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,9 +68,10 @@ int greedy(const char* model_path, const char* prompt, int n_predict) {
   return 0;
 }
 
-int quantize(const char* in, const char* out, int ftype) {
+int quantize(const char* in, const char* out, int ftype, bool pure) {
   llama_model_quantize_params qp = llama_model_quantize_default_params();
   qp.ftype = static_cast<llama_ftype>(ftype);
+  qp.pure = pure;
   qp.nthread = 1;
   return llama_model_quantize(in, out, &qp) == 0 ? 0 : 7;
 }
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
   llama_backend_init();
   const std::string verb = argv[2];
   if (verb == "greedy" && argc == 6) return greedy(argv[3], argv[4], std::atoi(argv[5]));
-  if (verb == "quantize" && argc == 6) return quantize(argv[3], argv[4], std::atoi(argv[5]));
+  if (verb == "quantize" && argc >= 6) return quantize(argv[3], argv[4], std::atoi(argv[5]), argc > 6 && std::atoi(argv[6]) != 0);
   std::fprintf(stderr, "llama_peer: bad arguments\n");
   return 2;
 }

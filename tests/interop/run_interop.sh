@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # llama.cpp interop: converts with ckpt, then loads and runs the result with llama.cpp's own libllama.
-# Usage: run_interop.sh CASE CKPT_BINARY SOURCE_DIR SHARED_DATA_DIR WORK_DIR [QWEN2_MAKER]
+# Usage: run_interop.sh CASE CKPT_BINARY SOURCE_DIR SHARED_DATA_DIR WORK_DIR CHECKPOINT_MAKER GGUF_COMPARER
 # Exit 77 (skip) when npm/the registry is unavailable or ../shared is absent for the case.
 set -euo pipefail
-case_name=$1 ckpt=$2 src=$3 shared=$4 work=$5 qwen2_maker=${6:-}
+case_name=$1 ckpt=$2 src=$3 shared=$4 work=$5 maker=$6 compare=$7
 here=$(cd "$(dirname "$0")" && pwd)
 peer_line=$(bash "$here/peer.sh") || exit $?
 read -r peer bins <<<"$peer_line"
@@ -44,11 +44,29 @@ case $case_name in
     ;;
   qwen2)
     need_shared lm-buddy-fake_gpt2/tokenizer.json
-    "$qwen2_maker" "$work/qwen2" "$shared/lm-buddy-fake_gpt2"
+    "$maker" qwen2 "$work/qwen2" "$shared/lm-buddy-fake_gpt2" 32 64 2 4 2 50257
     "$ckpt" convert "$work/qwen2" -o "$work/qwen2.gguf" --outtype q8_0 --no-progress
     out=$(greedy "$work/qwen2.gguf" "Hello world" 4)
     echo "$out"
     echo "$out" | grep -qx "prompt ids: 15496 995"
+    ;;
+  quantize-*)
+    # Same f32 input quantized by llama.cpp (llama_model_quantize, no imatrix) and by ckpt: every
+    # tensor must get the same type and byte-identical blocks. Rows of 256 so K-quants need no fallback.
+    spec=${case_name#quantize-}
+    type=${spec%-pure}
+    pure=0; [ "$spec" != "$type" ] && pure=1
+    declare -A ftype=([Q4_0]=2 [Q4_1]=3 [Q8_0]=7 [Q5_0]=8 [Q5_1]=9 [Q4_K_S]=14 [Q4_K_M]=15 [Q4_K]=15
+                      [Q5_K_M]=17 [Q5_K]=17 [Q6_K]=18 [IQ4_NL]=25)
+    m=$work/quant-model
+    if [ ! -f "$m.f32.gguf" ]; then
+      "$maker" llama "$m" "$src/samples/tiny-llama" 256 512 8 4 2 512
+      "$ckpt" convert "$m" -o "$m.f32.gguf" --outtype f32 --no-progress >/dev/null
+    fi
+    "$peer" "$bins" quantize "$m.f32.gguf" "$work/ref-$spec.gguf" "${ftype[$type]}" "$pure"
+    flags=(); [ $pure = 1 ] && flags=(--pure)
+    "$ckpt" quantize "$m.f32.gguf" -o "$work/ckpt-$spec.gguf" --type "$type" "${flags[@]}" --no-progress >/dev/null
+    "$compare" "$work/ref-$spec.gguf" "$work/ckpt-$spec.gguf"
     ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac

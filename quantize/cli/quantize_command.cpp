@@ -1,0 +1,60 @@
+// `ckpt quantize IN.gguf -o OUT.gguf --type Q4_K_M`: llama-quantize's types and mixes, bit-exact.
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "formats/progress.h"
+#include "inspect/cli/commands.h"
+#include "quantize/quant_policy.h"
+#include "quantize/quantize_gguf.h"
+
+namespace ckpt::cli {
+
+namespace {
+struct QuantizeFlags {
+  QuantizeOptions options;
+  bool no_progress = false;
+};
+
+std::string type_help() {
+  std::string help = "Quantization type:";
+  for (const auto& t : gguf_quant_types()) help += fmt::format("\n  {:<7} {}", t.name, t.description);
+  return help;
+}
+}  // namespace
+
+void add_quantize_command(CLI::App& app) {
+  auto flags = std::make_shared<QuantizeFlags>();
+  auto& o = flags->options;
+  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a GGUF with llama-quantize's types (byte-identical, no imatrix)");
+  cmd->add_option("input", o.input, "Input .gguf (F32/F16/BF16 tensors; the first shard of a split set)")->required();
+  cmd->add_option("-o,--output", o.output, "Output .gguf")->required();
+  cmd->add_option("--type", o.type, type_help())->required();
+  cmd->add_flag("--pure", o.pure, "Every quantizable tensor gets the type's default (no K-quant mix rules)");
+  cmd->add_option("--keep", o.keep_patterns, "Leave tensors matching this glob as stored (repeatable), e.g. --keep 'output.weight'");
+  cmd->add_flag("--allow-requantize", o.allow_requantize, "Quantize tensors that are already quantized");
+  cmd->add_flag("--stats", o.stats, "Report per-tensor RMSE and max abs error and bytes before/after");
+  cmd->add_option("-t,--threads", o.threads, "Worker threads (default: all cores)");
+  cmd->add_flag("--dry-run", o.dry_run, "Print each tensor's type choice and write nothing");
+  cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
+  cmd->callback([flags] {
+    auto options = flags->options;
+    options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
+    const QuantizeReport r = quantize_gguf_file(options);
+    if (options.stats || options.dry_run) {
+      fmt::print("{:<40} {:>6} -> {:<6} {:>12} {:>12} {:>12} {:>12}\n", "tensor", "from", "to", "bytes before", "bytes after",
+                 "rmse", "max abs err");
+      for (const auto& t : r.tensors) {
+        fmt::print("{:<40} {:>6} -> {:<6} {:>12} {:>12} {:>12.3e} {:>12.3e}\n", t.name, dtype_name(t.from), dtype_name(t.to),
+                   t.bytes_before, t.bytes_after, t.rmse, t.max_abs);
+      }
+    }
+    if (!options.dry_run) fmt::print("wrote {}\n", options.output);
+    fmt::print("{} tensors: {:.2f} MB -> {:.2f} MB ({:.1f}%) in {:.2f} s\n", r.tensors.size(), static_cast<double>(r.bytes_before) / 1e6,
+               static_cast<double>(r.bytes_after) / 1e6,
+               r.bytes_before ? 100.0 * static_cast<double>(r.bytes_after) / static_cast<double>(r.bytes_before) : 0.0, r.seconds);
+  });
+}
+
+}  // namespace ckpt::cli

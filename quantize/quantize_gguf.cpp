@@ -1,0 +1,214 @@
+// GGUF -> GGUF quantization: pick each tensor's type (quant_policy), stream rows through f32 into the
+// target's blocks with worker threads, copy everything else, and keep the metadata (file_type updated).
+#include "quantize/quantize_gguf.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <thread>
+
+#include "formats/byte_sink.h"
+#include "formats/gguf_split.h"
+#include "formats/progress.h"
+#include "quantize/quant_policy.h"
+#include "quantize/quantize.h"
+
+namespace ckpt {
+
+bool glob_match(const std::string& p, const std::string& t) {
+  size_t pi = 0, ti = 0, star = std::string::npos, mark = 0;
+  while (ti < t.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == t[ti])) {
+      ++pi;
+      ++ti;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = ti;
+    } else if (star != std::string::npos) {
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+namespace {
+
+constexpr uint64_t kRowsBlockBytes = uint64_t{16} << 20;  // f32 input per batch
+
+void run_parallel(size_t n, unsigned threads, const std::function<void(size_t, size_t)>& fn) {
+  threads = static_cast<unsigned>(std::min<size_t>(std::max(1u, threads), std::max<size_t>(1, n)));
+  if (threads <= 1) return fn(0, n);
+  std::vector<std::thread> pool;
+  std::exception_ptr error;
+  std::mutex m;
+  const size_t chunk = (n + threads - 1) / threads;
+  for (unsigned t = 0; t < threads; ++t) {
+    const size_t b = t * chunk, e = std::min(n, b + chunk);
+    if (b >= e) break;
+    pool.emplace_back([&, b, e] {
+      try {
+        fn(b, e);
+      } catch (...) {
+        std::lock_guard lock(m);
+        if (!error) error = std::current_exception();
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
+struct Job {
+  const GgufFile* shard;
+  const GgufTensorInfo* info;
+  DType to;
+  QuantizedTensorReport* report;
+};
+
+// Quantizes one tensor row batch by row batch; with stats, compares the dequantized result to the input.
+void write_quantized(const Job& job, unsigned threads, bool stats, ByteSink& sink, ProgressBar& progress) {
+  const auto& t = *job.info;
+  const auto src = job.shard->data(t);
+  const uint64_t row_len = t.ne.empty() ? 1 : t.ne[0];
+  const uint64_t n_rows = *shape_numel(t.ne) / std::max<uint64_t>(1, row_len);
+  const uint64_t in_row = *dtype_bytes_for(t.dtype, row_len), out_row = *dtype_bytes_for(job.to, row_len);
+  const uint64_t rows_per_batch = std::max<uint64_t>(1, kRowsBlockBytes / (row_len * 4));
+  std::vector<std::byte> out(std::min(n_rows, rows_per_batch) * out_row);
+  double sq_sum = 0, max_abs = 0;
+  std::mutex stats_mutex;
+  for (uint64_t first = 0; first < n_rows; first += rows_per_batch) {
+    const uint64_t n = std::min(rows_per_batch, n_rows - first);
+    run_parallel(n, n >= 4 ? threads : 1, [&](size_t b, size_t e) {
+      std::vector<float> x(row_len), y(stats ? row_len : 0);
+      double local_sq = 0, local_max = 0;
+      for (size_t r = b; r < e; ++r) {
+        decode_to_f32(t.dtype, src.subspan((first + r) * in_row, in_row), x);
+        const std::span<std::byte> dst(out.data() + r * out_row, out_row);
+        encode_from_f32(job.to, x, dst);
+        if (stats) {
+          decode_to_f32(job.to, dst, y);
+          for (uint64_t i = 0; i < row_len; ++i) {
+            const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
+            local_sq += d * d;
+            local_max = std::max(local_max, std::fabs(d));
+          }
+        }
+      }
+      if (stats) {
+        std::lock_guard lock(stats_mutex);
+        sq_sum += local_sq;
+        max_abs = std::max(max_abs, local_max);
+      }
+    });
+    sink.write(std::span(out).first(n * out_row));
+    progress.add(n * in_row);
+  }
+  if (stats) {
+    job.report->rmse = std::sqrt(sq_sum / static_cast<double>(std::max<uint64_t>(1, n_rows * row_len)));
+    job.report->max_abs = max_abs;
+  }
+  job.shard->file->release(src);
+}
+
+uint64_t kv_u64(const GgufFile& f, const std::string& key, uint64_t fallback) {
+  const auto* kv = f.find_kv(key);
+  const auto v = kv ? kv->value.as_u64() : std::nullopt;
+  return v.value_or(fallback);
+}
+
+}  // namespace
+
+QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto type = find_gguf_quant_type(o.type);
+  if (!type) {
+    std::string names;
+    for (const auto& t : gguf_quant_types()) names += (names.empty() ? "" : ", ") + t.name;
+    throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--type", "'" + o.type + "' is not one of " + names);
+  }
+  const GgufSet set = open_gguf_set(o.input);
+  const GgufFile& main = set.main();
+  const auto* arch_kv = main.find_kv("general.architecture");
+  const std::string arch = arch_kv && arch_kv->value.as_string() ? *arch_kv->value.as_string() : "";
+  const uint64_t n_layer = kv_u64(main, arch + ".block_count", 0);
+  const uint64_t n_head = kv_u64(main, arch + ".attention.head_count", 1);
+  const uint64_t n_head_kv = std::max<uint64_t>(1, kv_u64(main, arch + ".attention.head_count_kv", n_head));
+
+  std::vector<const GgufSet::Entry*> order;
+  std::vector<std::string> names;
+  for (const auto& e : set.tensors) {
+    order.push_back(&e);
+    names.push_back(e.info->name);
+  }
+  std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return llama_cpp_order_less(a->info->name, b->info->name); });
+  QuantPolicy policy(*type, o.pure, names, n_layer, n_head / n_head_kv);
+
+  QuantizeReport report;
+  report.tensors.resize(order.size());
+  std::vector<Job> jobs;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& info = *order[i]->info;
+    DType to = info.dtype;
+    const bool keep = std::any_of(o.keep_patterns.begin(), o.keep_patterns.end(), [&](const auto& p) { return glob_match(p, info.name); });
+    if (!keep && QuantPolicy::allows_quantization(info.name, info.ne.size())) {
+      to = policy.choose(info.name, info.ne);
+      if (to != info.dtype && is_block_quantized(info.dtype) && !o.allow_requantize) {
+        throw Error(ErrorCode::InvalidArgument, order[i]->shard->file->path(), info.info_offset_in_file, "tensor '" + info.name + "'",
+                    "is already " + std::string(dtype_name(info.dtype)) + "; requantizing loses quality twice (pass --allow-requantize)");
+      }
+      if (to != info.dtype && !can_dequantize_from(info.dtype)) {
+        throw Error(ErrorCode::Unsupported, order[i]->shard->file->path(), info.info_offset_in_file, "tensor '" + info.name + "'",
+                    "cannot read " + std::string(dtype_name(info.dtype)) + " data");
+      }
+    }
+    auto& r = report.tensors[i];
+    r.name = info.name;
+    r.from = info.dtype;
+    r.to = to;
+    r.bytes_before = info.n_bytes;
+    r.bytes_after = *dtype_bytes_for(to, *shape_numel(info.ne));
+    report.bytes_before += r.bytes_before;
+    report.bytes_after += r.bytes_after;
+    jobs.push_back({order[i]->shard, order[i]->info, to, &r});
+  }
+  if (o.dry_run) return report;
+
+  std::vector<GgufKv> kvs;
+  bool has_qv = false;
+  for (const auto& kv : main.kvs) {
+    if (kv.key.starts_with("split.")) continue;  // the output is one file
+    GgufKv copy = kv;
+    if (kv.key == "general.file_type") copy.value = GgufValue{type->llama_ftype};
+    if (kv.key == "general.quantization_version") has_qv = true;
+    kvs.push_back(std::move(copy));
+  }
+  if (!main.find_kv("general.file_type")) kvs.push_back({"general.file_type", {type->llama_ftype}, 0});
+  if (!has_qv) kvs.push_back({"general.quantization_version", {uint32_t{2}}, 0});
+
+  const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  ProgressBar progress("quantize", report.bytes_before, o.progress);
+  std::vector<GgufTensorToWrite> tensors;
+  for (const auto& job : jobs) {
+    TensorDataWriter writer;
+    if (job.to == job.info->dtype) {
+      writer = [job, &progress](ByteSink& sink) {
+        sink.write(job.shard->data(*job.info));
+        progress.add(job.info->n_bytes);
+      };
+    } else {
+      writer = [job, threads, stats = o.stats, &progress](ByteSink& sink) { write_quantized(job, threads, stats, sink, progress); };
+    }
+    tensors.push_back({job.info->name, job.info->ne, job.to, std::move(writer)});
+  }
+  write_gguf(o.output, kvs, tensors);
+  progress.finish();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace ckpt

@@ -1,0 +1,69 @@
+// Writes a small random HF checkpoint for the llama.cpp interop tests (never committed).
+// Usage: make_test_checkpoint ARCH OUT_DIR TOKENIZER_DIR HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB
+//   ARCH: llama (no biases) or qwen2 (q/k/v biases, tied embeddings). The tokenizer files are copied.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "formats/safetensors.h"
+
+int main(int argc, char** argv) {
+  if (argc != 10) {
+    std::fprintf(stderr, "usage: make_test_checkpoint ARCH OUT_DIR TOKENIZER_DIR HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB\n");
+    return 2;
+  }
+  namespace fs = std::filesystem;
+  const std::string arch = argv[1];
+  const fs::path dir(argv[2]), tok(argv[3]);
+  const uint64_t hidden = std::strtoull(argv[4], nullptr, 10), inter = std::strtoull(argv[5], nullptr, 10);
+  const uint64_t layers = std::strtoull(argv[6], nullptr, 10), heads = std::strtoull(argv[7], nullptr, 10);
+  const uint64_t kv_heads = std::strtoull(argv[8], nullptr, 10), vocab = std::strtoull(argv[9], nullptr, 10);
+  const bool qwen2 = arch == "qwen2";
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM")
+                                     << "\"], \"hidden_size\": " << hidden << ", \"intermediate_size\": " << inter
+                                     << ", \"num_hidden_layers\": " << layers << ", \"num_attention_heads\": " << heads
+                                     << ", \"num_key_value_heads\": " << kv_heads << ", \"vocab_size\": " << vocab
+                                     << ", \"max_position_embeddings\": 256, \"rms_norm_eps\": 1e-06, \"tie_word_embeddings\": "
+                                     << (qwen2 ? "true" : "false") << "}";
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
+    if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
+  }
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<std::vector<float>> data;
+  data.reserve(16 * layers + 8);
+  std::vector<ckpt::TensorToWrite> tensors;
+  auto add = [&](const std::string& name, std::vector<uint64_t> shape, float mean) {
+    uint64_t n = 1;
+    for (auto d : shape) n *= d;
+    auto& v = data.emplace_back(n);
+    for (auto& x : v) x = mean + normal(rng);
+    tensors.push_back({name, ckpt::DType::F32, shape, ckpt::write_bytes_from(std::as_bytes(std::span(v)))});
+  };
+  const uint64_t kv_dim = kv_heads * (hidden / heads);
+  add("model.embed_tokens.weight", {vocab, hidden}, 0);
+  if (!qwen2) add("lm_head.weight", {vocab, hidden}, 0);
+  add("model.norm.weight", {hidden}, 1);
+  for (uint64_t l = 0; l < layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {hidden}, 1);
+    add(p + "post_attention_layernorm.weight", {hidden}, 1);
+    add(p + "self_attn.q_proj.weight", {hidden, hidden}, 0);
+    add(p + "self_attn.k_proj.weight", {kv_dim, hidden}, 0);
+    add(p + "self_attn.v_proj.weight", {kv_dim, hidden}, 0);
+    add(p + "self_attn.o_proj.weight", {hidden, hidden}, 0);
+    if (qwen2) {
+      add(p + "self_attn.q_proj.bias", {hidden}, 0);
+      add(p + "self_attn.k_proj.bias", {kv_dim}, 0);
+      add(p + "self_attn.v_proj.bias", {kv_dim}, 0);
+    }
+    add(p + "mlp.gate_proj.weight", {inter, hidden}, 0);
+    add(p + "mlp.up_proj.weight", {inter, hidden}, 0);
+    add(p + "mlp.down_proj.weight", {hidden, inter}, 0);
+  }
+  ckpt::write_safetensors((dir / "model.safetensors").string(), std::move(tensors), {{"format", "pt"}});
+  return 0;
+}
