@@ -1,12 +1,14 @@
 #include "convert/hf_checkpoint.h"
 
 #include <algorithm>
+#include <unordered_set>
 #include <filesystem>
 
 #include "formats/detect.h"
 #include "formats/safetensors.h"
 #include "formats/safetensors_index.h"
 #include "formats/torch_bin.h"
+#include "quantize/bnb_layout.h"
 
 namespace ckpt {
 
@@ -45,6 +47,57 @@ std::string find_weights(const std::string& dir) {
 
 }  // namespace
 
+namespace {
+
+// bitsandbytes checkpoints: each quantized weight and its companions (absmax, quant_map, quant_state,
+// SCB, ...) become one F32 source that dequantizes when written.
+void fold_bnb_families(HfCheckpoint& ckpt) {
+  bool any = false;
+  for (const auto& t : ckpt.tensors) any |= is_bnb_companion(t.name);
+  if (!any) return;
+  auto infos = std::make_shared<std::unordered_map<std::string, std::pair<TensorInfo, SourceTensor>>>();
+  for (const auto& t : ckpt.tensors) {
+    TensorInfo info{t.name, t.dtype, t.shape, 0, t.data.size()};
+    infos->emplace(t.name, std::make_pair(info, t));
+  }
+  TensorLookup lookup;
+  lookup.file = ckpt.weight_files.empty() ? ckpt.dir : ckpt.weight_files.front();
+  lookup.find = [infos](const std::string& name) -> const TensorInfo* {
+    const auto it = infos->find(name);
+    return it == infos->end() ? nullptr : &it->second.first;
+  };
+  lookup.data = [infos](const TensorInfo& info) { return infos->at(info.name).second.data; };
+  // Companions are dropped only when their weight is a recognized bnb family; a stray ".absmax"
+  // stays a tensor, so the converter reports it as unmapped instead of losing it silently.
+  std::unordered_set<std::string> consumed;
+  for (const auto& t : ckpt.tensors) {
+    if (is_bnb_companion(t.name) || !bnb_weight_shape(lookup, t.name)) continue;
+    const std::string stem = t.name.substr(0, t.name.size() - std::string("weight").size());
+    for (const char* suffix : {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map",
+                               ".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4"}) {
+      consumed.insert(t.name + suffix);
+    }
+    consumed.insert(stem + "SCB");
+    consumed.insert(stem + "weight_format");
+  }
+  std::vector<SourceTensor> folded;
+  for (const auto& t : ckpt.tensors) {
+    if (consumed.count(t.name)) continue;
+    const auto shape = is_bnb_companion(t.name) ? std::nullopt : bnb_weight_shape(lookup, t.name);
+    if (!shape) {
+      folded.push_back(t);
+      continue;
+    }
+    SourceTensor s{t.name, DType::F32, shape->first, {}, t.file};
+    s.stored_dtype = shape->second;
+    s.decode = [lookup, name = t.name]() { return std::move(dequantize_bnb_weight(lookup, name)->values); };
+    folded.push_back(std::move(s));
+  }
+  ckpt.tensors = std::move(folded);
+}
+
+}  // namespace
+
 HfCheckpoint open_tensor_files(const std::string& path) {
   HfCheckpoint out;
   std::error_code ec;
@@ -65,6 +118,7 @@ HfCheckpoint open_tensor_files(const std::string& path) {
   } else {
     add_safetensors(read_safetensors(weights), out);
   }
+  fold_bnb_families(out);
   out.index();
   return out;
 }

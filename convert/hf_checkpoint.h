@@ -3,6 +3,7 @@
 // into the mapped files.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -22,6 +23,10 @@ struct SourceTensor {
   std::vector<uint64_t> shape;  // outermost first
   std::span<const std::byte> data;
   std::shared_ptr<const MappedFile> file;  // for error messages and releasing pages after use
+  // Quantized sources (bitsandbytes 4-bit / int8): dtype is F32, `data` is empty, and this produces the
+  // dequantized values when the tensor is written (one tensor in memory at a time).
+  std::function<std::vector<float>()> decode;
+  DType stored_dtype = DType::F32;  // the dtype before quantization (bnb quant_state "dtype")
 };
 
 struct HfCheckpoint {

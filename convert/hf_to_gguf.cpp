@@ -64,13 +64,15 @@ GgufConversion plan_hf_to_gguf(const HfCheckpoint& ckpt, const ConvertOptions& o
   const std::string name = !options.model_name.empty() ? options.model_name : fs::path(fs::absolute(ckpt.dir)).filename().string();
   kvs.push_back({"general.name", {name}, 0});
   const ArchHparams h = arch->write_hparams(config, kvs);
-  const DType outtype = parse_outtype(options.outtype, ckpt.tensors.empty() ? DType::F32 : ckpt.tensors.front().dtype);
+  const DType first = ckpt.tensors.empty() ? DType::F32 : ckpt.tensors.front().decode ? ckpt.tensors.front().stored_dtype : ckpt.tensors.front().dtype;
+  const DType outtype = parse_outtype(options.outtype, first);
   kvs.push_back({"general.file_type", {llama_file_type(outtype)}, 0});
 
   std::vector<std::string> unknown;
   const SourceTensor* embedding = nullptr;
   bool has_output = false;
   for (const auto& src : ckpt.tensors) {
+    if (src.name == "quantization_config") continue;
     if (std::any_of(arch->skip_suffixes.begin(), arch->skip_suffixes.end(), [&](const auto& s) { return src.name.ends_with(s); })) {
       continue;
     }

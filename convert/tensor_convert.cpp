@@ -101,7 +101,17 @@ std::vector<uint64_t> gguf_dims_after(const SourceTensor& source, TensorOp op) {
 TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, ProgressBar* progress) {
   check_convertible(*job.source, job.out_dtype);
   return [job, threads, progress](ByteSink& sink) {
-    const SourceTensor& src = *job.source;
+    // Quantized sources are dequantized now, one tensor at a time, and then treated as F32.
+    std::vector<float> decoded;
+    SourceTensor materialized;
+    if (job.source->decode) {
+      decoded = job.source->decode();
+      materialized = *job.source;
+      materialized.decode = nullptr;
+      materialized.data = std::as_bytes(std::span(decoded));
+      materialized.file = nullptr;
+    }
+    const SourceTensor& src = job.source->decode ? materialized : *job.source;
     if (job.op == TensorOp::Transpose) {
       write_transposed(src, job.out_dtype, sink, progress);
     } else if (job.op == TensorOp::PermuteQ || job.op == TensorOp::PermuteK) {

@@ -38,9 +38,10 @@ std::string_view error_code_name(ErrorCode code) {
 static std::string render(const std::string& file, uint64_t offset, const std::string& field,
                           const std::string& detail) {
   std::string out = escape_for_display(file);
-  if (offset != Error::kNoOffset) out += fmt::format(": offset {} (0x{:x})", offset, offset);
-  if (!field.empty()) out += ": " + escape_for_display(field);
-  out += ": " + escape_for_display(detail);
+  auto part = [&out](const std::string& p) { out += (out.empty() ? "" : ": ") + p; };
+  if (offset != Error::kNoOffset) part(fmt::format("offset {} (0x{:x})", offset, offset));
+  if (!field.empty()) part(escape_for_display(field));
+  part(escape_for_display(detail));
   return out;
 }
 

@@ -129,7 +129,7 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
   if (!type) {
     std::string names;
     for (const auto& t : gguf_quant_types()) names += (names.empty() ? "" : ", ") + t.name;
-    throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--type", "'" + o.type + "' is not one of " + names);
+    throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--type", "'" + o.type + "' is not one of " + names + " (or nf4, nf4-dq, fp4, fp4-dq for HF directories)");
   }
   const GgufSet set = open_gguf_set(o.input);
   const GgufFile& main = set.main();

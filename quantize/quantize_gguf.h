@@ -20,6 +20,7 @@ struct QuantizeOptions {
   unsigned threads = 0;                    // 0: all cores
   bool progress = false;
   bool dry_run = false;
+  uint64_t blocksize = 64;                 // bitsandbytes 4-bit block size
 };
 
 struct QuantizedTensorReport {

@@ -7,6 +7,7 @@
 #include "formats/progress.h"
 #include "inspect/cli/commands.h"
 #include "quantize/quant_policy.h"
+#include "quantize/quantize_bnb.h"
 #include "quantize/quantize_gguf.h"
 
 namespace ckpt::cli {
@@ -20,6 +21,11 @@ struct QuantizeFlags {
 std::string type_help() {
   std::string help = "Quantization type:";
   for (const auto& t : gguf_quant_types()) help += fmt::format("\n  {:<7} {}", t.name, t.description);
+  help += "\nbitsandbytes 4-bit (HF directory in, HF directory out):";
+  help += "\n  nf4     NF4, absmax per block (QLoRA's 4-bit NormalFloat)";
+  help += "\n  nf4-dq  NF4 with double quantization of the absmax (QLoRA's recipe)";
+  help += "\n  fp4     bitsandbytes FP4";
+  help += "\n  fp4-dq  FP4 with double quantization";
   return help;
 }
 }  // namespace
@@ -27,9 +33,11 @@ std::string type_help() {
 void add_quantize_command(CLI::App& app) {
   auto flags = std::make_shared<QuantizeFlags>();
   auto& o = flags->options;
-  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a GGUF with llama-quantize's types (byte-identical, no imatrix)");
-  cmd->add_option("input", o.input, "Input .gguf (F32/F16/BF16 tensors; the first shard of a split set)")->required();
-  cmd->add_option("-o,--output", o.output, "Output .gguf")->required();
+  CLI::App* cmd = app.add_subcommand(
+      "quantize", "Quantize a GGUF like llama-quantize (byte-identical, no imatrix), or an HF checkpoint to bitsandbytes 4-bit");
+  cmd->add_option("input", o.input, "Input .gguf (first shard of a split set), or an HF directory for nf4/fp4")->required();
+  cmd->add_option("-o,--output", o.output, "Output .gguf, or output directory for nf4/fp4")->required();
+  cmd->add_option("--blocksize", o.blocksize, "bitsandbytes block size (32..4096, power of two)")->default_val(64);
   cmd->add_option("--type", o.type, type_help())->required();
   cmd->add_flag("--pure", o.pure, "Every quantizable tensor gets the type's default (no K-quant mix rules)");
   cmd->add_option("--keep", o.keep_patterns, "Leave tensors matching this glob as stored (repeatable), e.g. --keep 'output.weight'");
@@ -41,7 +49,8 @@ void add_quantize_command(CLI::App& app) {
   cmd->callback([flags] {
     auto options = flags->options;
     options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
-    const QuantizeReport r = quantize_gguf_file(options);
+    const auto bnb = parse_bnb_type(options.type);
+    const QuantizeReport r = bnb ? quantize_hf_to_bnb(options, *bnb) : quantize_gguf_file(options);
     if (options.stats || options.dry_run) {
       fmt::print("{:<40} {:>6} -> {:<6} {:>12} {:>12} {:>12} {:>12}\n", "tensor", "from", "to", "bytes before", "bytes after",
                  "rmse", "max abs err");

@@ -3,7 +3,7 @@
 // ckpt writes. Built at test time by run_interop.sh, never part of ckpt.
 //
 //   llama_peer BINS_DIR greedy MODEL PROMPT N    prints "prompt ids: ..." and "generated ids: ..." (greedy)
-//   llama_peer BINS_DIR quantize IN OUT FTYPE [PURE]   llama_model_quantize, default params (no imatrix)
+//   llama_peer BINS_DIR quantize IN OUT FTYPE [PURE [NTHREAD]]   llama_model_quantize, no imatrix
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,11 +68,11 @@ int greedy(const char* model_path, const char* prompt, int n_predict) {
   return 0;
 }
 
-int quantize(const char* in, const char* out, int ftype, bool pure) {
+int quantize(const char* in, const char* out, int ftype, bool pure, int nthread) {
   llama_model_quantize_params qp = llama_model_quantize_default_params();
   qp.ftype = static_cast<llama_ftype>(ftype);
   qp.pure = pure;
-  qp.nthread = 1;
+  qp.nthread = nthread;
   return llama_model_quantize(in, out, &qp) == 0 ? 0 : 7;
 }
 
@@ -88,7 +88,9 @@ int main(int argc, char** argv) {
   llama_backend_init();
   const std::string verb = argv[2];
   if (verb == "greedy" && argc == 6) return greedy(argv[3], argv[4], std::atoi(argv[5]));
-  if (verb == "quantize" && argc >= 6) return quantize(argv[3], argv[4], std::atoi(argv[5]), argc > 6 && std::atoi(argv[6]) != 0);
+  if (verb == "quantize" && argc >= 6) {
+    return quantize(argv[3], argv[4], std::atoi(argv[5]), argc > 6 && std::atoi(argv[6]) != 0, argc > 7 ? std::atoi(argv[7]) : 1);
+  }
   std::fprintf(stderr, "llama_peer: bad arguments\n");
   return 2;
 }

@@ -1,0 +1,50 @@
+// bitsandbytes checkpoints in the safetensors layout transformers writes and reads (spec §B.4/B.5):
+// for a quantized Linear weight P.weight the state dict holds
+//   P.weight                               U8 [(n+1)/2, 1]     packed 4-bit codes
+//   P.weight.absmax                        F32 [blocks] (U8 codes when double-quantized)
+//   P.weight.quant_map                     F32 [16]
+//   P.weight.nested_absmax                 F32 [ceil(blocks/256)]   (double quant only)
+//   P.weight.nested_quant_map              F32 [256]                (double quant only)
+//   P.weight.quant_state.bitsandbytes__nf4 U8 [len]  JSON {"quant_type", "blocksize", "dtype", "shape", nested_*}
+// and LLM.int8 weights are P.weight I8 [out, in] with P.SCB F32 [out] (W = weight * SCB / 127).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "formats/tensor.h"
+#include "quantize/bnb4.h"
+
+namespace ckpt {
+
+// Where a reader finds tensors by name (a safetensors file, a sharded set, ...).
+struct TensorLookup {
+  std::function<const TensorInfo*(const std::string& name)> find;
+  std::function<std::span<const std::byte>(const TensorInfo&)> data;
+  std::string file;  // for messages
+};
+
+// True for the companion tensors of a bnb weight (absmax, quant_map, quant_state, SCB, ...).
+bool is_bnb_companion(const std::string& name);
+
+// A dequantized bnb weight (4-bit or int8), if `weight_name` is one; nullopt for ordinary tensors.
+// Throws Error when the key family is inconsistent (naming the key).
+struct DequantizedWeight {
+  std::vector<uint64_t> shape;
+  DType original_dtype;
+  std::vector<float> values;
+};
+std::optional<DequantizedWeight> dequantize_bnb_weight(const TensorLookup& lookup, const std::string& weight_name);
+// Cheap check without dequantizing: shape and dtype of a bnb weight.
+std::optional<std::pair<std::vector<uint64_t>, DType>> bnb_weight_shape(const TensorLookup& lookup, const std::string& weight_name);
+
+// The quant_state JSON bnb writes (json.dumps with ", " / ": " separators, keys in bnb's order).
+std::string bnb4_quant_state_json(const Bnb4Quantized& q, const std::vector<uint64_t>& shape, DType original_dtype);
+
+// transformers' BitsAndBytesConfig.to_dict() for a 4-bit checkpoint (config.json "quantization_config").
+std::string bnb4_quantization_config_json(Bnb4Type type, bool double_quant, DType compute_dtype);
+
+}  // namespace ckpt

@@ -1,0 +1,104 @@
+// ggml block quantizers: ggml's own accuracy test (test-quantize-fns: data 0.1 + 2 cos(i), error
+// sqrt(sum d^2) / n below 0.002 for 4-bit and up), error bounds on random normal and heavy-tailed
+// data, hand-built blocks, and idempotence where the format implies it. Bit-exactness against
+// llama.cpp itself is checked by the interop tests (interop.llama_cpp.quantize-*).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "formats/float_convert.h"
+#include "quantize/ggml_blocks.h"
+#include "quantize/quantize.h"
+#include "tests/support/test_support.h"
+
+namespace ckpt {
+namespace {
+
+const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                        DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+std::vector<float> round_trip(DType t, const std::vector<float>& x) {
+  std::vector<std::byte> q(*dtype_bytes_for(t, x.size()));
+  encode_from_f32(t, x, q);
+  std::vector<float> y(x.size());
+  decode_to_f32(t, q, y);
+  return y;
+}
+
+TEST(GgmlQuants, GgmlsOwnAccuracyTest) {
+  constexpr size_t n = 32 * 128;  // test-quantize-fns' test_size
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; ++i) x[i] = 0.1f + 2.0f * std::cos(static_cast<float>(i));
+  for (DType t : kTypes) {
+    const auto y = round_trip(t, x);
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += (x[i] - y[i]) * (x[i] - y[i]);
+    EXPECT_LT(std::sqrt(sum) / n, 0.002) << dtype_name(t);
+  }
+}
+
+TEST(GgmlQuants, ErrorStaysWithinTheGridStepOnNormalAndHeavyTailedData) {
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> normal;
+  std::student_t_distribution<float> heavy(3.0f);
+  // Uniform quantization with step s has RMS error s/sqrt(12). Caps: 1.5x that for a grid spanning
+  // the group's absmax (symmetric 2^b levels, asymmetric 2^b - 1 steps; K-quants 1.3x more for their
+  // 6-bit scales), measured per 256-value group against the group's absmax.
+  auto cap = [](double levels) { return 1.5 * (2.0 / (levels - 1)) / std::sqrt(12.0); };
+  const std::pair<DType, double> caps[] = {{DType::Q8_0, cap(255)},      {DType::Q4_0, cap(16)},   {DType::Q4_1, cap(16)},
+                                           {DType::Q5_0, cap(32)},       {DType::Q5_1, cap(32)},   {DType::IQ4_NL, cap(16)},
+                                           {DType::Q4_K, 1.3 * cap(16)}, {DType::Q5_K, 1.3 * cap(32)}, {DType::Q6_K, 1.3 * cap(64)}};
+  for (int d = 0; d < 2; ++d) {
+    std::vector<float> x(256 * 64);
+    for (auto& v : x) v = d == 0 ? normal(rng) : heavy(rng);
+    for (const auto& [t, c] : caps) {
+      const auto y = round_trip(t, x);
+      double worst = 0;
+      for (size_t g = 0; g < x.size(); g += 256) {
+        double sq = 0, amax = 0;
+        for (size_t i = g; i < g + 256; ++i) {
+          sq += (x[i] - y[i]) * (x[i] - y[i]);
+          amax = std::max(amax, static_cast<double>(std::fabs(x[i])));
+        }
+        worst = std::max(worst, std::sqrt(sq / 256) / amax);
+      }
+      EXPECT_LT(worst, c) << dtype_name(t) << (d == 0 ? " normal" : " student-t");
+    }
+  }
+}
+
+TEST(GgmlQuants, HandBuiltQ4_0Block) {
+  // x = j - 16 (j = 0..31): the largest magnitude is -16 (first on ties), d = -16 / -8 = 2,
+  // q = min(15, trunc(x / 2 + 8.5)): x = -16 -> 0, x = 15 -> 15 (16 clamped), x = -1 -> 8 (7.99..+.5).
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16);
+  std::vector<std::byte> q(18);
+  quantize_q4_0(x, q);
+  BlockQ4_0 b;
+  std::memcpy(&b, q.data(), 18);
+  EXPECT_EQ(f16_to_f32(b.d), 2.0f);
+  EXPECT_EQ(b.qs[0] & 0xF, 0);        // x[0] = -16
+  EXPECT_EQ(b.qs[15] & 0xF, 8);       // x[15] = -1 -> trunc(-0.5 + 8.5) = 8
+  EXPECT_EQ(b.qs[0] >> 4, 8);         // x[16] = 0 -> 8
+  EXPECT_EQ(b.qs[15] >> 4, 15);       // x[31] = 15 -> trunc(16.0) = 16 -> 15
+  std::vector<float> y(32);
+  dequantize_q4_0(q, y);
+  EXPECT_EQ(y[0], -16.0f);
+  EXPECT_EQ(y[31], 14.0f);
+}
+
+TEST(GgmlQuants, RequantizingDequantizedDataIsStable) {
+  std::mt19937_64 rng(test::test_seed() + 1);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(256 * 16);
+  for (auto& v : x) v = normal(rng);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0}) {
+    const auto once = round_trip(t, x);
+    const auto twice = round_trip(t, once);
+    EXPECT_EQ(once, twice) << dtype_name(t);
+  }
+}
+
+}  // namespace
+}  // namespace ckpt
