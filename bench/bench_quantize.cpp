@@ -5,6 +5,7 @@
 // Goals (issue 4): >= 3x llama.cpp for Q8_0/Q4_0, >= 1.5x for Q4_K_M, nf4-dq >= 1 GB/s.
 //
 // CKPT_BENCH_QUANT_LAYERS (default 4, ~0.9 GB f32) sizes the model; CKPT_BENCH_DIR holds it.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -19,7 +20,12 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <random>
+#include <thread>
 #include <vector>
+
+#include "quantize/bnb4.h"
+#include "quantize/quantize.h"
 
 namespace {
 
@@ -78,6 +84,68 @@ double best_of(int n, const std::function<Child()>& fn, long* rss) {
   return best;
 }
 
+// Runs fn(row_begin, row_end) on `threads` threads over `rows` rows; returns seconds.
+double timed_rows(size_t rows, int threads, const std::function<void(size_t, size_t)>& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> pool;
+  const size_t chunk = (rows + threads - 1) / threads;
+  for (int t = 0; t < threads; ++t) {
+    const size_t b = t * chunk, e = std::min(rows, b + chunk);
+    pool.emplace_back([&, b, e] { fn(b, e); });
+  }
+  for (auto& th : pool) th.join();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The quantizers themselves on the same in-memory f32 rows: ckpt's functions vs ggml_quantize_chunk
+// from llama.cpp's libggml-base (dlopen), threads splitting rows as llama-quantize does.
+void in_memory(const std::string& bins) {
+  using ChunkFn = size_t (*)(int, const float*, void*, int64_t, int64_t, int64_t, const float*);
+  ChunkFn ggml_chunk = nullptr;
+  if (!bins.empty()) {
+    if (void* lib = ::dlopen((bins + "/libggml-base.so").c_str(), RTLD_NOW)) ggml_chunk = reinterpret_cast<ChunkFn>(::dlsym(lib, "ggml_quantize_chunk"));
+  }
+  const size_t row = 4096, rows = 8192;  // 128 MiB of f32
+  std::vector<float> x(row * rows);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal;
+  for (auto& v : x) v = normal(rng);
+  const double gb = static_cast<double>(x.size()) * 4 / 1e9;
+  std::vector<std::byte> out(x.size() * 2);
+  const double t_memcpy = timed_rows(1, 1, [&](size_t, size_t) { std::memcpy(out.data(), x.data(), x.size() * 4 / 2); }) * 2;
+  std::printf("in-memory (%.2f GB f32 input): memcpy %.2f GB/s\n", gb, gb / t_memcpy);
+  struct T {
+    const char* name;
+    ckpt::DType dtype;
+    int ggml_id;
+  };
+  for (const T& t : {T{"Q8_0", ckpt::DType::Q8_0, 8}, T{"Q4_0", ckpt::DType::Q4_0, 2}, T{"Q4_K", ckpt::DType::Q4_K, 12}}) {
+    const size_t row_bytes = *ckpt::dtype_bytes_for(t.dtype, row);
+    for (int threads : {1, 2}) {
+      const double ours = timed_rows(rows, threads, [&](size_t b, size_t e) {
+        ckpt::encode_from_f32(t.dtype, std::span(x).subspan(b * row, (e - b) * row), std::span(out).subspan(b * row_bytes, (e - b) * row_bytes));
+      });
+      std::printf("RATIO %-5s in-memory threads %d: ckpt %.2f GB/s (%.2fx memcpy)", t.name, threads, gb / ours, t_memcpy / ours);
+      if (ggml_chunk) {
+        const double theirs = timed_rows(rows, threads, [&](size_t b, size_t e) {
+          ggml_chunk(t.ggml_id, x.data(), out.data(), static_cast<int64_t>(b * row), static_cast<int64_t>(e - b), static_cast<int64_t>(row), nullptr);
+        });
+        std::printf(", ggml %.2f GB/s, ckpt/ggml = %.2fx", gb / theirs, theirs / ours);
+      }
+      std::printf("\n");
+    }
+  }
+  for (int threads : {1, 2}) {
+    // nf4-dq per tensor: split the rows into `threads` tensors (double quant is per tensor).
+    const double secs = timed_rows(rows, threads, [&](size_t b, size_t e) {
+      const auto q = ckpt::quantize_bnb4(std::span(x).subspan(b * row, (e - b) * row), ckpt::Bnb4Type::NF4, 64, true);
+      if (q.packed.empty()) std::abort();
+    });
+    std::printf("RATIO nf4-dq in-memory threads %d: %.2f GB/s (%.2fx memcpy; goal >= 1 GB/s)\n", threads, gb / secs, t_memcpy / secs);
+  }
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main() {
@@ -109,6 +177,7 @@ int main() {
   peer_in >> peer >> bins;
   if (peer.empty()) std::printf("SKIP llama.cpp baseline: npm/libllama unavailable; ckpt figures only\n");
 
+  in_memory(bins);
   const std::pair<const char*, int> types[] = {{"Q8_0", 7}, {"Q4_0", 2}, {"Q4_K_M", 15}};
   for (const auto& [type, ftype] : types) {
     for (const char* threads : {"1", "2"}) {

@@ -1,5 +1,7 @@
 #include "quantize/bnb4.h"
 
+#include "quantize/simd.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -95,6 +97,14 @@ Bnb4Quantized quantize_bnb4(std::span<const float> x, Bnb4Type type, uint64_t bl
     q.absmax[b] = amax;
     if (!pack) continue;
     const float inv = 1.0f / amax;  // CUDA: an all-zero block gives inf * 0 = NaN -> code 0; it dequantizes to 0
+    if (type == Bnb4Type::NF4 && simd::cpu_has_avx2()) {
+      uint8_t codes[4096];
+      simd::nf4_codes_avx2(x.data() + begin, end - begin, inv, kNF4Thresholds.data(), codes);
+      for (uint64_t i = begin; i < end; ++i) {
+        q.packed[i / 2] |= static_cast<uint8_t>(i % 2 == 0 ? codes[i - begin] << 4 : codes[i - begin]);
+      }
+      continue;
+    }
     for (uint64_t i = begin; i < end; ++i) {
       const float v = x[i] * inv;
       const uint8_t code = type == Bnb4Type::NF4 ? nf4_code(v) : fp4_code(v);

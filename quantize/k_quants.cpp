@@ -8,6 +8,7 @@
 #include "formats/float_convert.h"
 #include "quantize/ggml_blocks.h"
 #include "quantize/quantize.h"
+#include "quantize/simd.h"
 
 namespace ckpt {
 
@@ -152,16 +153,22 @@ void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
 // Shared by Q4_K and Q5_K: per-32 scales/mins fitted by make_qkx2_quants, quantized to 6 bits
 // against the super-block's largest, then the quants recomputed with the stored scales.
 template <typename Block>
-void fit_k_scales(const float* x, Block& b, uint8_t* L, int nmax, float rmin, int nstep) {
+void fit_k_scales(const float* x, Block& b, uint8_t* L, int nmax, float rmin, int nstep, bool use_simd) {
   float mins[kQK_K / 32], scales[kQK_K / 32], weights[32];
   uint8_t Laux[32];
   float max_scale = 0, max_min = 0;
+  if (use_simd) {
+    simd::fit_qkx2_x8(x, nmax, rmin, 0.1f, nstep, L, scales, mins);
+  } else {
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
+      scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+    }
+  }
   for (int j = 0; j < kQK_K / 32; ++j) {
-    float sum_x2 = 0;
-    for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
-    const float av_x = std::sqrt(sum_x2 / 32);
-    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-    scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -196,12 +203,20 @@ void fit_k_scales(const float* x, Block& b, uint8_t* L, int nmax, float rmin, in
 
 }  // namespace
 
-void quantize_q4_k(std::span<const float> x, std::span<std::byte> out) {
+void quantize_q4_k_impl(std::span<const float> x, std::span<std::byte> out, bool use_simd);
+void quantize_q5_k_impl(std::span<const float> x, std::span<std::byte> out, bool use_simd);
+
+void quantize_q4_k(std::span<const float> x, std::span<std::byte> out) { quantize_q4_k_impl(x, out, simd::cpu_has_avx2()); }
+void quantize_q5_k(std::span<const float> x, std::span<std::byte> out) { quantize_q5_k_impl(x, out, simd::cpu_has_avx2()); }
+void quantize_q4_k_ref(std::span<const float> x, std::span<std::byte> out) { quantize_q4_k_impl(x, out, false); }
+void quantize_q5_k_ref(std::span<const float> x, std::span<std::byte> out) { quantize_q5_k_impl(x, out, false); }
+
+void quantize_q4_k_impl(std::span<const float> x, std::span<std::byte> out, bool use_simd) {
   for (size_t i = 0; i < x.size() / kQK_K; ++i) {
     const float* v = x.data() + i * kQK_K;
     BlockQ4_K b{};
     uint8_t L[kQK_K];
-    fit_k_scales(v, b, L, 15, -1.f, 20);
+    fit_k_scales(v, b, L, 15, -1.f, 20, use_simd);
     uint8_t* q = b.qs;
     for (int j = 0; j < kQK_K; j += 64) {
       for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
@@ -211,12 +226,12 @@ void quantize_q4_k(std::span<const float> x, std::span<std::byte> out) {
   }
 }
 
-void quantize_q5_k(std::span<const float> x, std::span<std::byte> out) {
+void quantize_q5_k_impl(std::span<const float> x, std::span<std::byte> out, bool use_simd) {
   for (size_t i = 0; i < x.size() / kQK_K; ++i) {
     const float* v = x.data() + i * kQK_K;
     BlockQ5_K b{};
     uint8_t L[kQK_K];
-    fit_k_scales(v, b, L, 31, -0.5f, 15);
+    fit_k_scales(v, b, L, 31, -0.5f, 15, use_simd);
     uint8_t* ql = b.qs;
     uint8_t m1 = 1, m2 = 2;
     for (int n = 0; n < kQK_K; n += 64) {

@@ -9,6 +9,7 @@
 #include "formats/float_convert.h"
 #include "quantize/ggml_blocks.h"
 #include "quantize/quantize.h"
+#include "quantize/simd.h"
 
 namespace ckpt {
 
@@ -43,6 +44,11 @@ void min_max(const float* v, int n, float& min, float& max) {
 }  // namespace
 
 void quantize_q4_0(std::span<const float> x, std::span<std::byte> out) {
+  if (simd::cpu_has_avx2()) return simd::quantize_q4_0_avx2(x.data(), x.size() / kQK, out.data());
+  quantize_q4_0_ref(x, out);
+}
+
+void quantize_q4_0_ref(std::span<const float> x, std::span<std::byte> out) {
   auto* y = blocks<BlockQ4_0>(out);
   for (size_t i = 0; i < x.size() / kQK; ++i) {
     const float* v = x.data() + i * kQK;

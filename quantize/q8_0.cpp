@@ -3,10 +3,16 @@
 
 #include "formats/float_convert.h"
 #include "quantize/quantize.h"
+#include "quantize/simd.h"
 
 namespace ckpt {
 
 void quantize_q8_0(std::span<const float> x, std::span<std::byte> out) {
+  if (simd::cpu_has_avx2()) return simd::quantize_q8_0_avx2(x.data(), x.size() / 32, out.data());
+  quantize_q8_0_ref(x, out);
+}
+
+void quantize_q8_0_ref(std::span<const float> x, std::span<std::byte> out) {
   const size_t n_blocks = x.size() / 32;
   for (size_t b = 0; b < n_blocks; ++b) {
     const float* v = x.data() + 32 * b;

@@ -22,6 +22,11 @@ static_assert(sizeof(BlockQ8_0) == dtype_info(DType::Q8_0).block_bytes);
 // ggml's quantize_row_q8_0_ref: per 32 values, d = max|x| / 127 (f32), q = roundf(x * (1/d)) with
 // the quants computed from the f32 d, not the f16-rounded one. `x.size()` must be a multiple of 32.
 void quantize_q8_0(std::span<const float> x, std::span<std::byte> out);
+// The scalar references the vectorized paths are tested against.
+void quantize_q8_0_ref(std::span<const float> x, std::span<std::byte> out);
+void quantize_q4_0_ref(std::span<const float> x, std::span<std::byte> out);
+void quantize_q4_k_ref(std::span<const float> x, std::span<std::byte> out);
+void quantize_q5_k_ref(std::span<const float> x, std::span<std::byte> out);
 void dequantize_q8_0(std::span<const std::byte> in, std::span<float> out);
 
 // The other reference quantizers llama-quantize uses without an imatrix (ggml quantize_row_*_ref,

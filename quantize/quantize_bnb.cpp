@@ -50,7 +50,9 @@ struct Source {
 
 std::vector<float> decode(const Source& s) {
   std::vector<float> x(*shape_numel(s.info->shape));
-  decode_to_f32(s.info->dtype, s.file->data(*s.info), x);
+  const auto bytes = s.file->data(*s.info);
+  decode_to_f32(s.info->dtype, bytes, x);
+  s.file->file->release(bytes);  // keep RSS to one tensor: the pages are re-read from the page cache if needed
   return x;
 }
 

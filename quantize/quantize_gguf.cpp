@@ -87,13 +87,21 @@ void write_quantized(const Job& job, unsigned threads, bool stats, ByteSink& sin
       std::vector<float> x(row_len), y(stats ? row_len : 0);
       double local_sq = 0, local_max = 0;
       for (size_t r = b; r < e; ++r) {
-        decode_to_f32(t.dtype, src.subspan((first + r) * in_row, in_row), x);
+        const auto in = src.subspan((first + r) * in_row, in_row);
+        std::span<const float> values;
+        if (t.dtype == DType::F32) {
+          // SAFETY: GGUF data is aligned (>= 32) and F32 rows are whole floats: read the map in place.
+          values = {reinterpret_cast<const float*>(in.data()), row_len};
+        } else {
+          decode_to_f32(t.dtype, in, x);
+          values = x;
+        }
         const std::span<std::byte> dst(out.data() + r * out_row, out_row);
-        encode_from_f32(job.to, x, dst);
+        encode_from_f32(job.to, values, dst);
         if (stats) {
           decode_to_f32(job.to, dst, y);
           for (uint64_t i = 0; i < row_len; ++i) {
-            const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
+            const double d = static_cast<double>(values[i]) - static_cast<double>(y[i]);
             local_sq += d * d;
             local_max = std::max(local_max, std::fabs(d));
           }

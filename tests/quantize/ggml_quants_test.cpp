@@ -102,3 +102,49 @@ TEST(GgmlQuants, RequantizingDequantizedDataIsStable) {
 
 }  // namespace
 }  // namespace ckpt
+
+namespace ckpt {
+namespace {
+
+// The AVX2 paths (used when the CPU has AVX2) against the scalar references, on random data and on
+// values built to land exactly on rounding ties (x * id = k + 0.5).
+TEST(GgmlQuants, VectorizedPathsEqualScalarReferences) {
+  std::mt19937_64 rng(test::test_seed() + 2);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(32 * 4096);
+  for (auto& v : x) v = normal(rng);
+  for (size_t b = 0; b < 64; ++b) {  // tie blocks: amax 127 -> id 1, values k + 0.5
+    x[32 * b] = 127.0f;
+    for (int j = 1; j < 32; ++j) x[32 * b + j] = static_cast<float>(j - 16) + 0.5f;
+  }
+  for (size_t b = 64; b < 128; ++b) {  // Q4_0 ties: max -8 -> d = 1, id = 1; x + 8.5 exact
+    x[32 * b] = -8.0f;
+    for (int j = 1; j < 32; ++j) x[32 * b + j] = static_cast<float>(j % 16) - 8.0f + (j % 2 ? 0.5f : 0.0f);
+  }
+  x[32 * 200 + 3] = 9.0f;  // equal magnitudes: the first one sets the sign
+  x[32 * 200 + 5] = -9.0f;
+  std::vector<std::byte> fast(34 * 4096), ref(34 * 4096);
+  quantize_q8_0(x, fast);
+  quantize_q8_0_ref(x, ref);
+  EXPECT_EQ(fast, ref);
+  fast.assign(18 * 4096, std::byte{0});
+  ref.assign(18 * 4096, std::byte{0});
+  quantize_q4_0(x, fast);
+  quantize_q4_0_ref(x, ref);
+  EXPECT_EQ(fast, ref);
+  // K-quants: constant sub-blocks (max == min) and all-zero super-blocks take the early exits.
+  std::fill(x.begin() + 256 * 300, x.begin() + 256 * 300 + 32, 0.25f);
+  std::fill(x.begin() + 256 * 301, x.begin() + 256 * 302, 0.0f);
+  std::fill(x.begin() + 256 * 302 + 64, x.begin() + 256 * 302 + 96, -3.0f);
+  for (DType t : {DType::Q4_K, DType::Q5_K}) {
+    const size_t bytes = *dtype_bytes_for(t, x.size());
+    fast.assign(bytes, std::byte{0});
+    ref.assign(bytes, std::byte{0});
+    encode_from_f32(t, x, fast);
+    (t == DType::Q4_K ? quantize_q4_k_ref : quantize_q5_k_ref)(x, ref);
+    EXPECT_EQ(fast, ref) << dtype_name(t);
+  }
+}
+
+}  // namespace
+}  // namespace ckpt

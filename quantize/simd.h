@@ -1,0 +1,16 @@
+// Vectorized kernels (x86-64 AVX2, chosen at run time); bit-identical to the scalar references.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ckpt::simd {
+
+bool cpu_has_avx2();
+void quantize_q8_0_avx2(const float* x, size_t n_blocks, std::byte* out);
+void quantize_q4_0_avx2(const float* x, size_t n_blocks, std::byte* out);
+// make_qkx2_quants (with Q4_K/Q5_K's weights) for the 8 sub-blocks of 32 of one 256-value super-block.
+void fit_qkx2_x8(const float* x, int nmax, float rmin, float rdelta, int nstep, uint8_t* L, float* scales, float* the_mins);
+void nf4_codes_avx2(const float* x, size_t n, float inv, const float* thresholds, uint8_t* codes);
+
+}  // namespace ckpt::simd

@@ -1,0 +1,245 @@
+// AVX2 versions of the hottest quantizers, bit-identical to the scalar references (which stay the
+// oracle: tests compare the two on random data and on constructed ties). Every operation is the
+// scalar one applied lane-wise: same f32 products and sums, same rounding; max is order-independent.
+#include <cpuid.h>
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "formats/float_convert.h"
+#include "quantize/ggml_blocks.h"
+#include "quantize/quantize.h"
+#include "quantize/simd.h"
+
+namespace ckpt::simd {
+
+namespace {
+
+__attribute__((target("avx2"))) inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+__attribute__((target("avx2"))) inline __m256 abs_ps(__m256 v) {
+  return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+}
+
+// 32 int32 lanes (4 registers, in element order) -> 32 bytes in element order.
+__attribute__((target("avx2"))) inline __m256i pack_32_to_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_packs_epi32(a, b);  // lanes interleave per 128-bit half
+  const __m256i cd = _mm256_packs_epi32(c, d);
+  const __m256i abcd = _mm256_packs_epi16(ab, cd);
+  return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+}  // namespace
+
+__attribute__((target("avx2,f16c"))) inline uint16_t to_f16(float d) {
+  return static_cast<uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT), 0));
+}
+
+__attribute__((target("avx2,f16c"))) void quantize_q8_0_avx2(const float* x, size_t n_blocks, std::byte* out) {
+  for (size_t b = 0; b < n_blocks; ++b) {
+    const float* v = x + 32 * b;
+    __m256 r[4];
+    for (int k = 0; k < 4; ++k) r[k] = _mm256_loadu_ps(v + 8 * k);
+    const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(r[0]), abs_ps(r[1])), _mm256_max_ps(abs_ps(r[2]), abs_ps(r[3]))));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+      // roundf (half away from zero), exactly: truncate, then step away when the dropped part is >= 0.5.
+      const __m256 p = _mm256_mul_ps(r[k], vid);
+      const __m256 t = _mm256_round_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m256 frac = abs_ps(_mm256_sub_ps(p, t));
+      const __m256 away = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
+                                        _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(p, _mm256_set1_ps(-0.0f))));
+      q[k] = _mm256_cvtps_epi32(_mm256_add_ps(t, away));
+    }
+    BlockQ8_0 blk;
+    blk.d = to_f16(d);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(blk.qs), pack_32_to_bytes(q[0], q[1], q[2], q[3]));
+    std::memcpy(out + sizeof(BlockQ8_0) * b, &blk, sizeof blk);
+  }
+}
+
+__attribute__((target("avx2,f16c"))) void quantize_q4_0_avx2(const float* x, size_t n_blocks, std::byte* out) {
+  for (size_t b = 0; b < n_blocks; ++b) {
+    const float* v = x + 32 * b;
+    __m256 r[4];
+    for (int k = 0; k < 4; ++k) r[k] = _mm256_loadu_ps(v + 8 * k);
+    const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(r[0]), abs_ps(r[1])), _mm256_max_ps(abs_ps(r[2]), abs_ps(r[3]))));
+    // The scalar reference keeps the FIRST element reaching amax (strict <): find it.
+    float max = 0.0f;
+    if (amax > 0.0f) {
+      const __m256 va = _mm256_set1_ps(amax);
+      for (int k = 0; k < 4; ++k) {
+        const int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(r[k]), va, _CMP_EQ_OQ));
+        if (mask) {
+          max = v[8 * k + __builtin_ctz(static_cast<unsigned>(mask))];
+          break;
+        }
+      }
+    }
+    const float d = max / -8;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(8.5f);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+      q[k] = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(r[k], vid), half)), _mm256_set1_epi32(15));
+    }
+    alignas(32) uint8_t qs[32];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(qs), pack_32_to_bytes(q[0], q[1], q[2], q[3]));
+    BlockQ4_0 blk;
+    blk.d = to_f16(d);
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(blk.qs), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+    std::memcpy(out + sizeof(BlockQ4_0) * b, &blk, sizeof blk);
+  }
+}
+
+// NF4 codes of v * inv for n values: the number of thresholds each value exceeds (bnb's tree).
+__attribute__((target("avx2"))) void nf4_codes_avx2(const float* x, size_t n, float inv, const float* thresholds, uint8_t* codes) {
+  const __m256 vinv = _mm256_set1_ps(inv);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv);
+    __m256i count = _mm256_setzero_si256();
+    for (int k = 0; k < 15; ++k) {
+      // cmp yields -1 per lane where v > t (false for NaN, as the scalar comparison)
+      count = _mm256_sub_epi32(count, _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_set1_ps(thresholds[k]), _CMP_GT_OQ)));
+    }
+    alignas(32) int32_t c[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(c), count);
+    for (int k = 0; k < 8; ++k) codes[i + k] = static_cast<uint8_t>(c[k]);
+  }
+  for (; i < n; ++i) {
+    const float v = x[i] * inv;
+    uint8_t c = 0;
+    for (int k = 0; k < 15; ++k) c = static_cast<uint8_t>(c + (v > thresholds[k] ? 1 : 0));
+    codes[i] = c;
+  }
+}
+
+bool cpu_has_avx2() {
+  // The kernels also use F16C for their scales (CPUID leaf 1, ECX bit 29); every AVX2 CPU has it.
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+  }();
+  return has;
+}
+
+}  // namespace ckpt::simd
+
+namespace ckpt::simd {
+
+namespace {
+
+__attribute__((target("avx2"))) inline __m256i nearest_int8(__m256 v) {
+  // ggml's nearest_int lane-wise: add 1.5 * 2^23 and read the low mantissa bits.
+  const __m256i bits = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.0f)));
+  return _mm256_sub_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)), _mm256_set1_epi32(0x00400000));
+}
+
+__attribute__((target("avx2"))) inline __m256i clamp_epi32(__m256i v, int lo, int hi) {
+  return _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_min_epi32(_mm256_set1_epi32(hi), v));
+}
+
+__attribute__((target("avx2"))) inline __m256 blend(__m256 a, __m256 b, __m256 mask) { return _mm256_blendv_ps(a, b, mask); }
+
+}  // namespace
+
+// make_qkx2_quants for the 8 sub-blocks of 32 of one K-quant super-block at once: lane k follows
+// sub-block k through exactly the scalar sequence of f32 operations, so results are bit-identical.
+__attribute__((target("avx2"))) void fit_qkx2_x8(const float* x, int nmax, float rmin, float rdelta, int nstep,
+                                                 uint8_t* L_out, float* scales, float* the_mins) {
+  // Transpose: X[i] holds element i of each sub-block.
+  __m256 X[32], W[32];
+  const __m256i stride = _mm256_setr_epi32(0, 32, 64, 96, 128, 160, 192, 224);
+  for (int i = 0; i < 32; ++i) X[i] = _mm256_i32gather_ps(x + i, stride, 4);
+  const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+  // Weights as in quantize_row_q{4,5}_K_ref: sqrt(mean x^2) + |x|.
+  __m256 sum_x2 = zero;
+  for (int i = 0; i < 32; ++i) sum_x2 = _mm256_add_ps(sum_x2, _mm256_mul_ps(X[i], X[i]));
+  const __m256 av_x = _mm256_sqrt_ps(_mm256_div_ps(sum_x2, _mm256_set1_ps(32.0f)));
+  for (int i = 0; i < 32; ++i) W[i] = _mm256_add_ps(av_x, _mm256_andnot_ps(sign, X[i]));
+
+  __m256 min = X[0], max = X[0], sum_w = W[0], sum_x = _mm256_mul_ps(W[0], X[0]);
+  for (int i = 1; i < 32; ++i) {
+    min = _mm256_min_ps(X[i], min);
+    max = _mm256_max_ps(X[i], max);
+    sum_w = _mm256_add_ps(sum_w, W[i]);
+    sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(W[i], X[i]));
+  }
+  min = blend(min, zero, _mm256_cmp_ps(min, zero, _CMP_GT_OQ));
+  const __m256 flat = _mm256_cmp_ps(max, min, _CMP_EQ_OQ);  // lanes returning early (all L = 0)
+  const __m256 range = _mm256_sub_ps(max, min);
+  __m256 iscale = _mm256_div_ps(_mm256_set1_ps(static_cast<float>(nmax)), range);
+  __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale);
+  __m256i L[32], Laux[32];
+  __m256 best_error = zero;
+  for (int i = 0; i < 32; ++i) {
+    L[i] = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, _mm256_sub_ps(X[i], min))), 0, nmax);
+    __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(L[i])), min), X[i]);
+    diff = _mm256_mul_ps(diff, diff);
+    best_error = _mm256_add_ps(best_error, _mm256_mul_ps(W[i], diff));
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    const float numerator = rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax);
+    // The reference divides by (max - min) with the min of the best candidate so far.
+    iscale = _mm256_div_ps(_mm256_set1_ps(numerator), _mm256_sub_ps(max, min));
+    __m256 sum_l = zero, sum_l2 = zero, sum_xl = zero;
+    for (int i = 0; i < 32; ++i) {
+      Laux[i] = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, _mm256_sub_ps(X[i], min))), 0, nmax);
+      const __m256 l = _mm256_cvtepi32_ps(Laux[i]);
+      const __m256 wl = _mm256_mul_ps(W[i], l);
+      sum_l = _mm256_add_ps(sum_l, wl);
+      sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, l));
+      sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, X[i]));
+    }
+    const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
+    const __m256 ok = _mm256_cmp_ps(D, zero, _CMP_GT_OQ);
+    if (_mm256_movemask_ps(ok) == 0) continue;
+    __m256 this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
+    __m256 this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
+    const __m256 positive = _mm256_cmp_ps(this_min, zero, _CMP_GT_OQ);
+    this_min = blend(this_min, zero, positive);
+    this_scale = blend(this_scale, _mm256_div_ps(sum_xl, sum_l2), positive);
+    __m256 cur_error = zero;
+    for (int i = 0; i < 32; ++i) {
+      __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, _mm256_cvtepi32_ps(Laux[i])), this_min), X[i]);
+      diff = _mm256_mul_ps(diff, diff);
+      cur_error = _mm256_add_ps(cur_error, _mm256_mul_ps(W[i], diff));
+    }
+    const __m256 better = _mm256_and_ps(ok, _mm256_cmp_ps(cur_error, best_error, _CMP_LT_OQ));
+    if (_mm256_movemask_ps(better) == 0) continue;
+    const __m256i better_i = _mm256_castps_si256(better);
+    for (int i = 0; i < 32; ++i) L[i] = _mm256_blendv_epi8(L[i], Laux[i], better_i);
+    best_error = blend(best_error, cur_error, better);
+    scale = blend(scale, this_scale, better);
+    min = blend(min, this_min, better);
+  }
+  // Flat sub-blocks: L = 0, scale 0, the_min = -min (computed before any refinement).
+  scale = blend(scale, zero, flat);
+  alignas(32) float s[8], m[8];
+  _mm256_store_ps(s, scale);
+  _mm256_store_ps(m, _mm256_xor_ps(min, sign));
+  const int flat_mask = _mm256_movemask_ps(flat);
+  for (int k = 0; k < 8; ++k) {
+    scales[k] = s[k];
+    the_mins[k] = m[k];
+  }
+  for (int i = 0; i < 32; ++i) {
+    alignas(32) int32_t l[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(l), L[i]);
+    for (int k = 0; k < 8; ++k) L_out[32 * k + i] = (flat_mask >> k) & 1 ? 0 : static_cast<uint8_t>(l[k]);
+  }
+}
+
+}  // namespace ckpt::simd
