@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "convert/convert_internal.h"
-#include "convert/parallel.h"
+#include "formats/parallel.h"
 #include "formats/detect.h"
 #include "formats/json_header.h"
 

@@ -7,7 +7,7 @@
 
 #include "convert/architecture.h"
 #include "convert/convert_internal.h"
-#include "convert/parallel.h"
+#include "formats/parallel.h"
 #include "convert/tokenizer_meta.h"
 #include "formats/byte_sink.h"
 #include "formats/safetensors_index.h"

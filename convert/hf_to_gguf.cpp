@@ -7,7 +7,7 @@
 #include "convert/convert.h"
 #include "convert/convert_internal.h"
 #include "convert/hf_checkpoint.h"
-#include "convert/parallel.h"
+#include "formats/parallel.h"
 #include "convert/tensor_convert.h"
 #include "convert/tokenizer_meta.h"
 

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "convert/parallel.h"
+#include "formats/parallel.h"
 #include "convert/permute.h"
 #include "formats/float_convert.h"
 #include "formats/byte_sink.h"

@@ -10,6 +10,7 @@
 
 #include "formats/byte_sink.h"
 #include "formats/gguf_split.h"
+#include "formats/parallel.h"
 #include "formats/progress.h"
 #include "quantize/quant_policy.h"
 #include "quantize/quantize.h"
@@ -40,29 +41,6 @@ namespace {
 
 constexpr uint64_t kRowsBlockBytes = uint64_t{16} << 20;  // f32 input per batch
 
-void run_parallel(size_t n, unsigned threads, const std::function<void(size_t, size_t)>& fn) {
-  threads = static_cast<unsigned>(std::min<size_t>(std::max(1u, threads), std::max<size_t>(1, n)));
-  if (threads <= 1) return fn(0, n);
-  std::vector<std::thread> pool;
-  std::exception_ptr error;
-  std::mutex m;
-  const size_t chunk = (n + threads - 1) / threads;
-  for (unsigned t = 0; t < threads; ++t) {
-    const size_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b >= e) break;
-    pool.emplace_back([&, b, e] {
-      try {
-        fn(b, e);
-      } catch (...) {
-        std::lock_guard lock(m);
-        if (!error) error = std::current_exception();
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
-}
-
 struct Job {
   const GgufFile* shard;
   const GgufTensorInfo* info;
@@ -83,7 +61,7 @@ void write_quantized(const Job& job, unsigned threads, bool stats, ByteSink& sin
   std::mutex stats_mutex;
   for (uint64_t first = 0; first < n_rows; first += rows_per_batch) {
     const uint64_t n = std::min(rows_per_batch, n_rows - first);
-    run_parallel(n, n >= 4 ? threads : 1, [&](size_t b, size_t e) {
+    parallel_for(n, n >= 4 ? threads : 1, [&](size_t b, size_t e) {
       std::vector<float> x(row_len), y(stats ? row_len : 0);
       double local_sq = 0, local_max = 0;
       for (size_t r = b; r < e; ++r) {
@@ -198,7 +176,7 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
   if (!main.find_kv("general.file_type")) kvs.push_back({"general.file_type", {type->llama_ftype}, 0});
   if (!has_qv) kvs.push_back({"general.quantization_version", {uint32_t{2}}, 0});
 
-  const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads = o.threads ? o.threads : default_thread_count();
   ProgressBar progress("quantize", report.bytes_before, o.progress);
   std::vector<GgufTensorToWrite> tensors;
   for (const auto& job : jobs) {
