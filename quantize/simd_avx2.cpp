@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 
 #include "formats/float_convert.h"
@@ -108,16 +109,26 @@ __attribute__((target("avx2,f16c"))) inline void q4_0_block(const float* v, floa
   std::memcpy(out, &blk, sizeof blk);
 }
 
+__attribute__((target("avx2"))) inline float hmin(__m256 v) {
+  __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_min_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
 // The element of largest magnitude with its sign; the scalar reference keeps the FIRST one (strict <).
+// The largest and the smallest element decide it unless both signs reach the same magnitude.
 __attribute__((target("avx2,f16c"))) inline float block_signed_max(const float* v) {
-  const float amax = block_amax(v);
-  if (!(amax > 0.0f)) return 0.0f;
-  const __m256 va = _mm256_set1_ps(amax);
-  for (int k = 0; k < 4; ++k) {
-    const int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(v + 8 * k)), va, _CMP_EQ_OQ));
-    if (mask) return v[8 * k + __builtin_ctz(static_cast<unsigned>(mask))];
+  const __m256 a = _mm256_loadu_ps(v), b = _mm256_loadu_ps(v + 8), c = _mm256_loadu_ps(v + 16), d = _mm256_loadu_ps(v + 24);
+  const float hi = hmax(_mm256_max_ps(_mm256_max_ps(a, b), _mm256_max_ps(c, d)));
+  const float lo = hmin(_mm256_min_ps(_mm256_min_ps(a, b), _mm256_min_ps(c, d)));
+  if (hi > -lo) return hi > 0.0f ? hi : 0.0f;
+  if (-lo > hi) return lo;
+  if (!(hi > 0.0f)) return 0.0f;  // all zeros
+  for (int j = 0; j < 32; ++j) {  // a tie between +m and -m: the first one wins
+    if (std::fabs(v[j]) == hi) return v[j];
   }
-  return 0.0f;
+  return hi;
 }
 
 __attribute__((target("avx2,f16c"))) void quantize_q4_0_avx2(const float* x, size_t n_blocks, std::byte* out) {
