@@ -77,19 +77,27 @@ __attribute__((target("avx2,f16c"))) inline float block_amax(const float* v) {
   return hmax(_mm256_max_ps(a, b));
 }
 
-__attribute__((target("avx2,f16c"))) void quantize_q8_0_avx2(const float* x, size_t n_blocks, std::byte* out) {
+// The driver both 32-block quantizers share: a per-block statistic (signed or absolute max), scales
+// for 8 blocks at once (statistic / divisor), then each block written with its scale.
+template <typename Statistic, typename WriteBlock>
+__attribute__((target("avx2,f16c"))) inline void quantize_blocks(const float* x, size_t n_blocks, std::byte* out, size_t block_bytes,
+                                                                float divisor, Statistic statistic, WriteBlock write_block) {
   size_t b = 0;
-  alignas(32) float amax[8], d[8], id[8];
+  alignas(32) float stat[8], d[8], id[8];
   alignas(16) uint16_t h[8];
   for (; b + 8 <= n_blocks; b += 8) {
-    for (int k = 0; k < 8; ++k) amax[k] = block_amax(x + 32 * (b + k));
-    scales_x8(amax, 127.0f, d, id, h);
-    for (int k = 0; k < 8; ++k) q8_0_block(x + 32 * (b + k), id[k], h[k], out + sizeof(BlockQ8_0) * (b + k));
+    for (int k = 0; k < 8; ++k) stat[k] = statistic(x + 32 * (b + k));
+    scales_x8(stat, divisor, d, id, h);
+    for (int k = 0; k < 8; ++k) write_block(x + 32 * (b + k), id[k], h[k], out + block_bytes * (b + k));
   }
   for (; b < n_blocks; ++b) {
-    const float dd = block_amax(x + 32 * b) / 127.0f;
-    q8_0_block(x + 32 * b, dd != 0.0f ? 1.0f / dd : 0.0f, to_f16(dd), out + sizeof(BlockQ8_0) * b);
+    const float dd = statistic(x + 32 * b) / divisor;
+    write_block(x + 32 * b, dd != 0.0f ? 1.0f / dd : 0.0f, to_f16(dd), out + block_bytes * b);
   }
+}
+
+__attribute__((target("avx2,f16c"))) void quantize_q8_0_avx2(const float* x, size_t n_blocks, std::byte* out) {
+  quantize_blocks(x, n_blocks, out, sizeof(BlockQ8_0), 127.0f, block_amax, q8_0_block);
 }
 
 __attribute__((target("avx2,f16c"))) inline void q4_0_block(const float* v, float id, uint16_t d_f16, std::byte* out) {
@@ -132,18 +140,7 @@ __attribute__((target("avx2,f16c"))) inline float block_signed_max(const float* 
 }
 
 __attribute__((target("avx2,f16c"))) void quantize_q4_0_avx2(const float* x, size_t n_blocks, std::byte* out) {
-  size_t b = 0;
-  alignas(32) float max[8], d[8], id[8];
-  alignas(16) uint16_t h[8];
-  for (; b + 8 <= n_blocks; b += 8) {
-    for (int k = 0; k < 8; ++k) max[k] = block_signed_max(x + 32 * (b + k));
-    scales_x8(max, -8.0f, d, id, h);
-    for (int k = 0; k < 8; ++k) q4_0_block(x + 32 * (b + k), id[k], h[k], out + sizeof(BlockQ4_0) * (b + k));
-  }
-  for (; b < n_blocks; ++b) {
-    const float dd = block_signed_max(x + 32 * b) / -8.0f;
-    q4_0_block(x + 32 * b, dd != 0.0f ? 1.0f / dd : 0.0f, to_f16(dd), out + sizeof(BlockQ4_0) * b);
-  }
+  quantize_blocks(x, n_blocks, out, sizeof(BlockQ4_0), -8.0f, block_signed_max, q4_0_block);
 }
 
 // NF4 codes of v * inv for n values: the number of thresholds each value exceeds (bnb's tree).
