@@ -7,17 +7,10 @@
 
 #include "convert/convert.h"
 #include "convert/hf_config.h"
+#include "convert/hf_plan.h"
 #include "convert/tensor_convert.h"
 
 namespace ckpt {
-
-// A planned GGUF output: metadata and one job per tensor, in write order.
-struct GgufConversion {
-  std::string architecture;
-  std::vector<GgufKv> kvs;
-  std::vector<TensorJob> jobs;
-  std::vector<SourceTensor> sources;  // views made by the planner (llama2.c slices); reserve() first
-};
 
 // Writes (or, for a dry run, only reports) a planned conversion; times it and fills the report.
 ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOptions& options);

@@ -10,5 +10,6 @@ namespace ckpt::cli {
 void add_inspect_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_run_command(CLI::App& app);
 
 }  // namespace ckpt::cli

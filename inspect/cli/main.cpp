@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   ckpt::cli::add_inspect_command(app);
   ckpt::cli::add_convert_command(app);
   ckpt::cli::add_quantize_command(app);
+  ckpt::cli::add_run_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,215 @@
+// `ckpt run MODEL -p "Once upon a time" -n 64`: load a GGUF or HF directory and generate, streaming
+// text to stdout; `--check OTHER` compares two models' logits on the same tokens instead.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "formats/error.h"
+#include "formats/parallel.h"
+#include "inspect/cli/commands.h"
+#include "runtime/runtime.h"
+
+namespace ckpt::cli {
+namespace {
+
+using namespace ckpt::runtime;
+
+struct RunFlags {
+  std::string model, prompt, prompt_file, check;
+  int n_predict = 64;
+  int n_seq = 1;
+  unsigned threads = 0;
+  uint32_t ctx = 0;
+  bool greedy = false, no_bos = false, no_special = false, verbose = false, print_ids = false, no_echo = false;
+  bool reference_kernels = false, json = false, ignore_eos = false;
+  std::optional<uint64_t> seed;
+  double min_top1 = -1;
+  GenerateOptions gen;
+};
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Loaded {
+  Model model;
+  std::unique_ptr<Tokenizer> tok;
+  double seconds;
+};
+
+Loaded load(const std::string& path) {
+  const double t0 = now_seconds();
+  Loaded l{load_model(path), nullptr, 0};
+  l.tok = std::make_unique<Tokenizer>(l.model.vocab, path);
+  l.seconds = now_seconds() - t0;
+  return l;
+}
+
+uint32_t context_size(const RunFlags& f, const Model& m, size_t needed) {
+  if (f.ctx) return f.ctx;
+  return static_cast<uint32_t>(std::max<size_t>(needed, std::min<uint32_t>(m.hp.n_ctx_train ? m.hp.n_ctx_train : 2048, 4096)));
+}
+
+void print_model_summary(const Loaded& l) {
+  const auto& hp = l.model.hp;
+  std::map<std::string, int> types;
+  for (const auto& layer : l.model.layers) {
+    for (const Weight* w : {&layer.wq, &layer.wqkv, &layer.w_up, &layer.w_down}) {
+      if (w->present()) types[fmt::format("{}:{}", w->type_name(), kernel_name(*w))]++;
+    }
+  }
+  std::string type_list;
+  for (const auto& [k, v] : types) type_list += (type_list.empty() ? "" : ", ") + k;
+  fmt::print(stderr, "model: {} ({}; {} layers, n_embd {}, {} heads / {} kv, vocab {}; weights {:.1f} MB: {}; loaded in {:.2f} s)\n",
+             l.model.path, hp.arch_name, hp.n_layer, hp.n_embd, hp.n_head, hp.n_head_kv, hp.n_vocab,
+             static_cast<double>(l.model.weight_bytes()) / 1e6, type_list, l.seconds);
+}
+
+void run_check(RunFlags& f) {
+  Loaded a = load(f.model), b = load(f.check);
+  const unsigned threads = f.threads ? f.threads : default_thread_count();
+  if (f.verbose) {
+    print_model_summary(a);
+    print_model_summary(b);
+  }
+  std::vector<int32_t> tokens = a.tok->encode(f.prompt, !f.no_bos, !f.no_special);
+  const auto tokens_b = b.tok->encode(f.prompt, !f.no_bos, !f.no_special);
+  if (tokens != tokens_b) {
+    fmt::print(stderr, "warning: the two tokenizers disagree on the prompt ({} vs {} tokens); using {}'s\n", tokens.size(),
+               tokens_b.size(), f.model);
+  }
+  if (tokens.empty() && a.tok->bos() >= 0) tokens.push_back(a.tok->bos());
+  // Extend the prompt with the first model's greedy continuation so later positions are checked too.
+  Forward fa(a.model, context_size(f, a.model, tokens.size() + f.n_predict), threads);
+  if (f.n_predict > 0) {
+    GenerateOptions g;
+    g.max_new_tokens = f.n_predict;
+    g.sampling.temperature = 0;
+    g.echo_prompt = false;
+    const auto r = generate_tokens(fa, *a.tok, tokens, g, nullptr);
+    tokens.insert(tokens.end(), r.tokens.begin(), r.tokens.end());
+  }
+  Forward fb(b.model, static_cast<uint32_t>(tokens.size()), threads);
+  Forward fa2(a.model, static_cast<uint32_t>(tokens.size()), threads);
+  const AgreementReport r = check_agreement(fa2, fb, tokens);
+  if (f.json) {
+    fmt::print("{{\"a\": \"{}\", \"b\": \"{}\", \"positions\": {}, \"top1_agreement\": {:.6f}, \"mean_kl\": {:.6e}, "
+               "\"max_kl\": {:.6e}, \"max_abs_diff\": {:.6e}}}\n",
+               escape_for_display(f.model), escape_for_display(f.check), r.positions.size(), r.top1_agreement, r.mean_kl,
+               r.max_kl, r.max_abs_diff);
+  } else {
+    fmt::print("checking {} against {} on {} positions ({} prompt + greedy continuation)\n", f.check, f.model,
+               r.positions.size(), tokens.size() - static_cast<size_t>(std::max(0, f.n_predict)));
+    if (f.verbose) {
+      fmt::print("{:>5} {:>8} {:>12} {:>12} {:>8} {:>8}\n", "pos", "token", "max|diff|", "KL", "top1 a", "top1 b");
+      for (size_t i = 0; i < r.positions.size(); ++i) {
+        const auto& p = r.positions[i];
+        fmt::print("{:>5} {:>8} {:>12.4e} {:>12.4e} {:>8} {:>8}{}\n", i, tokens[i], p.max_abs_diff, p.kl, p.top1_a, p.top1_b,
+                   p.top1_equal ? "" : "  <- differs");
+      }
+    }
+    fmt::print("top-1 agreement {:.2f}% | KL mean {:.3e} max {:.3e} nats | max |logit diff| {:.3e}\n",
+               100.0 * r.top1_agreement, r.mean_kl, r.max_kl, r.max_abs_diff);
+  }
+  if (f.min_top1 >= 0 && r.top1_agreement < f.min_top1) {
+    fmt::print(stderr, "ckpt: check failed: top-1 agreement {:.4f} < --min-top1 {:.4f}\n", r.top1_agreement, f.min_top1);
+    std::fflush(stdout);
+    std::exit(3);
+  }
+}
+
+void run_generate(RunFlags& f) {
+  Loaded l = load(f.model);
+  const unsigned threads = f.threads ? f.threads : default_thread_count();
+  if (f.verbose) print_model_summary(l);
+  auto& g = f.gen;
+  g.add_special = !f.no_bos;
+  g.parse_special = !f.no_special;
+  g.echo_prompt = !f.no_echo;
+  g.stop_at_eos = !f.ignore_eos;
+  if (f.greedy) g.sampling.temperature = 0;
+  const uint64_t seed = f.seed ? *f.seed : std::random_device{}();
+  const auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
+  Forward forward(l.model, context_size(f, l.model, prompt_tokens.size() + 1), threads);
+  for (int s = 0; s < f.n_seq; ++s) {
+    g.sampling.seed = seed + static_cast<uint64_t>(s);
+    if (f.n_seq > 1) fmt::print("--- sequence {} ---\n", s + 1);
+    const auto r = generate_tokens(forward, *l.tok, prompt_tokens, g, [](std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    });
+    fmt::print("\n");
+    if (f.print_ids) {
+      fmt::print(stderr, "prompt ids: [{}]\ngenerated ids: [{}]\n", fmt::join(r.prompt_tokens, ","), fmt::join(r.tokens, ","));
+    }
+    if (f.verbose) {
+      const double gen_tps = r.tokens.size() > 1 && r.generate_seconds > 0 ? static_cast<double>(r.tokens.size() - 1) / r.generate_seconds : 0;
+      fmt::print(stderr,
+                 "prompt: {} tokens in {:.3f} s ({:.1f} tok/s) | time to first token {:.3f} s | generated {} tokens, "
+                 "{:.1f} tok/s | stop: {} | threads {} | seed {}\n",
+                 r.prompt_tokens.size(), r.prompt_seconds,
+                 r.prompt_seconds > 0 ? static_cast<double>(r.prompt_tokens.size()) / r.prompt_seconds : 0.0,
+                 r.first_token_seconds, r.tokens.size(), gen_tps, r.stop_reason, threads, g.sampling.seed);
+    }
+  }
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto f = std::make_shared<RunFlags>();
+  auto& s = f->gen.sampling;
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from a GGUF or HF checkpoint directory (CPU), or --check two models' agreement");
+  cmd->add_option("model", f->model, "Model: .gguf (first shard of a split set) or an HF directory")->required();
+  cmd->add_option("-p,--prompt", f->prompt, "Prompt text (empty: start from BOS)");
+  cmd->add_option("-f,--file", f->prompt_file, "Read the prompt from this file")->excludes("--prompt");
+  cmd->add_option("-n,--max-new-tokens", f->n_predict, "Tokens to generate (with --check: greedy tokens appended to the prompt)")
+      ->default_val(64)->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--temp", s.temperature, "Temperature; 0 = greedy")->default_val(0.8)->check(CLI::Range(0.0, 100.0));
+  cmd->add_flag("--greedy", f->greedy, "Same as --temp 0");
+  cmd->add_option("--top-k", s.top_k, "Keep the k most likely tokens (<= 0: off)")->default_val(40);
+  cmd->add_option("--top-p", s.top_p, "Nucleus sampling mass (1: off)")->default_val(0.95)->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-p", s.min_p, "Drop tokens below min-p times the top probability (0: off)")->default_val(0.05)->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--repeat-penalty", s.repeat_penalty, "Penalty for recently seen tokens (1: off)")->default_val(1.0)->check(CLI::Range(0.01, 100.0));
+  cmd->add_option("--repeat-last-n", s.repeat_last_n, "Window of the repeat penalty (-1: all)")->default_val(64);
+  cmd->add_option("--no-repeat-ngram-size", s.no_repeat_ngram_size, "Never repeat an n-gram of this size (0: off)")->default_val(0)->check(CLI::Range(0, 1024));
+  cmd->add_option("-s,--seed", f->seed, "Random seed (default: random; printed with --verbose)");
+  cmd->add_option("--stop", f->gen.stop, "Stop before this string (repeatable)");
+  cmd->add_option("--n-seq", f->n_seq, "Generate this many sequences from the same prompt (seeds seed, seed+1, ...)")->default_val(1)->check(CLI::Range(1, 1000));
+  cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
+  cmd->add_option("-c,--ctx-size", f->ctx, "Context size (default: the model's, at most 4096)")->check(CLI::Range(1u, 1u << 20));
+  cmd->add_flag("--no-bos", f->no_bos, "Do not add BOS/EOS the vocabulary asks for");
+  cmd->add_flag("--no-special", f->no_special, "Spell out special-token text in the prompt instead of parsing it");
+  cmd->add_flag("--ignore-eos", f->ignore_eos, "Keep generating past end-of-generation tokens");
+  cmd->add_flag("--no-echo", f->no_echo, "Do not print the prompt before the generated text");
+  cmd->add_flag("--print-ids", f->print_ids, "Print prompt and generated token ids to stderr");
+  cmd->add_flag("-v,--verbose", f->verbose, "Model summary, tokens/s and time to first token on stderr");
+  cmd->add_option("--check", f->check, "Compare logits with this second model (HF dir vs GGUF, f16 vs q4_k, ...)");
+  cmd->add_option("--min-top1", f->min_top1, "With --check: exit 3 when top-1 agreement is below this fraction")->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--json", f->json, "With --check: one JSON line");
+  cmd->add_flag("--reference-kernels", f->reference_kernels, "Use the scalar reference dot products (slow; for debugging)");
+  cmd->callback([f] {
+    if (!f->prompt_file.empty()) {
+      std::ifstream in(f->prompt_file, std::ios::binary);
+      if (!in) throw Error(ErrorCode::Io, f->prompt_file, Error::kNoOffset, "prompt", "cannot open the prompt file");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      f->prompt = ss.str();
+    }
+    if (f->reference_kernels) set_kernel_choice(KernelChoice::Reference);
+    f->gen.max_new_tokens = f->n_predict;
+    if (!f->check.empty()) {
+      run_check(*f);
+    } else {
+      run_generate(*f);
+    }
+  });
+}
+
+}  // namespace ckpt::cli

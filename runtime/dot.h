@@ -1,0 +1,42 @@
+// Row-times-activation dot products, one per weight encoding (internal to the runtime).
+//
+// As in ggml, activations are first brought into the weight's "partner" format once per matmul:
+// f32 for float weights (f32/f16/bf16, and NF4, whose codes are floats), Q8_0 blocks for the 32-element
+// quants (Q8_0, Q4_0, IQ4_NL), Q8_K super-blocks for the K-quants. Every other ggml type the
+// dequantizers know takes the generic path: dequantize a block, dot in f32.
+//
+// The scalar dots are the reference: they dequantize both sides with the quantize library's tested
+// decoders and sum in float. The AVX2 dots must agree with them to float rounding.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/model.h"
+
+namespace ckpt::runtime {
+
+enum class ActFormat { F32, Q8_0, Q8_K };
+
+// ggml's block_q8_K: f32 scale, 256 int8 quants, sums of each 16 quants (for the K-quants' mins).
+struct BlockQ8K {
+  float d;
+  int8_t qs[256];
+  int16_t bsums[16];
+};
+static_assert(sizeof(BlockQ8K) == 292);
+
+ActFormat act_format_for(const Weight& w);
+// Bytes of one activation row of `n` values in `format`.
+size_t act_row_bytes(ActFormat format, size_t n);
+// Converts one activation row (n values) into `format` at `out`.
+void quantize_activation(ActFormat format, const float* x, size_t n, void* out);
+
+// dot(weight row r, activation row) over w.cols values.
+using DotFn = float (*)(const Weight& w, uint64_t r, const void* act);
+
+DotFn scalar_dot_for(const Weight& w);
+DotFn avx2_dot_for(const Weight& w);  // nullptr when there is no AVX2 kernel for this type
+bool cpu_supports_avx2_kernels();
+
+}  // namespace ckpt::runtime

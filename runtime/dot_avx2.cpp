@@ -1,0 +1,239 @@
+// AVX2/FMA/F16C dots (this file alone is compiled with -mavx2 -mfma -mf16c; callers check the CPU
+// first). Integer work follows ggml's scheme: unsigned-by-signed byte products (maddubs) summed into
+// int32 per block, one float multiply-add per block with the product of the two scales.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "quantize/bnb4.h"
+#include "quantize/ggml_blocks.h"
+#include "quantize/quantize.h"
+#include "quantize/simd.h"
+#include "runtime/dot.h"
+
+namespace ckpt::runtime {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+// Sum over 32 signed bytes of x*y, as 8 int32 lanes.
+inline __m256i dot_i8(__m256i x, __m256i y) {
+  const __m256i ax = _mm256_sign_epi8(x, x);
+  const __m256i sy = _mm256_sign_epi8(y, x);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+// 32 nibbles of a Q4_0-style block: low nibbles are elements 0..15, high nibbles 16..31.
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+float dot_f32(const Weight& w, uint64_t r, const void* act) {
+  const float* x = static_cast<const float*>(act);
+  const float* row = reinterpret_cast<const float*>(w.data + r * w.row_bytes);
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  uint64_t i = 0;
+  for (; i + 16 <= w.cols; i += 16) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+  }
+  float sum = hsum(_mm256_add_ps(a0, a1));
+  for (; i < w.cols; ++i) sum += row[i] * x[i];
+  return sum;
+}
+
+float dot_f16(const Weight& w, uint64_t r, const void* act) {
+  const float* x = static_cast<const float*>(act);
+  const auto* row = reinterpret_cast<const uint16_t*>(w.data + r * w.row_bytes);
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  uint64_t i = 0;
+  auto load = [&](uint64_t k) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k))); };
+  for (; i + 32 <= w.cols; i += 32) {
+    a0 = _mm256_fmadd_ps(load(i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(load(i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    a2 = _mm256_fmadd_ps(load(i + 16), _mm256_loadu_ps(x + i + 16), a2);
+    a3 = _mm256_fmadd_ps(load(i + 24), _mm256_loadu_ps(x + i + 24), a3);
+  }
+  for (; i + 8 <= w.cols; i += 8) a0 = _mm256_fmadd_ps(load(i), _mm256_loadu_ps(x + i), a0);
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; i < w.cols; ++i) sum += f16(row[i]) * x[i];
+  return sum;
+}
+
+float dot_bf16(const Weight& w, uint64_t r, const void* act) {
+  const float* x = static_cast<const float*>(act);
+  const auto* row = reinterpret_cast<const uint16_t*>(w.data + r * w.row_bytes);
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  auto load = [&](uint64_t k) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  };
+  uint64_t i = 0;
+  for (; i + 16 <= w.cols; i += 16) {
+    a0 = _mm256_fmadd_ps(load(i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(load(i + 8), _mm256_loadu_ps(x + i + 8), a1);
+  }
+  float sum = hsum(_mm256_add_ps(a0, a1));
+  for (; i < w.cols; ++i) {
+    const uint32_t bits = uint32_t{row[i]} << 16;
+    float v;
+    std::memcpy(&v, &bits, 4);
+    sum += v * x[i];
+  }
+  return sum;
+}
+
+float dot_q8_0(const Weight& w, uint64_t r, const void* act) {
+  const auto* xb = static_cast<const BlockQ8_0*>(act);
+  const auto* wb = reinterpret_cast<const BlockQ8_0*>(w.data + r * w.row_bytes);
+  __m256 acc = _mm256_setzero_ps();
+  for (uint64_t b = 0; b < w.cols / 32; ++b) {
+    const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[b].qs));
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
+    const __m256 d = _mm256_set1_ps(f16(wb[b].d) * f16(xb[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qw, qx)), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q4_0(const Weight& w, uint64_t r, const void* act) {
+  const auto* xb = static_cast<const BlockQ8_0*>(act);
+  const auto* wb = reinterpret_cast<const BlockQ4_0*>(w.data + r * w.row_bytes);
+  const __m256i eight = _mm256_set1_epi8(8);
+  __m256 acc = _mm256_setzero_ps();
+  for (uint64_t b = 0; b < w.cols / 32; ++b) {
+    const __m256i qw = _mm256_sub_epi8(unpack_nibbles(wb[b].qs), eight);
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
+    const __m256 d = _mm256_set1_ps(f16(wb[b].d) * f16(xb[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qw, qx)), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_iq4_nl(const Weight& w, uint64_t r, const void* act) {
+  const auto* xb = static_cast<const BlockQ8_0*>(act);
+  const auto* wb = reinterpret_cast<const BlockIQ4_NL*>(w.data + r * w.row_bytes);
+  const __m128i table128 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues));
+  const __m256i table = _mm256_set_m128i(table128, table128);
+  __m256 acc = _mm256_setzero_ps();
+  for (uint64_t b = 0; b < w.cols / 32; ++b) {
+    const __m256i qw = _mm256_shuffle_epi8(table, unpack_nibbles(wb[b].qs));
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
+    const __m256 d = _mm256_set1_ps(f16(wb[b].d) * f16(xb[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qw, qx)), acc);
+  }
+  return hsum(acc);
+}
+
+// Q4_K's 12 packed bytes -> 8 six-bit scales and 8 six-bit mins.
+inline void q4k_scales_mins(const uint8_t* q, uint8_t* sc, uint8_t* m) {
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      sc[j] = q[j] & 63;
+      m[j] = q[j + 4] & 63;
+    } else {
+      sc[j] = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+      m[j] = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+  }
+}
+
+float dot_q4_k(const Weight& w, uint64_t r, const void* act) {
+  const auto* xb = static_cast<const BlockQ8K*>(act);
+  const auto* wb = reinterpret_cast<const BlockQ4_K*>(w.data + r * w.row_bytes);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_min = 0;
+  for (uint64_t b = 0; b < w.cols / 256; ++b) {
+    uint8_t sc[8], m[8];
+    q4k_scales_mins(wb[b].scales, sc, m);
+    int32_t min_sum = 0;
+    for (int j = 0; j < 8; ++j) min_sum += m[j] * (xb[b].bsums[2 * j] + xb[b].bsums[2 * j + 1]);
+    acc_min += f16(wb[b].dmin) * xb[b].d * static_cast<float>(min_sum);
+    __m256i sumi = _mm256_setzero_si256();
+    const uint8_t* q4 = wb[b].qs;
+    const int8_t* q8 = xb[b].qs;
+    for (int j = 0; j < 4; ++j) {
+      const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4 + 32 * j));
+      const __m256i lo = _mm256_and_si256(bytes, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
+      const __m256i x_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j));
+      const __m256i x_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j + 32));
+      const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_set1_epi16(sc[2 * j]));
+      const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), _mm256_set1_epi16(sc[2 * j + 1]));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * xb[b].d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc) - acc_min;
+}
+
+float dot_q6_k(const Weight& w, uint64_t r, const void* act) {
+  const auto* xb = static_cast<const BlockQ8K*>(act);
+  const auto* wb = reinterpret_cast<const BlockQ6_K*>(w.data + r * w.row_bytes);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+  __m256 acc = _mm256_setzero_ps();
+  for (uint64_t b = 0; b < w.cols / 256; ++b) {
+    const uint8_t* ql = wb[b].ql;
+    const uint8_t* qh = wb[b].qh;
+    const int8_t* sc = wb[b].scales;
+    const int8_t* q8 = xb[b].qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two_bits), 4)),
+      };
+      for (int g = 0; g < 4; ++g) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * g));
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[g], x), _mm256_maddubs_epi16(m32, x));
+        // int16 lanes 0..7 hold elements 0..15 (scale sc[2g]), lanes 8..15 elements 16..31 (sc[2g+1]).
+        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[2 * g + 1]), _mm_set1_epi16(sc[2 * g]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scales));
+      }
+      ql += 64;
+      qh += 32;
+      sc += 8;
+      q8 += 128;
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * xb[b].d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc);
+}
+
+}  // namespace
+
+bool cpu_supports_avx2_kernels() { return simd::cpu_has_avx2(); }
+
+DotFn avx2_dot_for(const Weight& w) {
+  if (w.nf4) return nullptr;
+  switch (w.dtype) {
+    case DType::F32: return dot_f32;
+    case DType::F16: return dot_f16;
+    case DType::BF16: return dot_bf16;
+    case DType::Q8_0: return dot_q8_0;
+    case DType::Q4_0: return dot_q4_0;
+    case DType::IQ4_NL: return dot_iq4_nl;
+    case DType::Q4_K: return dot_q4_k;
+    case DType::Q6_K: return dot_q6_k;
+    default: return nullptr;
+  }
+}
+
+}  // namespace ckpt::runtime

@@ -1,0 +1,45 @@
+// The forward pass: one object per generation stream, owning its KV cache and scratch buffers.
+// Layers follow the model's architecture (llama/qwen2: RMSNorm, RoPE, GQA, SwiGLU, optional q/k/v
+// biases; gpt2: LayerNorm, learned positions, fused QKV, GELU).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "runtime/model.h"
+#include "runtime/thread_pool.h"
+
+namespace ckpt::runtime {
+
+class Forward {
+ public:
+  Forward(const Model& model, uint32_t n_ctx, unsigned n_threads);
+
+  // Feeds `tokens` at positions n_past() .. n_past()+n-1. Returns the logits of the last token, or of
+  // every token (n * n_vocab, token-major) when `all_logits`. Throws Error(InvalidArgument) past n_ctx
+  // or for a token id outside the vocabulary.
+  std::span<const float> eval(std::span<const int32_t> tokens, bool all_logits = false);
+
+  uint32_t n_past() const { return n_past_; }
+  uint32_t n_ctx() const { return n_ctx_; }
+  void reset() { n_past_ = 0; }
+  // Drops cached positions >= n (to re-run from a shared prefix).
+  void truncate(uint32_t n) { n_past_ = std::min(n_past_, n); }
+  const Model& model() const { return model_; }
+  unsigned threads() const { return pool_.size(); }
+
+ private:
+  void embed(std::span<const int32_t> tokens);
+  void attention(const Layer& layer, uint32_t il, size_t n);
+  void feed_forward(const Layer& layer, size_t n);
+
+  const Model& model_;
+  uint32_t n_ctx_;
+  uint32_t n_past_ = 0;
+  ThreadPool pool_;
+  std::vector<float> k_cache_, v_cache_;  // [layer][pos][kv_dim]
+  std::vector<float> x_, h_, q_, k_, v_, qkv_, att_, tmp_, gate_, up_, logits_;
+};
+
+}  // namespace ckpt::runtime

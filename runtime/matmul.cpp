@@ -1,0 +1,66 @@
+#include "runtime/matmul.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "runtime/dot.h"
+
+namespace ckpt::runtime {
+namespace {
+
+std::atomic<KernelChoice> g_choice{KernelChoice::Best};
+
+DotFn choose_dot(const Weight& w) {
+  if (g_choice.load() == KernelChoice::Best && cpu_supports_avx2_kernels()) {
+    if (DotFn f = avx2_dot_for(w)) return f;
+  }
+  return scalar_dot_for(w);
+}
+
+constexpr size_t kRowChunk = 16;    // rows a thread claims at a time
+constexpr size_t kTokenTile = 32;   // activation rows kept hot while a row chunk is swept
+
+}  // namespace
+
+void set_kernel_choice(KernelChoice choice) { g_choice = choice; }
+KernelChoice kernel_choice() { return g_choice.load(); }
+
+const char* kernel_name(const Weight& w) {
+  return choose_dot(w) == scalar_dot_for(w) ? "scalar" : "avx2";
+}
+
+void matmul(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
+  const ActFormat format = act_format_for(w);
+  const size_t act_bytes = act_row_bytes(format, w.cols);
+  thread_local std::vector<std::byte> act_storage;
+  const std::byte* act = reinterpret_cast<const std::byte*>(x);
+  if (format != ActFormat::F32) {
+    act_storage.resize(act_bytes * n_tokens);
+    for (size_t t = 0; t < n_tokens; ++t) quantize_activation(format, x + t * w.cols, w.cols, act_storage.data() + t * act_bytes);
+    act = act_storage.data();
+  }
+  const DotFn dot = choose_dot(w);
+  const size_t rows = w.rows;
+  const size_t n_chunks = (rows + kRowChunk - 1) / kRowChunk;
+  std::atomic<size_t> next{0};
+  auto work = [&](unsigned) {
+    for (;;) {
+      const size_t c = next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= n_chunks) return;
+      const size_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
+      for (size_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
+        const size_t t1 = std::min(n_tokens, t0 + kTokenTile);
+        for (size_t r = r0; r < r1; ++r) {
+          for (size_t t = t0; t < t1; ++t) y[t * rows + r] = dot(w, r, act + t * act_bytes);
+        }
+      }
+    }
+  };
+  if (n_chunks == 1) {
+    work(0);
+  } else {
+    pool.run(work);
+  }
+}
+
+}  // namespace ckpt::runtime

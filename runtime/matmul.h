@@ -1,0 +1,21 @@
+// y = x W^T for a batch of activation rows: y[t * w.rows + r] = dot(w.row(r), x[t]).
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "runtime/model.h"
+#include "runtime/thread_pool.h"
+
+namespace ckpt::runtime {
+
+enum class KernelChoice { Best, Reference };
+// Process-wide: tests switch to the scalar reference dots to compare against the SIMD ones.
+void set_kernel_choice(KernelChoice choice);
+KernelChoice kernel_choice();
+// "avx2" or "scalar": what matmul will use for `w`.
+const char* kernel_name(const Weight& w);
+
+void matmul(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool);
+
+}  // namespace ckpt::runtime

@@ -1,0 +1,87 @@
+// A loaded model: hyperparameters, tokenizer metadata and weight views, whatever file it came from.
+// Weights stay where the loader found them (mapped GGUF / safetensors bytes) unless a transform was
+// needed (GPT-2 Conv1D transposes, bitsandbytes NF4 absmax expansion), in which case the model owns them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "convert/tokenizer_meta.h"
+#include "formats/dtype.h"
+
+namespace ckpt::runtime {
+
+enum class Arch { Llama, Qwen2, Gpt2 };
+
+// How RoPE pairs dimensions: ggml's "normal" mode rotates (2i, 2i+1) (GGUF llama, whose Q/K rows the
+// converter permuted); "neox" rotates (i, i + d/2) (HF llama weights as stored, Qwen2, GPT-NeoX).
+enum class RopeStyle { Interleaved, Halves };
+
+struct Hparams {
+  Arch arch = Arch::Llama;
+  std::string arch_name;
+  uint32_t n_vocab = 0;
+  uint32_t n_ctx_train = 0;
+  uint32_t n_embd = 0;
+  uint32_t n_layer = 0;
+  uint32_t n_head = 0;
+  uint32_t n_head_kv = 0;
+  uint32_t n_ff = 0;
+  uint32_t head_dim = 0;    // n_embd / n_head unless the file says otherwise
+  uint32_t rope_dims = 0;   // rotated dimensions per head (<= head_dim)
+  float norm_eps = 1e-5f;
+  float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+  RopeStyle rope_style = RopeStyle::Interleaved;
+};
+
+// Weight encodings the matmul kernels understand: every ggml type the quantizer writes, plus
+// bitsandbytes NF4 (4-bit codes, two per byte, high nibble first, one f32 absmax per block).
+struct Weight {
+  std::string name;
+  DType dtype = DType::F32;
+  bool nf4 = false;
+  uint32_t nf4_block = 64;
+  uint64_t rows = 0, cols = 0;  // rows = output features (ggml ne[1]), cols = input features (ne[0])
+  const std::byte* data = nullptr;
+  uint64_t row_bytes = 0;
+  std::span<const float> nf4_absmax;  // rows * cols / nf4_block values
+
+  bool present() const { return data != nullptr; }
+  std::span<const std::byte> row(uint64_t r) const { return {data + r * row_bytes, row_bytes}; }
+  uint64_t bytes() const { return rows * row_bytes; }
+  std::string type_name() const;
+};
+
+struct Layer {
+  std::vector<float> attn_norm, attn_norm_b, ffn_norm, ffn_norm_b;
+  Weight wq, wk, wv, wqkv, wo, w_gate, w_up, w_down;
+  std::vector<float> bq, bk, bv, bqkv, bo, b_up, b_down;
+};
+
+struct Model {
+  std::string path;
+  Hparams hp;
+  TokenizerMeta vocab;
+  Weight tok_embd, pos_embd, output;  // output may alias tok_embd (tied embeddings)
+  std::vector<float> output_norm, output_norm_b;
+  std::vector<float> rope_freq_factors;  // llama3-style per-dimension divisors (rope_freqs), may be empty
+  std::vector<Layer> layers;
+
+  uint64_t weight_bytes() const;  // bytes of every matrix read per token (what decode streams)
+  // Storage the weights point into: mapped files and buffers made at load time.
+  std::vector<std::shared_ptr<const void>> keep_alive;
+  std::vector<std::vector<std::byte>> owned;
+  std::vector<std::vector<float>> owned_f32;
+};
+
+// Loads a GGUF file (or split set), an HF checkpoint directory (safetensors / .bin, bitsandbytes 4-bit
+// kept as NF4/FP4 codes where possible), or a llama2.c .bin when `tokenizer_bin` is given via a dir.
+// Throws ckpt::Error naming the file and field at fault.
+Model load_model(const std::string& path);
+
+}  // namespace ckpt::runtime

@@ -1,0 +1,79 @@
+// An HF checkpoint directory read in place: tensors are viewed as stored (bf16/f16/f32 rows are what
+// the kernels read), Q/K are NOT permuted (the forward pass rotates halves instead, which is what
+// the permutation emulates), GPT-2's Conv1D weights are transposed into owned f32 buffers, and
+// bitsandbytes weights are dequantized once at load.
+#include <filesystem>
+#include <unordered_map>
+
+#include "convert/hf_plan.h"
+#include "formats/error.h"
+#include "quantize/quantize.h"
+#include "runtime/model_assemble.h"
+#include "runtime/model_loaders.h"
+
+namespace ckpt::runtime {
+namespace {
+
+std::vector<float> decode_source(const SourceTensor& src) {
+  if (src.decode) return src.decode();
+  uint64_t n = 1;
+  for (auto d : src.shape) n *= d;
+  std::vector<float> out(n);
+  decode_to_f32(src.dtype, src.data, out);
+  return out;
+}
+
+}  // namespace
+
+Model load_hf_model(const std::string& dir) {
+  auto ckpt = std::make_shared<HfCheckpoint>(open_hf_checkpoint(dir));
+  ConvertOptions options;
+  options.input = dir;
+  auto plan = std::make_shared<GgufConversion>(plan_hf_to_gguf(*ckpt, options));
+  Model model;
+  model.path = dir;
+  model.keep_alive.push_back(ckpt);
+  model.keep_alive.push_back(plan);
+  model.hp = hparams_from_kvs(plan->kvs, (std::filesystem::path(dir) / "config.json").string());
+  GgufFile meta;
+  meta.kvs = plan->kvs;
+  if (auto vocab = tokenizer_from_gguf(meta)) model.vocab = std::move(*vocab);
+
+  std::unordered_map<std::string, const TensorJob*> jobs;
+  bool permuted = false;
+  for (const auto& job : plan->jobs) {
+    jobs.emplace(job.out_name, &job);
+    permuted |= job.op == TensorOp::PermuteQ;
+  }
+  if (permuted) model.hp.rope_style = RopeStyle::Halves;
+
+  assemble_model(model, [&](const std::string& name) -> std::optional<FoundTensor> {
+    const auto it = jobs.find(name);
+    if (it == jobs.end()) return std::nullopt;
+    const TensorJob& job = *it->second;
+    const SourceTensor& src = *job.source;
+    FoundTensor t;
+    t.ne = job.ne;
+    t.file = src.file ? src.file->path() : dir;
+    t.offset = src.file && !src.data.empty() ? static_cast<uint64_t>(src.data.data() - src.file->bytes().data()) : 0;
+    if (job.op == TensorOp::Transpose || src.decode) {
+      std::vector<float> values = decode_source(src);
+      if (job.op == TensorOp::Transpose && src.shape.size() == 2) {
+        const uint64_t r = src.shape[0], c = src.shape[1];
+        std::vector<float> transposed(values.size());
+        for (uint64_t i = 0; i < r; ++i) {
+          for (uint64_t j = 0; j < c; ++j) transposed[j * r + i] = values[i * c + j];
+        }
+        values.swap(transposed);
+      }
+      model.owned_f32.push_back(std::move(values));
+      t.weight = weight_view(name, DType::F32, t.ne, reinterpret_cast<const std::byte*>(model.owned_f32.back().data()));
+    } else {
+      t.weight = weight_view(name, src.dtype, t.ne, src.data.data());
+    }
+    return t;
+  });
+  return model;
+}
+
+}  // namespace ckpt::runtime

@@ -1,0 +1,51 @@
+// load_model: picks the loader by what the path is.
+#include <filesystem>
+
+#include "formats/detect.h"
+#include "formats/error.h"
+#include "formats/gguf_split.h"
+#include "runtime/model_assemble.h"
+#include "runtime/model_loaders.h"
+
+namespace ckpt::runtime {
+
+Weight weight_view(std::string name, DType dtype, const std::vector<uint64_t>& ne, const std::byte* data) {
+  Weight w;
+  w.name = std::move(name);
+  w.dtype = dtype;
+  w.cols = ne.empty() ? 1 : ne[0];
+  w.rows = 1;
+  for (size_t i = 1; i < ne.size(); ++i) w.rows *= ne[i];
+  w.row_bytes = dtype_bytes_for(dtype, w.cols).value_or(0);
+  w.data = data;
+  return w;
+}
+
+Model load_gguf_model(const std::string& path) {
+  auto set = std::make_shared<GgufSet>(open_gguf_set(path));
+  Model model;
+  model.path = path;
+  model.keep_alive.push_back(set);
+  const GgufFile& main = set->main();
+  model.hp = hparams_from_kvs(main.kvs, path);
+  if (auto vocab = tokenizer_from_gguf(main)) model.vocab = std::move(*vocab);
+  assemble_model(model, [&](const std::string& name) -> std::optional<FoundTensor> {
+    const GgufSet::Entry* e = set->find(name);
+    if (!e) return std::nullopt;
+    FoundTensor t;
+    t.ne = e->info->ne;
+    t.weight = weight_view(name, e->info->dtype, t.ne, e->shard->data(*e->info).data());
+    t.file = e->shard->file->path();
+    t.offset = e->info->info_offset_in_file;
+    return t;
+  });
+  return model;
+}
+
+Model load_model(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return load_hf_model(path);
+  return load_gguf_model(path);
+}
+
+}  // namespace ckpt::runtime

@@ -1,0 +1,11 @@
+// Public header of ckpt::runtime: load a model, tokenize, run the forward pass, sample, generate,
+// and compare two models' logits.
+#pragma once
+
+#include "runtime/check.h"
+#include "runtime/forward.h"
+#include "runtime/generate.h"
+#include "runtime/matmul.h"
+#include "runtime/model.h"
+#include "runtime/sampler.h"
+#include "runtime/tokenizer.h"
