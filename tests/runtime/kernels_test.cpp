@@ -1,0 +1,72 @@
+// SIMD dot products against the scalar reference ones, row by row, for every weight type with a
+// SIMD kernel (the scalar ones dequantize with the quantize library's decoders, tested bit-exact
+// against ggml elsewhere).
+#include <cmath>
+#include <random>
+
+#include "quantize/quantize.h"
+#include "runtime/dot.h"
+#include "tests/support/test_support.h"
+
+namespace ckpt::runtime {
+namespace {
+
+class SimdDot : public ::testing::TestWithParam<DType> {};
+
+TEST_P(SimdDot, AgreesWithScalarReference) {
+  if (!cpu_supports_avx2_kernels()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: only the scalar kernels run here";
+  const DType type = GetParam();
+  const uint64_t rows = 16, cols = 4096 + 512;  // several K-quant super-blocks, a non-power-of-two count
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> w(rows * cols), x(cols);
+  for (auto& v : w) v = dist(rng);
+  for (auto& v : x) v = dist(rng);
+  // Outliers and an all-zero row exercise scale extremes.
+  w[5] = 40.0f;
+  std::fill(w.begin() + 3 * static_cast<ptrdiff_t>(cols), w.begin() + 4 * static_cast<ptrdiff_t>(cols), 0.0f);
+  std::vector<std::byte> bytes(*dtype_bytes_for(type, w.size()));
+  encode_from_f32(type, w, bytes);
+  Weight weight;
+  weight.dtype = type;
+  weight.rows = rows;
+  weight.cols = cols;
+  weight.row_bytes = *dtype_bytes_for(type, cols);
+  weight.data = bytes.data();
+  const ActFormat format = act_format_for(weight);
+  std::vector<std::byte> act(act_row_bytes(format, cols));
+  quantize_activation(format, x.data(), cols, act.data());
+  const DotFn simd = avx2_dot_for(weight), scalar = scalar_dot_for(weight);
+  ASSERT_NE(simd, nullptr);
+  std::vector<float> dequant(cols);
+  for (uint64_t r = 0; r < rows; ++r) {
+    decode_to_f32(type, weight.row(r), dequant);
+    double magnitude = 0;  // sum |w x|: the scale of float rounding in either order of summation
+    for (uint64_t i = 0; i < cols; ++i) magnitude += std::fabs(double{dequant[i]} * x[i]);
+    const float a = simd(weight, r, act.data()), b = scalar(weight, r, act.data());
+    EXPECT_NEAR(a, b, 1e-5 * magnitude + 1e-6) << dtype_name(type) << " row " << r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, SimdDot,
+                         ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::IQ4_NL,
+                                           DType::Q4_K, DType::Q6_K),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(ActivationQ8K, BlockSumsAndScale) {
+  std::vector<float> x(256);
+  for (int i = 0; i < 256; ++i) x[i] = static_cast<float>(i - 128) / 16.0f;  // amax 8 at i = 0
+  BlockQ8K q;
+  quantize_activation(ActFormat::Q8_K, x.data(), 256, &q);
+  EXPECT_FLOAT_EQ(q.d, 8.0f / 127.0f);
+  EXPECT_EQ(q.qs[0], -127);
+  for (int g = 0; g < 16; ++g) {
+    int sum = 0;
+    for (int i = 0; i < 16; ++i) sum += q.qs[g * 16 + i];
+    EXPECT_EQ(q.bsums[g], sum);
+  }
+  for (int i = 0; i < 256; ++i) EXPECT_NEAR(q.qs[i] * q.d, x[i], q.d / 2 + 1e-6);
+}
+
+}  // namespace
+}  // namespace ckpt::runtime
