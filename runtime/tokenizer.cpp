@@ -196,6 +196,18 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special)
   return out;
 }
 
+namespace {
+// Broken sequences (a lead byte without its continuation bytes, stray continuation bytes) become
+// U+FFFD so what reaches the terminal is always valid UTF-8.
+std::string sanitize_utf8(std::string_view bytes) {
+  const Codepoints cps = decode_utf8(bytes);
+  std::string out;
+  out.reserve(bytes.size());
+  for (uint32_t cp : cps.cps) append_utf8(out, cp);
+  return out;
+}
+}  // namespace
+
 std::string Utf8Streamer::push(std::string_view bytes) {
   pending_ += bytes;
   // Emit everything up to the last lead byte whose sequence is not complete yet.
@@ -206,14 +218,14 @@ std::string Utf8Streamer::push(std::string_view bytes) {
     if (c >= 0xC0 && utf8_sequence_length(c) > back) cut = pending_.size() - back;
     break;
   }
-  std::string ready = pending_.substr(0, cut);
+  std::string ready = sanitize_utf8(std::string_view(pending_).substr(0, cut));
   pending_.erase(0, cut);
   return ready;
 }
 
 std::string Utf8Streamer::flush() {
-  std::string rest;
-  rest.swap(pending_);
+  std::string rest = sanitize_utf8(pending_);
+  pending_.clear();
   return rest;
 }
 

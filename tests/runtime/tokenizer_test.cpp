@@ -138,7 +138,8 @@ TEST(Utf8Streamer, HoldsIncompleteCharacters) {
   EXPECT_EQ(s.push("a\xE2\x96"), "a");
   EXPECT_EQ(s.push("\x81"), "\xE2\x96\x81");
   EXPECT_EQ(s.push("\xF0"), "");
-  EXPECT_EQ(s.flush(), "\xF0");
+  EXPECT_EQ(s.flush(), "\xEF\xBF\xBD");  // an unfinished sequence at the end is U+FFFD
+  EXPECT_EQ(s.push("\xE2\x96x"), "\xEF\xBF\xBD\xEF\xBF\xBDx");  // broken: each byte replaced
 }
 
 }  // namespace
