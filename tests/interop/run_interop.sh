@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # llama.cpp interop: converts with ckpt, then loads and runs the result with llama.cpp's own libllama.
-# Usage: run_interop.sh CASE CKPT_BINARY SOURCE_DIR SHARED_DATA_DIR WORK_DIR CHECKPOINT_MAKER GGUF_COMPARER
+# Usage: run_interop.sh CASE CKPT_BINARY SOURCE_DIR SHARED_DATA_DIR WORK_DIR CHECKPOINT_MAKER GGUF_COMPARER [GREEDY_AGREEMENT]
 # Exit 77 (skip) when npm/the registry is unavailable or ../shared is absent for the case.
 set -euo pipefail
-case_name=$1 ckpt=$2 src=$3 shared=$4 work=$5 maker=$6 compare=$7
+case_name=$1 ckpt=$2 src=$3 shared=$4 work=$5 maker=$6 compare=$7 agreement=${8:-}
 here=$(cd "$(dirname "$0")" && pwd)
 peer_line=$(bash "$here/peer.sh") || exit $?
 read -r peer bins <<<"$peer_line"
@@ -67,6 +67,59 @@ case $case_name in
     flags=(); [ $pure = 1 ] && flags=(--pure)
     "$ckpt" quantize "$m.f32.gguf" -o "$work/ckpt-$spec.gguf" --type "$type" "${flags[@]}" --no-progress >/dev/null
     "$compare" "$work/ref-$spec.gguf" "$work/ckpt-$spec.gguf"
+    ;;
+  run-*)
+    # ckpt's runtime and llama.cpp generate greedily from the same file (written by ckpt); the ids
+    # must be equal. stories260K is a trained model (clear margins between logits); "wide" is the
+    # random 256-wide model above, so K-quant types run their real kernels rather than fallbacks.
+    spec=${case_name#run-}
+    family=${spec%%-*} type=${spec#*-}
+    prompt="Once upon a time" n=20
+    case $family in
+      stories)
+        need_shared karpathy-stories260K/stories260K.bin
+        d=$shared/karpathy-stories260K
+        base=$work/run-s260.f32.gguf
+        [ -f "$base" ] || "$ckpt" convert "$d/stories260K.bin" --llama2c-vocab "$d/tok512.bin" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
+      wide)
+        base=$work/run-wide.f32.gguf
+        if [ ! -f "$base" ]; then
+          "$maker" llama "$work/run-wide" "$src/samples/tiny-llama" 256 512 4 4 2 512
+          "$ckpt" convert "$work/run-wide" -o "$base" --outtype f32 --no-progress >/dev/null
+        fi
+        n=16
+        ;;
+      gpt2)
+        need_shared lm-buddy-fake_gpt2/model.safetensors
+        base=$work/run-gpt2.f32.gguf prompt="Hello world" n=8
+        "$ckpt" convert "$shared/lm-buddy-fake_gpt2" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
+      qwen2)
+        need_shared lm-buddy-fake_gpt2/tokenizer.json
+        base=$work/run-qwen2.f32.gguf prompt="Hello world" n=12
+        "$maker" qwen2 "$work/run-qwen2" "$shared/lm-buddy-fake_gpt2" 256 512 2 4 2 50257
+        "$ckpt" convert "$work/run-qwen2" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
+      *) echo "unknown family $family"; exit 2 ;;
+    esac
+    model=$base
+    if [ "$type" != f32 ] && [ "$type" != "$family" ]; then
+      model=$work/run-$spec.gguf
+      "$ckpt" quantize "$base" -o "$model" --type "$type" --no-progress >/dev/null
+    fi
+    want=$(greedy "$model" "$prompt" $n | sed -n 's/^generated ids: //p' | tr ' ' ',')
+    got=$("$ckpt" run "$model" -p "$prompt" -n $n --greedy --no-special --ignore-eos --no-echo --print-ids -c 256 2>&1 >/dev/null |
+          sed -n 's/^generated ids: \[\(.*\)\]$/\1/p')
+    echo "llama.cpp: [$want]"; echo "ckpt run:  [$got]"
+    [ -n "$want" ]
+    if [ "$family" = stories ] || [ "$family" = gpt2 ]; then
+      [ "$got" = "$want" ]  # trained / tiny models: clear margins, the free-running ids must be identical
+    else
+      # Random models have near-flat logits: step along llama.cpp's ids and accept a different pick
+      # only where ckpt's own logits call it a near-tie (< 2% of their standard deviation).
+      "$agreement" "$model" "$prompt" "$want" 0.02
+    fi
     ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
