@@ -1,5 +1,7 @@
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "formats/error.h"
 #include "runtime/model_assemble.h"
 
@@ -80,6 +82,12 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
     if (v == 0) r.fail(find(kvs, r.prefix + name), r.prefix + name, ErrorCode::BadShape, "must be > 0");
   };
   positive(hp.n_layer, "block_count");
+  // Caps far above any published model, checked before anything is sized by these numbers.
+  auto at_most = [&](uint32_t v, uint32_t cap, const std::string& name) {
+    if (v > cap) r.fail(find(kvs, r.prefix + name), r.prefix + name, ErrorCode::TooLarge, fmt::format("{} exceeds {}", v, cap));
+  };
+  at_most(hp.n_layer, 1024, "block_count");
+  at_most(hp.n_head, 4096, "attention.head_count");
   positive(hp.n_embd, "embedding_length");
   positive(hp.n_ff, "feed_forward_length");
   positive(hp.n_head, "attention.head_count");

@@ -1,5 +1,6 @@
 #include "tests/runtime/random_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -84,6 +85,10 @@ RandomModel write_random_model(const RandomModelSpec& spec, const std::string& p
       kvs.push_back({a + ".rope.scaling.factor", {spec.rope_scale_factor}, 0});
     }
   }
+  for (auto& kv : kvs) {
+    if (const auto it = spec.override_u32.find(kv.key); it != spec.override_u32.end()) kv.value = GgufValue{it->second};
+    if (kv.key == "general.architecture" && !spec.override_arch.empty()) kv.value = GgufValue{spec.override_arch};
+  }
   std::vector<GgufTensorToWrite> tensors;
   std::vector<std::vector<std::byte>> blobs;
   const auto shapes = tensor_shapes(spec);
@@ -107,6 +112,7 @@ RandomModel write_random_model(const RandomModelSpec& spec, const std::string& p
     m.stored[name] = std::move(stored);
     blobs.push_back(std::move(bytes));
     const auto* blob = &blobs.back();
+    if (std::find(spec.drop_tensors.begin(), spec.drop_tensors.end(), name) != spec.drop_tensors.end()) continue;
     std::vector<uint64_t> ne = shape.rows > 1 ? std::vector<uint64_t>{shape.cols, shape.rows} : std::vector<uint64_t>{shape.cols};
     tensors.push_back({name, ne, t, [blob](ByteSink& sink) { sink.write(*blob); }});
   }

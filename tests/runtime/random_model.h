@@ -19,6 +19,10 @@ struct RandomModelSpec {
   bool tied_output = false;
   DType weight_type = DType::F32;  // for every 2-D matrix; norms and biases stay F32
   uint64_t seed = 1;
+  // For hostile-file tests: metadata values replaced after the fact, tensors left out.
+  std::map<std::string, uint32_t> override_u32;
+  std::string override_arch;
+  std::vector<std::string> drop_tensors;
 };
 
 struct RandomModel {

@@ -1,0 +1,78 @@
+// Loading: an HF directory read in place (unpermuted Q/K, neox rope) must give the logits of its
+// GGUF conversion (permuted Q/K, normal rope); inconsistent files fail with the field named.
+#include "convert/convert.h"
+#include "runtime/runtime.h"
+#include "tests/runtime/random_model.h"
+#include "tests/support/test_support.h"
+
+namespace ckpt::runtime {
+namespace {
+
+AgreementReport hf_vs_gguf(const std::string& hf_dir, const std::string& gguf_path, const std::vector<int32_t>& tokens) {
+  ConvertOptions options;
+  options.input = hf_dir;
+  options.output = gguf_path;
+  options.outtype = "f32";
+  convert(options);
+  const Model hf = load_model(hf_dir);
+  const Model gguf = load_model(gguf_path);
+  EXPECT_EQ(hf.hp.rope_style, hf.hp.arch == Arch::Gpt2 ? RopeStyle::Interleaved : RopeStyle::Halves);
+  Forward a(hf, 64, 2), b(gguf, 64, 2);
+  return check_agreement(a, b, tokens);
+}
+
+TEST(HfDirectory, TinyLlamaAgreesWithItsGgufConversion) {
+  test::TempDir dir;
+  const auto r = hf_vs_gguf(std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama", dir.file("t.gguf"),
+                            {1, 300, 20, 7, 411, 95, 3, 250, 17, 42});
+  EXPECT_EQ(r.top1_agreement, 1.0);
+  EXPECT_LT(r.max_abs_diff, 1e-4);  // bf16 weights read as bf16 vs converted to f32: same values
+}
+
+TEST(HfDirectory, Gpt2AgreesWithItsGgufConversion) {
+  CKPT_SHARED_OR_SKIP(dir_path, "lm-buddy-fake_gpt2/model.safetensors");
+  test::TempDir dir;
+  const auto r = hf_vs_gguf(test::shared_data("lm-buddy-fake_gpt2"), dir.file("g.gguf"), {15496, 995, 11, 314, 716});
+  EXPECT_EQ(r.top1_agreement, 1.0);
+  EXPECT_LT(r.max_abs_diff, 1e-4);
+}
+
+struct HostileCase {
+  const char* name;
+  test::RandomModelSpec spec;
+  ErrorCode code;
+  const char* field;
+};
+
+std::vector<HostileCase> hostile_cases() {
+  std::vector<HostileCase> cases;
+  auto add = [&](const char* name, ErrorCode code, const char* field, auto tweak) {
+    test::RandomModelSpec s;
+    s.n_layer = 1;
+    tweak(s);
+    cases.push_back({name, s, code, field});
+  };
+  add("wrong_embedding_length", ErrorCode::BadShape, "token_embd.weight", [](auto& s) { s.override_u32["llama.embedding_length"] = 128; });
+  add("wrong_ff_length", ErrorCode::BadShape, "blk.0.ffn_up.weight", [](auto& s) { s.override_u32["llama.feed_forward_length"] = 100; });
+  add("kv_heads_do_not_divide", ErrorCode::BadShape, "llama.attention.head_count_kv", [](auto& s) { s.override_u32["llama.attention.head_count_kv"] = 3; });
+  add("zero_heads", ErrorCode::BadShape, "llama.attention.head_count", [](auto& s) { s.override_u32["llama.attention.head_count"] = 0; });
+  add("absurd_layer_count", ErrorCode::TooLarge, "llama.block_count", [](auto& s) { s.override_u32["llama.block_count"] = 4000000000u; });
+  add("more_layers_than_tensors", ErrorCode::NotFound, "blk.1.attn_norm.weight", [](auto& s) { s.override_u32["llama.block_count"] = 2; });
+  add("missing_tensor", ErrorCode::NotFound, "blk.0.ffn_gate.weight", [](auto& s) { s.drop_tensors = {"blk.0.ffn_gate.weight"}; });
+  add("unknown_architecture", ErrorCode::Unsupported, "general.architecture", [](auto& s) { s.override_arch = "mamba"; });
+  return cases;
+}
+
+TEST(HostileModel, InconsistentFilesFailWithTheFieldNamed) {
+  for (const auto& c : hostile_cases()) {
+    SCOPED_TRACE(c.name);
+    test::TempDir dir;
+    test::write_random_model(c.spec, dir.file("m.gguf"));
+    const Error e = test::expect_error(c.code, [&] { load_model(dir.file("m.gguf")); });
+    EXPECT_EQ(e.field(), c.field) << e.what();
+    EXPECT_NE(e.file().find("m.gguf"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ckpt::runtime
