@@ -91,6 +91,7 @@ void fold_bnb_families(HfCheckpoint& ckpt) {
     SourceTensor s{t.name, DType::F32, shape->first, {}, t.file};
     s.stored_dtype = shape->second;
     s.decode = [lookup, name = t.name]() { return std::move(dequantize_bnb_weight(lookup, name)->values); };
+    s.bnb4 = [lookup, name = t.name]() { return read_bnb4_weight(lookup, name); };
     folded.push_back(std::move(s));
   }
   ckpt.tensors = std::move(folded);

@@ -14,6 +14,7 @@
 #include "convert/hf_config.h"
 #include "formats/mapped_file.h"
 #include "formats/tensor.h"
+#include "quantize/bnb_layout.h"
 
 namespace ckpt {
 
@@ -27,6 +28,8 @@ struct SourceTensor {
   // dequantized values when the tensor is written (one tensor in memory at a time).
   std::function<std::vector<float>()> decode;
   DType stored_dtype = DType::F32;  // the dtype before quantization (bnb quant_state "dtype")
+  // bitsandbytes 4-bit sources also give their codes and scales as stored (nullopt for int8).
+  std::function<std::optional<Bnb4Weight>()> bnb4;
 };
 
 struct HfCheckpoint {

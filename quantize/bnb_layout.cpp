@@ -140,42 +140,53 @@ std::optional<std::pair<std::vector<uint64_t>, DType>> bnb_weight_shape(const Te
   return std::nullopt;
 }
 
+std::optional<Bnb4Weight> read_bnb4_weight(const TensorLookup& l, const std::string& name) {
+  const auto s = find_bnb4(l, name);
+  if (!s) return std::nullopt;
+  auto fail = [&](const TensorInfo* at, const std::string& field, const std::string& what) -> void {
+    throw Error(ErrorCode::BadShape, l.file, at ? at->offset_in_file : s->state->offset_in_file, field, what);
+  };
+  const auto numel = shape_numel(s->shape);
+  if (!numel) fail(nullptr, s->state->name, "shape overflows");
+  const uint64_t blocksize = s->json.value("blocksize", uint64_t{0});
+  if (!is_valid_bnb_blocksize(blocksize)) fail(nullptr, s->state->name, "blocksize must be a power of two in 32..4096");
+  const uint64_t n_blocks = (*numel + blocksize - 1) / blocksize;
+  // Packed data may be stored as a wider quant_storage dtype: reinterpret the bytes.
+  if (s->weight->n_bytes != (*numel + 1) / 2) fail(s->weight, name, "packed size does not match shape");
+  const auto* qmap = l.find(name + ".quant_map");
+  const auto* absmax = l.find(name + ".absmax");
+  if (!qmap || qmap->n_bytes != 64) fail(qmap, name + ".quant_map", "missing or not 16 floats");
+  if (!absmax) fail(nullptr, name + ".absmax", "missing");
+  Bnb4Weight out;
+  out.shape = s->shape;
+  out.original_dtype = s->dtype;
+  out.type = s->state->name.ends_with("__fp4") ? Bnb4Type::FP4 : Bnb4Type::NF4;
+  out.blocksize = blocksize;
+  out.code = floats(l, *qmap);
+  if (s->json.contains("nested_blocksize")) {
+    const auto* nested = l.find(name + ".nested_absmax");
+    const auto* nmap = l.find(name + ".nested_quant_map");
+    const uint64_t nbs = s->json.value("nested_blocksize", uint64_t{0});
+    if (!nested || !nmap || nmap->n_bytes != 1024 || nbs == 0) fail(nested, name + ".nested_absmax", "double-quant state incomplete");
+    if (absmax->dtype != DType::U8 || absmax->n_bytes != n_blocks) fail(absmax, absmax->name, "expected U8 codes, one per block");
+    const auto nested_vals = floats(l, *nested);
+    if (nested_vals.size() != (n_blocks + nbs - 1) / nbs) fail(nested, nested->name, "wrong number of nested scales");
+    const auto codes = l.data(*absmax);
+    out.absmax = dequantize_nested_absmax({reinterpret_cast<const uint8_t*>(codes.data()), codes.size()}, nested_vals,
+                                          floats(l, *nmap), static_cast<float>(s->json.value("nested_offset", 0.0)), nbs);
+  } else {
+    out.absmax = floats(l, *absmax);
+    if (out.absmax.size() != n_blocks) fail(absmax, absmax->name, "expected one absmax per block");
+  }
+  out.packed = l.data(*s->weight);
+  return out;
+}
+
 std::optional<DequantizedWeight> dequantize_bnb_weight(const TensorLookup& l, const std::string& name) {
-  if (const auto s = find_bnb4(l, name)) {
-    auto fail = [&](const TensorInfo* at, const std::string& field, const std::string& what) -> void {
-      throw Error(ErrorCode::BadShape, l.file, at ? at->offset_in_file : s->state->offset_in_file, field, what);
-    };
-    const auto numel = shape_numel(s->shape);
-    if (!numel) fail(nullptr, s->state->name, "shape overflows");
-    const uint64_t blocksize = s->json.value("blocksize", uint64_t{0});
-    if (!is_valid_bnb_blocksize(blocksize)) fail(nullptr, s->state->name, "blocksize must be a power of two in 32..4096");
-    const uint64_t n_blocks = (*numel + blocksize - 1) / blocksize;
-    // Packed data may be stored as a wider quant_storage dtype: reinterpret the bytes.
-    if (s->weight->n_bytes != (*numel + 1) / 2) fail(s->weight, name, "packed size does not match shape");
-    const auto* qmap = l.find(name + ".quant_map");
-    const auto* absmax = l.find(name + ".absmax");
-    if (!qmap || qmap->n_bytes != 64) fail(qmap, name + ".quant_map", "missing or not 16 floats");
-    if (!absmax) fail(nullptr, name + ".absmax", "missing");
-    const auto code = floats(l, *qmap);
-    std::vector<float> scales;
-    if (s->json.contains("nested_blocksize")) {
-      const auto* nested = l.find(name + ".nested_absmax");
-      const auto* nmap = l.find(name + ".nested_quant_map");
-      const uint64_t nbs = s->json.value("nested_blocksize", uint64_t{0});
-      if (!nested || !nmap || nmap->n_bytes != 1024 || nbs == 0) fail(nested, name + ".nested_absmax", "double-quant state incomplete");
-      if (absmax->dtype != DType::U8 || absmax->n_bytes != n_blocks) fail(absmax, absmax->name, "expected U8 codes, one per block");
-      const auto nested_vals = floats(l, *nested);
-      if (nested_vals.size() != (n_blocks + nbs - 1) / nbs) fail(nested, nested->name, "wrong number of nested scales");
-      const auto codes = l.data(*absmax);
-      scales = dequantize_nested_absmax({reinterpret_cast<const uint8_t*>(codes.data()), codes.size()}, nested_vals,
-                                        floats(l, *nmap), static_cast<float>(s->json.value("nested_offset", 0.0)), nbs);
-    } else {
-      scales = floats(l, *absmax);
-      if (scales.size() != n_blocks) fail(absmax, absmax->name, "expected one absmax per block");
-    }
-    DequantizedWeight out{s->shape, s->dtype, std::vector<float>(*numel)};
-    const auto packed = l.data(*s->weight);
-    dequantize_bnb4({reinterpret_cast<const uint8_t*>(packed.data()), packed.size()}, scales, code, blocksize, out.values);
+  if (const auto w = read_bnb4_weight(l, name)) {
+    DequantizedWeight out{w->shape, w->original_dtype, std::vector<float>(*shape_numel(w->shape))};
+    dequantize_bnb4({reinterpret_cast<const uint8_t*>(w->packed.data()), w->packed.size()}, w->absmax, w->code, w->blocksize,
+                    out.values);
     return out;
   }
   // LLM.int8: weight I8 [out, in], SCB F32 [out].

@@ -38,6 +38,20 @@ struct DequantizedWeight {
   std::vector<float> values;
 };
 std::optional<DequantizedWeight> dequantize_bnb_weight(const TensorLookup& lookup, const std::string& weight_name);
+
+// A bnb 4-bit weight as stored, for consumers that compute on the codes directly (the runtime's
+// NF4 kernels): packed codes (a view into the file), per-block absmax (double quantization undone),
+// and the 16-entry code book from quant_map. nullopt when `weight_name` is not a bnb 4-bit weight.
+struct Bnb4Weight {
+  std::vector<uint64_t> shape;
+  DType original_dtype = DType::F32;
+  Bnb4Type type = Bnb4Type::NF4;
+  uint64_t blocksize = 64;
+  std::span<const std::byte> packed;
+  std::vector<float> absmax;
+  std::vector<float> code;
+};
+std::optional<Bnb4Weight> read_bnb4_weight(const TensorLookup& lookup, const std::string& weight_name);
 // Cheap check without dequantizing: shape and dtype of a bnb weight.
 std::optional<std::pair<std::vector<uint64_t>, DType>> bnb_weight_shape(const TensorLookup& lookup, const std::string& weight_name);
 

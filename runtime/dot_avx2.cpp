@@ -5,7 +5,6 @@
 
 #include <cstring>
 
-#include "quantize/bnb4.h"
 #include "quantize/ggml_blocks.h"
 #include "quantize/quantize.h"
 #include "quantize/simd.h"
@@ -217,12 +216,39 @@ float dot_q6_k(const Weight& w, uint64_t r, const void* act) {
   return hsum(acc);
 }
 
+// bitsandbytes 4-bit: 8 codes at a time (high nibble first) looked up in the 16-float code book with
+// two 8-lane permutes, summed per block, then scaled by the block's absmax.
+float dot_bnb4(const Weight& w, uint64_t r, const void* act) {
+  const float* x = static_cast<const float*>(act);
+  const auto* packed = reinterpret_cast<const uint8_t*>(w.data + r * w.row_bytes);
+  const float* absmax = w.bnb4_absmax.data() + r * (w.cols / w.bnb4_block);
+  const __m256 code_lo = _mm256_loadu_ps(w.bnb4_code.data()), code_hi = _mm256_loadu_ps(w.bnb4_code.data() + 8);
+  const __m128i low4 = _mm_set1_epi32(15);
+  const __m256i seven = _mm256_set1_epi32(7);
+  __m256 acc = _mm256_setzero_ps();
+  for (uint64_t b = 0; b < w.cols / w.bnb4_block; ++b) {
+    __m256 block = _mm256_setzero_ps();
+    for (uint64_t i = b * w.bnb4_block; i < (b + 1) * w.bnb4_block; i += 8) {
+      int32_t four;
+      std::memcpy(&four, packed + i / 2, 4);
+      const __m128i bytes = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(four));
+      const __m128i hi = _mm_srli_epi32(bytes, 4), lo = _mm_and_si128(bytes, low4);
+      const __m256i idx = _mm256_set_m128i(_mm_unpackhi_epi32(hi, lo), _mm_unpacklo_epi32(hi, lo));
+      const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(code_lo, idx), _mm256_permutevar8x32_ps(code_hi, idx),
+                                        _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, seven)));
+      block = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + i), block);
+    }
+    acc = _mm256_fmadd_ps(block, _mm256_set1_ps(absmax[b]), acc);
+  }
+  return hsum(acc);
+}
+
 }  // namespace
 
 bool cpu_supports_avx2_kernels() { return simd::cpu_has_avx2(); }
 
 DotFn avx2_dot_for(const Weight& w) {
-  if (w.nf4) return nullptr;
+  if (w.bnb4) return w.bnb4_block % 8 == 0 ? dot_bnb4 : nullptr;
   switch (w.dtype) {
     case DType::F32: return dot_f32;
     case DType::F16: return dot_f16;

@@ -2,14 +2,13 @@
 #include <cmath>
 #include <cstring>
 
-#include "quantize/bnb4.h"
 #include "quantize/quantize.h"
 #include "runtime/dot.h"
 
 namespace ckpt::runtime {
 
 ActFormat act_format_for(const Weight& w) {
-  if (w.nf4) return ActFormat::F32;
+  if (w.bnb4) return ActFormat::F32;
   switch (w.dtype) {
     case DType::Q8_0:
     case DType::Q4_0:
@@ -109,16 +108,15 @@ float dot_q8_k_act(const Weight& w, uint64_t r, const void* act) {
   return sum;
 }
 
-float dot_nf4(const Weight& w, uint64_t r, const void* act) {
+float dot_bnb4(const Weight& w, uint64_t r, const void* act) {
   const float* x = static_cast<const float*>(act);
-  const auto& code = bnb4_code(Bnb4Type::NF4);
   const auto* packed = reinterpret_cast<const uint8_t*>(w.data + r * w.row_bytes);
-  const float* absmax = w.nf4_absmax.data() + r * (w.cols / w.nf4_block);
+  const float* absmax = w.bnb4_absmax.data() + r * (w.cols / w.bnb4_block);
   float sum = 0;
   for (uint64_t i = 0; i < w.cols; i += 2) {
     const uint8_t byte = packed[i / 2];
-    const float scale = absmax[i / w.nf4_block];
-    sum += code[byte >> 4] * scale * x[i] + code[byte & 15] * scale * x[i + 1];
+    const float scale = absmax[i / w.bnb4_block];
+    sum += w.bnb4_code[byte >> 4] * scale * x[i] + w.bnb4_code[byte & 15] * scale * x[i + 1];
   }
   return sum;
 }
@@ -126,7 +124,7 @@ float dot_nf4(const Weight& w, uint64_t r, const void* act) {
 }  // namespace
 
 DotFn scalar_dot_for(const Weight& w) {
-  if (w.nf4) return dot_nf4;
+  if (w.bnb4) return dot_bnb4;
   switch (act_format_for(w)) {
     case ActFormat::Q8_0: return dot_q8_0_act;
     case ActFormat::Q8_K: return dot_q8_k_act;

@@ -40,16 +40,19 @@ struct Hparams {
 };
 
 // Weight encodings the matmul kernels understand: every ggml type the quantizer writes, plus
-// bitsandbytes NF4 (4-bit codes, two per byte, high nibble first, one f32 absmax per block).
+// bitsandbytes NF4/FP4 (4-bit codes into a 16-entry code book, two per byte, high nibble first, one
+// f32 absmax per block of bnb4_block values; blocks never straddle rows).
 struct Weight {
   std::string name;
   DType dtype = DType::F32;
-  bool nf4 = false;
-  uint32_t nf4_block = 64;
+  bool bnb4 = false;
+  bool bnb4_fp4 = false;
+  uint32_t bnb4_block = 64;
   uint64_t rows = 0, cols = 0;  // rows = output features (ggml ne[1]), cols = input features (ne[0])
   const std::byte* data = nullptr;
   uint64_t row_bytes = 0;
-  std::span<const float> nf4_absmax;  // rows * cols / nf4_block values
+  std::span<const float> bnb4_absmax;  // rows * cols / bnb4_block values
+  std::span<const float> bnb4_code;    // 16 values
 
   bool present() const { return data != nullptr; }
   std::span<const std::byte> row(uint64_t r) const { return {data + r * row_bytes, row_bytes}; }

@@ -28,7 +28,7 @@ struct Assembler {
     if (t.ne.size() != 2 || t.ne[0] != cols || t.ne[1] != rows) {
       fail(t, fmt::format("expected shape [{}, {}] (ggml order), found [{}]", cols, rows, fmt::join(t.ne, ", ")));
     }
-    if (!t.weight.nf4 && !can_dequantize_from(t.weight.dtype)) {
+    if (!t.weight.bnb4 && !can_dequantize_from(t.weight.dtype)) {
       throw Error(ErrorCode::Unsupported, t.file, t.offset, t.weight.name,
                   fmt::format("weight type {} has no kernel here", dtype_name(t.weight.dtype)));
     }
@@ -43,7 +43,7 @@ struct Assembler {
   std::vector<float> vec(const FoundTensor& t, uint64_t n) const {
     uint64_t count = 1;
     for (auto d : t.ne) count *= d;
-    if (count != n || t.weight.nf4) fail(t, fmt::format("expected {} values", n));
+    if (count != n || t.weight.bnb4) fail(t, fmt::format("expected {} values", n));
     if (!can_dequantize_from(t.weight.dtype)) fail(t, fmt::format("type {} cannot be read as floats", dtype_name(t.weight.dtype)));
     std::vector<float> out(n);
     decode_to_f32(t.weight.dtype, {t.weight.data, t.weight.bytes()}, out);
@@ -116,14 +116,14 @@ void assemble_model(Model& model, const TensorLookup& lookup) {
 }
 
 std::string Weight::type_name() const {
-  return nf4 ? std::string("NF4") : std::string(dtype_name(dtype));
+  return bnb4 ? std::string(bnb4_fp4 ? "FP4" : "NF4") : std::string(dtype_name(dtype));
 }
 
 uint64_t Model::weight_bytes() const {
   uint64_t total = output.bytes();
   for (const auto& l : layers) {
     for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wqkv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      total += w->bytes() + w->nf4_absmax.size_bytes();
+      total += w->bytes() + w->bnb4_absmax.size_bytes();
     }
   }
   return total;

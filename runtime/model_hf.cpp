@@ -56,6 +56,21 @@ Model load_hf_model(const std::string& dir) {
     t.ne = job.ne;
     t.file = src.file ? src.file->path() : dir;
     t.offset = src.file && !src.data.empty() ? static_cast<uint64_t>(src.data.data() - src.file->bytes().data()) : 0;
+    if (src.bnb4 && job.op == TensorOp::None && src.shape.size() == 2) {
+      // Kept as 4-bit codes when every block lies inside one row.
+      if (auto q = src.bnb4(); q && q->shape[1] % q->blocksize == 0 && q->shape[1] % 2 == 0 && q->code.size() == 16) {
+        t.weight = weight_view(name, DType::U8, t.ne, q->packed.data());
+        t.weight.bnb4 = true;
+        t.weight.bnb4_fp4 = q->type == Bnb4Type::FP4;
+        t.weight.bnb4_block = static_cast<uint32_t>(q->blocksize);
+        t.weight.row_bytes = q->shape[1] / 2;
+        model.owned_f32.push_back(std::move(q->absmax));
+        t.weight.bnb4_absmax = model.owned_f32.back();
+        model.owned_f32.push_back(std::move(q->code));
+        t.weight.bnb4_code = model.owned_f32.back();
+        return t;
+      }
+    }
     if (job.op == TensorOp::Transpose || src.decode) {
       std::vector<float> values = decode_source(src);
       if (job.op == TensorOp::Transpose && src.shape.size() == 2) {

@@ -1,6 +1,7 @@
 // Loading: an HF directory read in place (unpermuted Q/K, neox rope) must give the logits of its
 // GGUF conversion (permuted Q/K, normal rope); inconsistent files fail with the field named.
 #include "convert/convert.h"
+#include "quantize/quantize_bnb.h"
 #include "runtime/runtime.h"
 #include "tests/runtime/random_model.h"
 #include "tests/support/test_support.h"
@@ -35,6 +36,27 @@ TEST(HfDirectory, Gpt2AgreesWithItsGgufConversion) {
   const auto r = hf_vs_gguf(test::shared_data("lm-buddy-fake_gpt2"), dir.file("g.gguf"), {15496, 995, 11, 314, 716});
   EXPECT_EQ(r.top1_agreement, 1.0);
   EXPECT_LT(r.max_abs_diff, 1e-4);
+}
+
+// A bitsandbytes NF4 (double-quantized) directory runs on its 4-bit codes; `ckpt convert` of the same
+// directory dequantizes every weight to f32 with the quantize library (tested against bnb's values),
+// so both must give the same logits.
+TEST(HfDirectory, Bnb4RunsOnItsCodesAndAgreesWithDequantizedWeights) {
+  for (const char* type : {"nf4-dq", "fp4"}) {
+    SCOPED_TRACE(type);
+    test::TempDir dir;
+    QuantizeOptions q;
+    q.input = std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama";
+    q.output = dir.file("bnb");
+    q.blocksize = 32;
+    quantize_hf_to_bnb(q, *parse_bnb_type(type));
+    const Model bnb = load_model(q.output);
+    EXPECT_TRUE(bnb.layers[0].w_up.bnb4);
+    EXPECT_EQ(bnb.layers[0].w_up.bnb4_block, 32u);
+    const auto r = hf_vs_gguf(q.output, dir.file("deq.gguf"), {1, 300, 20, 7, 411, 95, 3, 250});
+    EXPECT_EQ(r.top1_agreement, 1.0);
+    EXPECT_LT(r.max_abs_diff, 1e-4);
+  }
 }
 
 struct HostileCase {
