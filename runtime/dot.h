@@ -39,4 +39,20 @@ DotFn scalar_dot_for(const Weight& w);
 DotFn avx2_dot_for(const Weight& w);  // nullptr when there is no AVX2 kernel for this type
 bool cpu_supports_avx2_kernels();
 
+// A 4-row tile: y[t * y_stride + r0 + i] = dot(row r0 + i, activation row t) for i < 4, t < n_tokens
+// (n_tokens is 1 or 2). Sharing each activation block across four rows, and each decoded weight block
+// across the tokens, is what makes decode (one token) and prompt batches fast.
+constexpr uint64_t kTileRows = 4;
+using TileFn = void (*)(const Weight& w, uint64_t r0, const std::byte* act, size_t act_bytes, size_t n_tokens, float* y,
+                        size_t y_stride);
+TileFn avx2_tile_for(const Weight& w);    // nullptr: use the per-row dots
+TileFn avx512_tile_for(const Weight& w);  // AVX-512 F/BW/VL/VNNI build of the same tiles
+bool cpu_supports_avx512_kernels();
+
+// Attention's inner loops (f32): dot product and y += a * x.
+float vec_dot_f32(const float* a, const float* b, size_t n);
+void vec_axpy_f32(float* y, float a, const float* x, size_t n);
+float vec_dot_f32_avx2(const float* a, const float* b, size_t n);
+void vec_axpy_f32_avx2(float* y, float a, const float* x, size_t n);
+
 }  // namespace ckpt::runtime

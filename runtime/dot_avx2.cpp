@@ -245,7 +245,17 @@ float dot_bnb4(const Weight& w, uint64_t r, const void* act) {
 
 }  // namespace
 
-bool cpu_supports_avx2_kernels() { return simd::cpu_has_avx2(); }
+bool cpu_supports_avx2_kernels() {
+  static const bool has = simd::cpu_has_avx2() && __builtin_cpu_supports("fma");
+  return has;
+}
+
+bool cpu_supports_avx512_kernels() {
+  static const bool has = cpu_supports_avx2_kernels() && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+}
 
 DotFn avx2_dot_for(const Weight& w) {
   if (w.bnb4) return w.bnb4_block % 8 == 0 ? dot_bnb4 : nullptr;

@@ -8,6 +8,7 @@
 
 #include "formats/error.h"
 #include "quantize/quantize.h"
+#include "runtime/dot.h"
 #include "runtime/matmul.h"
 
 namespace ckpt::runtime {
@@ -135,9 +136,7 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
       float max_score = -INFINITY;
       for (size_t j = 0; j < n_keys; ++j) {
         const float* k = kc + j * kv_dim + kvh * hd;
-        float s = 0;
-        for (size_t d = 0; d < hd; ++d) s += q[d] * k[d];
-        scores[j] = s * scale;
+        scores[j] = vec_dot_f32(q, k, hd) * scale;
         max_score = std::max(max_score, scores[j]);
       }
       double sum = 0;
@@ -150,8 +149,7 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
       std::fill(out, out + hd, 0.0f);
       for (size_t j = 0; j < n_keys; ++j) {
         const float* v = vc + j * kv_dim + kvh * hd;
-        const float p = scores[j] * inv;
-        for (size_t d = 0; d < hd; ++d) out[d] += p * v[d];
+        vec_axpy_f32(out, scores[j] * inv, v, hd);
       }
     }
   });

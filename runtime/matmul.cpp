@@ -17,6 +17,12 @@ DotFn choose_dot(const Weight& w) {
   return scalar_dot_for(w);
 }
 
+TileFn choose_tile(const Weight& w) {
+  if (g_choice.load() != KernelChoice::Best) return nullptr;
+  if (cpu_supports_avx512_kernels()) return avx512_tile_for(w);
+  return cpu_supports_avx2_kernels() ? avx2_tile_for(w) : nullptr;
+}
+
 constexpr size_t kRowChunk = 16;    // rows a thread claims at a time
 constexpr size_t kTokenTile = 32;   // activation rows kept hot while a row chunk is swept
 
@@ -26,6 +32,7 @@ void set_kernel_choice(KernelChoice choice) { g_choice = choice; }
 KernelChoice kernel_choice() { return g_choice.load(); }
 
 const char* kernel_name(const Weight& w) {
+  if (choose_tile(w)) return cpu_supports_avx512_kernels() ? "avx512" : "avx2";
   return choose_dot(w) == scalar_dot_for(w) ? "scalar" : "avx2";
 }
 
@@ -40,17 +47,29 @@ void matmul(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPo
     act = act_storage.data();
   }
   const DotFn dot = choose_dot(w);
+  const TileFn tile = choose_tile(w);
   const size_t rows = w.rows;
-  const size_t n_chunks = (rows + kRowChunk - 1) / kRowChunk;
+  // Decode streams the weights once: give each thread one contiguous range, so the hardware
+  // prefetchers see long sequential runs. Batches are compute-bound: smaller chunks balance better.
+  const size_t threads = pool.size();
+  const size_t chunk = n_tokens <= 2 ? std::max<size_t>(kTileRows, (rows / threads + kTileRows - 1) / kTileRows * kTileRows)
+                                     : kRowChunk;
+  const size_t n_chunks = (rows + chunk - 1) / chunk;
   std::atomic<size_t> next{0};
   auto work = [&](unsigned) {
     for (;;) {
       const size_t c = next.fetch_add(1, std::memory_order_relaxed);
       if (c >= n_chunks) return;
-      const size_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
+      const size_t r0 = c * chunk, r1 = std::min(rows, r0 + chunk);
       for (size_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
         const size_t t1 = std::min(n_tokens, t0 + kTokenTile);
-        for (size_t r = r0; r < r1; ++r) {
+        size_t r = r0;
+        if (tile) {
+          for (; r + kTileRows <= r1; r += kTileRows) {
+            for (size_t t = t0; t < t1; t += 2) tile(w, r, act + t * act_bytes, act_bytes, std::min<size_t>(2, t1 - t), y + t * rows, rows);
+          }
+        }
+        for (; r < r1; ++r) {
           for (size_t t = t0; t < t1; ++t) y[t * rows + r] = dot(w, r, act + t * act_bytes);
         }
       }

@@ -4,7 +4,10 @@
 //
 //   llama_peer BINS_DIR greedy MODEL PROMPT N    prints "prompt ids: ..." and "generated ids: ..." (greedy)
 //   llama_peer BINS_DIR quantize IN OUT FTYPE [PURE [NTHREAD]]   llama_model_quantize, no imatrix
+//   llama_peer BINS_DIR bench MODEL N_PROMPT N_GEN THREADS REPEATS  prints "pp_tps X tg_tps Y" (best of REPEATS)
+#include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -76,6 +79,52 @@ int quantize(const char* in, const char* out, int ftype, bool pure, int nthread)
   return llama_model_quantize(in, out, &qp) == 0 ? 0 : 7;
 }
 
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// Prompt processing (one batch of n_prompt tokens) and decoding (n_gen single-token steps) speed,
+// on fixed token ids, with llama.cpp's default context settings apart from size and threads.
+int bench(const char* model_path, int n_prompt, int n_gen, int threads, int repeats) {
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = 0;
+  mp.progress_callback = [](float, void*) { return true; };
+  llama_model* model = llama_model_load_from_file(model_path, mp);
+  if (!model) return 3;
+  const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = static_cast<uint32_t>(n_prompt + n_gen + 16);
+  cp.n_batch = static_cast<uint32_t>(n_prompt);
+  cp.n_ubatch = static_cast<uint32_t>(n_prompt);
+  cp.n_threads = threads;
+  cp.n_threads_batch = threads;
+  llama_context* ctx = llama_init_from_model(model, cp);
+  if (!ctx) return 5;
+  std::vector<llama_token> prompt(static_cast<size_t>(n_prompt));
+  for (int i = 0; i < n_prompt; ++i) prompt[static_cast<size_t>(i)] = 3 + (i * 37) % (n_vocab - 3);
+  double best_pp = 1e30, best_tg = 1e30;
+  for (int r = 0; r <= repeats; ++r) {  // round 0 warms up
+    llama_memory_clear(llama_get_memory(ctx), true);
+    double t0 = now();
+    if (llama_decode(ctx, llama_batch_get_one(prompt.data(), n_prompt)) != 0) return 6;
+    llama_get_logits_ith(ctx, -1);
+    const double pp = now() - t0;
+    t0 = now();
+    for (int i = 0; i < n_gen; ++i) {
+      llama_token t = 3 + (i * 101) % (n_vocab - 3);
+      if (llama_decode(ctx, llama_batch_get_one(&t, 1)) != 0) return 6;
+      llama_get_logits_ith(ctx, -1);
+    }
+    const double tg = now() - t0;
+    if (r > 0) {
+      best_pp = std::min(best_pp, pp);
+      best_tg = std::min(best_tg, tg);
+    }
+  }
+  std::printf("pp_tps %.3f tg_tps %.3f\n", n_prompt / best_pp, n_gen / best_tg);
+  llama_free(ctx);
+  llama_model_free(model);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,6 +137,9 @@ int main(int argc, char** argv) {
   llama_backend_init();
   const std::string verb = argv[2];
   if (verb == "greedy" && argc == 6) return greedy(argv[3], argv[4], std::atoi(argv[5]));
+  if (verb == "bench" && argc == 8) {
+    return bench(argv[3], std::atoi(argv[4]), std::atoi(argv[5]), std::atoi(argv[6]), std::atoi(argv[7]));
+  }
   if (verb == "quantize" && argc >= 6) {
     return quantize(argv[3], argv[4], std::atoi(argv[5]), argc > 6 && std::atoi(argv[6]) != 0, argc > 7 ? std::atoi(argv[7]) : 1);
   }

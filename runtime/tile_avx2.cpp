@@ -1,0 +1,10 @@
+// The AVX2 build of tile_kernels.inc, plus attention's f32 loops.
+#include <immintrin.h>
+
+#include "quantize/ggml_blocks.h"
+#include "quantize/quantize.h"
+#include "runtime/dot.h"
+
+#define CKPT_TILE_FN avx2_tile_for
+#define CKPT_TILE_WITH_VEC
+#include "runtime/tile_kernels.inc"
