@@ -1,6 +1,4 @@
 // load_model: picks the loader by what the path is.
-#include <filesystem>
-
 #include "formats/detect.h"
 #include "formats/error.h"
 #include "formats/gguf_split.h"
@@ -43,9 +41,17 @@ Model load_gguf_model(const std::string& path) {
 }
 
 Model load_model(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return load_hf_model(path);
-  return load_gguf_model(path);
+  switch (detect_file_kind(path)) {
+    case FileKind::HfDirectory: return load_hf_model(path);
+    case FileKind::Gguf: return load_gguf_model(path);
+    case FileKind::LfsPointer: return load_gguf_model(path);  // the GGUF reader names the pointer and the fix
+    case FileKind::Safetensors:
+    case FileKind::SafetensorsIndex:
+      throw Error(ErrorCode::Unsupported, path, Error::kNoOffset, "model",
+                  "a bare safetensors file has no config: run the HF directory that holds it (config.json, tokenizer)");
+    case FileKind::Unknown: break;
+  }
+  throw Error(ErrorCode::BadMagic, path, 0, "magic", "not a GGUF file or an HF checkpoint directory: nothing ckpt can run");
 }
 
 }  // namespace ckpt::runtime
