@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the shipped sample model: set up, build, inspect the tiny Llama checkpoint, convert
 # it to GGUF (f16 and q8_0), quantize it (Q4_K_M GGUF, bitsandbytes NF4 with double quantization) and
-# convert back to HF. (generate joins this script when the runtime lands.)
+# convert back to HF, then generate with each result and check the conversions against the source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -27,3 +27,18 @@ echo "== ckpt quantize samples/tiny-llama -o $out/tiny-llama-nf4 --type nf4-dq"
 "$ckpt" quantize samples/tiny-llama -o "$out/tiny-llama-nf4" --type nf4-dq
 echo "== ckpt convert $out/tiny-llama-nf4 -o $out/tiny-llama-from-nf4.gguf (bnb 4-bit in, dequantized on the fly)"
 "$ckpt" convert "$out/tiny-llama-nf4" -o "$out/tiny-llama-from-nf4.gguf"
+echo "== ckpt run $out/tiny-llama-q4_k_m.gguf -p 'Once upon a time' -n 24 --verbose"
+"$ckpt" run "$out/tiny-llama-q4_k_m.gguf" -p "Once upon a time" -n 24 --seed 1 --verbose
+echo "== ckpt run samples/tiny-llama --check $out/tiny-llama-f16.gguf (HF source vs its GGUF: logit agreement)"
+"$ckpt" run samples/tiny-llama --check "$out/tiny-llama-f16.gguf" -p "Once upon a time" -n 16
+echo "== ckpt run $out/tiny-llama-f32.gguf --check $out/tiny-llama-q4_k_m.gguf (what Q4_K_M costs)"
+"$ckpt" run "$out/tiny-llama-f32.gguf" --check "$out/tiny-llama-q4_k_m.gguf" -p "Once upon a time" -n 16
+echo "== ckpt run $out/tiny-llama-nf4 (bitsandbytes NF4 runs on its 4-bit codes)"
+"$ckpt" run "$out/tiny-llama-nf4" -p "Once upon a time" -n 16 --greedy
+stories=../shared/data/karpathy-stories260K
+if [ -f "$stories/stories260K.bin" ]; then
+  echo "== a trained model: llama2.c stories260K -> GGUF -> Q8_0, then greedy text"
+  "$ckpt" convert "$stories/stories260K.bin" --llama2c-vocab "$stories/tok512.bin" -o "$out/stories260K.gguf" --outtype f32
+  "$ckpt" quantize "$out/stories260K.gguf" -o "$out/stories260K-q8_0.gguf" --type Q8_0
+  "$ckpt" run "$out/stories260K-q8_0.gguf" -p "Once upon a time" -n 48 --greedy
+fi
