@@ -145,6 +145,7 @@ void run_generate(RunFlags& f) {
       std::fflush(stdout);
     });
     fmt::print("\n");
+    std::fflush(stdout);  // the text ends before the statistics on stderr begin
     if (f.print_ids) {
       fmt::print(stderr, "prompt ids: [{}]\ngenerated ids: [{}]\n", fmt::join(r.prompt_tokens, ","), fmt::join(r.tokens, ","));
     }
