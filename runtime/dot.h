@@ -49,7 +49,14 @@ TileFn avx2_tile_for(const Weight& w);    // nullptr: use the per-row dots
 TileFn avx512_tile_for(const Weight& w);  // AVX-512 F/BW/VL/VNNI build of the same tiles
 bool cpu_supports_avx512_kernels();
 
-// Attention's inner loops (f32): dot product and y += a * x.
+// Attention for one query head: scores over n_keys keys (rows `stride` floats apart) scaled by `scale`,
+// softmax, and the probability-weighted sum of values into out[hd]. `scores` has room for n_keys.
+void attend_head(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale,
+                 float* scores, float* out);
+void attend_head_avx2(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale,
+                      float* scores, float* out);
+
+// f32 dot product and y += a * x.
 float vec_dot_f32(const float* a, const float* b, size_t n);
 void vec_axpy_f32(float* y, float a, const float* x, size_t n);
 float vec_dot_f32_avx2(const float* a, const float* b, size_t n);

@@ -135,6 +135,28 @@ void vec_axpy_f32(float* y, float a, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+void attend_head(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale,
+                 float* scores, float* out) {
+  if (cpu_supports_avx2_kernels()) return attend_head_avx2(q, k, v, n_keys, stride, hd, scale, scores, out);
+  float max_score = -INFINITY;
+  for (size_t j = 0; j < n_keys; ++j) {
+    float s = 0;
+    for (size_t d = 0; d < hd; ++d) s += q[d] * k[j * stride + d];
+    scores[j] = s * scale;
+    max_score = std::max(max_score, scores[j]);
+  }
+  double sum = 0;
+  for (size_t j = 0; j < n_keys; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    sum += scores[j];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  std::fill(out, out + hd, 0.0f);
+  for (size_t j = 0; j < n_keys; ++j) {
+    for (size_t d = 0; d < hd; ++d) out[d] += scores[j] * inv * v[j * stride + d];
+  }
+}
+
 DotFn scalar_dot_for(const Weight& w) {
   if (w.bnb4) return dot_bnb4;
   switch (act_format_for(w)) {

@@ -132,25 +132,8 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
       if (task >= tasks) return;
       const size_t t = task / hp.n_head, h = task % hp.n_head, kvh = h / group;
       const size_t n_keys = n_past_ + t + 1;  // causal: this token and everything before it
-      const float* q = q_.data() + t * q_dim + h * hd;
-      float max_score = -INFINITY;
-      for (size_t j = 0; j < n_keys; ++j) {
-        const float* k = kc + j * kv_dim + kvh * hd;
-        scores[j] = vec_dot_f32(q, k, hd) * scale;
-        max_score = std::max(max_score, scores[j]);
-      }
-      double sum = 0;
-      for (size_t j = 0; j < n_keys; ++j) {
-        scores[j] = std::exp(scores[j] - max_score);
-        sum += scores[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      float* out = att_.data() + t * q_dim + h * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (size_t j = 0; j < n_keys; ++j) {
-        const float* v = vc + j * kv_dim + kvh * hd;
-        vec_axpy_f32(out, scores[j] * inv, v, hd);
-      }
+      attend_head(q_.data() + t * q_dim + h * hd, kc + kvh * hd, vc + kvh * hd, n_keys, kv_dim, hd, scale, scores.data(),
+                  att_.data() + t * q_dim + h * hd);
     }
   });
   matmul(l.wo, att_.data(), n, tmp_.data(), pool_);

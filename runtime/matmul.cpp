@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "runtime/dot.h"
+#include "runtime/prefill.h"
 
 namespace ckpt::runtime {
 namespace {
@@ -37,6 +38,10 @@ const char* kernel_name(const Weight& w) {
 }
 
 void matmul(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
+  if (g_choice.load() == KernelChoice::Best && prefill_avx512_handles(w, n_tokens)) {
+    prefill_avx512(w, x, n_tokens, y, pool);
+    return;
+  }
   const ActFormat format = act_format_for(w);
   const size_t act_bytes = act_row_bytes(format, w.cols);
   thread_local std::vector<std::byte> act_storage;
