@@ -1,4 +1,5 @@
-// Prompt batches (many tokens) against Q8_0 / Q4_0 weights with AVX-512 VNNI. Each thread expands a
+// Prompt batches (many tokens) against block-quantized weights with AVX-512 VNNI (Q8_0 and Q4_0 as
+// stored; the other block types requantized to Q8_0 per tile). Each thread expands a
 // tile of 4 weight rows once into plain int8 (in element order) and reuses it for every token, so the
 // inner step is one VNNI instruction per 64 weights per (row, token) plus the block scales:
 //   sum_b dw_b dx_b sum_i w_i x_i, computed as sum_i w_i (x_i + 128) - 128 sum_i w_i
@@ -32,17 +33,32 @@ struct ExpandedTile {
   std::vector<int32_t> neg_c;  // 4 * pairs * 16 lanes
   std::vector<float> dw;       // 4 * pairs * 16 lanes
 
+  std::vector<float> row_f32;
+  std::vector<BlockQ8_0> row_q8;
+
   void expand(const Weight& w_in, uint64_t r0) {
     const size_t cols = w_in.cols, pairs = cols / 64;
+    const bool requantize = w_in.dtype != DType::Q8_0 && w_in.dtype != DType::Q4_0;
+    if (requantize) {
+      row_f32.resize(cols);
+      row_q8.resize(cols / 32);
+    }
     w.resize(4 * cols);
     neg_c.resize(4 * pairs * 16);
     dw.resize(4 * pairs * 16);
     for (size_t i = 0; i < 4; ++i) {
       const std::byte* row = w_in.data + (r0 + i) * w_in.row_bytes;
+      if (requantize) {
+        // Other block types (K-quants, IQ4_NL, Q4_1, Q5_*) go through Q8_0: 8 bits per weight add
+        // ~0.4% of the block maximum, well below what 4-6-bit storage already lost.
+        decode_to_f32(w_in.dtype, {row, w_in.row_bytes}, row_f32);
+        quantize_q8_0(row_f32, std::as_writable_bytes(std::span(row_q8)));
+        row = reinterpret_cast<const std::byte*>(row_q8.data());
+      }
       int8_t* out = w.data() + i * cols;
       float d[2];
       for (size_t b = 0; b < cols / 32; ++b) {
-        if (w_in.dtype == DType::Q8_0) {
+        if (w_in.dtype != DType::Q4_0) {
           const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs)));
           d[b % 2] = _cvtsh_ss(blk->d);
@@ -100,8 +116,10 @@ void tile_tokens(const ExpandedTile& tile, size_t pairs, size_t cols, const uint
 }  // namespace
 
 bool prefill_avx512_handles(const Weight& w, size_t n_tokens) {
-  return n_tokens >= 8 && !w.bnb4 && (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0) && w.cols % 64 == 0 &&
-         cpu_supports_avx512_kernels();
+  if (w.bnb4 || w.cols % 64 != 0 || !cpu_supports_avx512_kernels()) return false;
+  if (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0) return n_tokens >= 8;
+  // Requantizing a tile costs about one pass over it: worth it once enough tokens share it.
+  return is_block_quantized(w.dtype) && can_dequantize_from(w.dtype) && n_tokens >= 32;
 }
 
 void prefill_avx512(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
@@ -144,10 +162,11 @@ void prefill_avx512(const Weight& w, const float* x, size_t n_tokens, float* y, 
   });
   // Rows past the last whole tile (rows % 4) take the per-row dots.
   if (rows % 4 != 0) {
-    const DotFn dot = avx2_dot_for(w);
+    const DotFn dot = avx2_dot_for(w) ? avx2_dot_for(w) : scalar_dot_for(w);
+    const ActFormat format = act_format_for(w);
+    std::vector<std::byte> act(act_row_bytes(format, cols));
     for (size_t t = 0; t < n_tokens; ++t) {
-      std::vector<BlockQ8_0> act(cols / 32);
-      quantize_q8_0({x + t * cols, cols}, std::as_writable_bytes(std::span(act)));
+      quantize_activation(format, x + t * cols, cols, act.data());
       for (size_t r = tiles * 4; r < rows; ++r) y[t * rows + r] = dot(w, r, act.data());
     }
   }
