@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "formats/byte_sink.h"
 #include "formats/gguf.h"
 #include "formats/parallel.h"
@@ -165,15 +166,7 @@ Speed bench_ckpt(const std::string& path, unsigned threads, int n_prompt, int n_
   return {n_prompt / best_pp, n_gen / best_tg};
 }
 
-std::string capture(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    ::pclose(p);
-  }
-  return out;
-}
+using ckpt::bench::capture;
 
 }  // namespace
 

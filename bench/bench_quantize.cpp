@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "quantize/bnb4.h"
 #include "quantize/quantize.h"
 
@@ -60,15 +61,7 @@ Child run(const std::vector<std::string>& argv, bool quiet = true) {
           WIFEXITED(status) ? WEXITSTATUS(status) : 255};
 }
 
-std::string capture(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    ::pclose(p);
-  }
-  return out;
-}
+using ckpt::bench::capture;
 
 double best_of(int n, const std::function<Child()>& fn, long* rss) {
   double best = 1e30;

@@ -5,15 +5,11 @@
 
 #include "runtime/byte_unicode.h"
 #include "runtime/tokenizer.h"
+#include "runtime/symbol_list.h"
 #include "runtime/unicode.h"
 
 namespace ckpt::runtime {
 namespace {
-
-struct Symbol {
-  int prev, next;
-  size_t offset, n;
-};
 
 struct Bigram {
   int left, right;
@@ -40,13 +36,7 @@ void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) con
         continue;
       }
     }
-    std::vector<Symbol> symbols;
-    for (size_t offset = 0; offset < word.size();) {
-      const size_t len = std::min(utf8_sequence_length(static_cast<uint8_t>(word[offset])), word.size() - offset);
-      const int index = static_cast<int>(symbols.size());
-      symbols.push_back({index - 1, offset + len == word.size() ? -1 : index + 1, offset, len});
-      offset += len;
-    }
+    std::vector<Symbol> symbols = split_into_characters(word);
     std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
     auto try_add = [&](int left, int right) {
       if (left < 0 || right < 0) return;
@@ -60,18 +50,15 @@ void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) con
     while (!queue.empty()) {
       const Bigram b = queue.top();
       queue.pop();
-      Symbol& left = symbols[b.left];
-      Symbol& right = symbols[b.right];
+      const Symbol& left = symbols[b.left];
+      const Symbol& right = symbols[b.right];
       if (left.n == 0 || right.n == 0 || word.compare(left.offset, left.n + right.n, b.text) != 0 ||
           left.n + right.n != b.text.size()) {
         continue;  // stale
       }
-      left.n += right.n;
-      right.n = 0;
-      left.next = right.next;
-      if (right.next >= 0) symbols[right.next].prev = b.left;
-      try_add(left.prev, b.left);
-      try_add(b.left, left.next);
+      merge_right_into_left(symbols, b.left, b.right);
+      try_add(symbols[b.left].prev, b.left);
+      try_add(b.left, symbols[b.left].next);
     }
     for (int i = symbols.empty() ? -1 : 0; i != -1; i = symbols[i].next) {
       const std::string piece = word.substr(symbols[i].offset, symbols[i].n);

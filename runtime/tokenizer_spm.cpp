@@ -5,15 +5,10 @@
 #include <queue>
 
 #include "runtime/tokenizer.h"
-#include "runtime/unicode.h"
+#include "runtime/symbol_list.h"
 
 namespace ckpt::runtime {
 namespace {
-
-struct Symbol {
-  int prev, next;
-  size_t offset, n;
-};
 
 struct Bigram {
   int left, right;
@@ -30,13 +25,7 @@ struct BigramOrder {
 }  // namespace
 
 void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) const {
-  std::vector<Symbol> symbols;
-  for (size_t offset = 0; offset < text.size();) {
-    const size_t len = std::min(utf8_sequence_length(static_cast<uint8_t>(text[offset])), text.size() - offset);
-    const int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, offset + len == text.size() ? -1 : index + 1, offset, len});
-    offset += len;
-  }
+  std::vector<Symbol> symbols = split_into_characters(text);
   std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
   std::map<std::string, std::pair<int, int>> rev_merge;
   auto try_add = [&](int left, int right) {
@@ -52,15 +41,12 @@ void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) con
   while (!queue.empty()) {
     const Bigram b = queue.top();
     queue.pop();
-    Symbol& left = symbols[b.left];
-    Symbol& right = symbols[b.right];
+    const Symbol& left = symbols[b.left];
+    const Symbol& right = symbols[b.right];
     if (left.n == 0 || right.n == 0 || left.n + right.n != b.size) continue;  // stale
-    left.n += right.n;
-    right.n = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = b.left;
-    try_add(left.prev, b.left);
-    try_add(b.left, left.next);
+    merge_right_into_left(symbols, b.left, b.right);
+    try_add(symbols[b.left].prev, b.left);
+    try_add(b.left, symbols[b.left].next);
   }
   // Pieces that are not tokens are split along the merge that made them (llama.cpp reads the
   // symbols' current lengths here, as it does).
