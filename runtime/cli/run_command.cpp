@@ -21,7 +21,8 @@ namespace {
 using namespace ckpt::runtime;
 
 struct RunFlags {
-  std::string model, prompt, prompt_file, check;
+  std::string model, prompt, prompt_file, check, system;
+  bool chat = false;
   int n_predict = 64;
   int n_seq = 1;
   unsigned threads = 0;
@@ -135,6 +136,12 @@ void run_generate(RunFlags& f) {
   g.stop_at_eos = !f.ignore_eos;
   if (f.greedy) g.sampling.temperature = 0;
   const uint64_t seed = f.seed ? *f.seed : std::random_device{}();
+  if (f.chat) {
+    std::vector<ChatMessage> messages;
+    if (!f.system.empty()) messages.push_back({"system", f.system});
+    messages.push_back({"user", f.prompt});
+    f.prompt = render_chat(detect_chat_format(l.model.vocab.chat_template, f.model), messages);
+  }
   const auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
   Forward forward(l.model, context_size(f, l.model, prompt_tokens.size() + 1), threads);
   for (int s = 0; s < f.n_seq; ++s) {
@@ -182,6 +189,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--no-repeat-ngram-size", s.no_repeat_ngram_size, "Never repeat an n-gram of this size (0: off)")->default_val(0)->check(CLI::Range(0, 1024));
   cmd->add_option("-s,--seed", f->seed, "Random seed (default: random; printed with --verbose)");
   cmd->add_option("--stop", f->gen.stop, "Stop before this string (repeatable)");
+  cmd->add_flag("--chat", f->chat, "Wrap the prompt as a user turn in the model's chat template (ChatML, Llama-3, [INST], Zephyr, Gemma)");
+  cmd->add_option("--system", f->system, "With --chat: a system message first")->needs("--chat");
   cmd->add_option("--n-seq", f->n_seq, "Generate this many sequences from the same prompt (seeds seed, seed+1, ...)")->default_val(1)->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
   cmd->add_option("-c,--ctx-size", f->ctx, "Context size (default: the model's, at most 4096)")->check(CLI::Range(1u, 1u << 20));
