@@ -189,6 +189,25 @@ TEST(Forward, IncrementalDecodeEqualsOneBatch) {
   EXPECT_LT(relative_error(all_copy, ref), 2e-2);
 }
 
+TEST(Forward, Llama3RopeFrequencyFactorsAreHonoured) {
+  test::TempDir dir;
+  test::RandomModelSpec spec;
+  spec.llama3_rope_freqs = true;
+  spec.rope_base = 500000.0f;
+  const auto rm = test::write_random_model(spec, dir.file("m.gguf"));
+  const Model model = load_model(dir.file("m.gguf"));
+  ASSERT_EQ(model.rope_freq_factors.size(), spec.n_embd / spec.n_head / 2);
+  std::vector<int32_t> tokens;
+  for (int32_t i = 0; i < 24; ++i) tokens.push_back((i * 31 + 7) % static_cast<int32_t>(spec.n_vocab));
+  Forward forward(model, 32, 2);
+  const auto logits = forward.eval(tokens, true);
+  EXPECT_LT(relative_error(logits, test::reference_logits(spec, rm.stored, tokens)), 1e-5);
+  // Without the factors the logits move: the test can fail.
+  auto plain = spec;
+  plain.llama3_rope_freqs = false;
+  EXPECT_GT(relative_error(logits, test::reference_logits(plain, rm.stored, tokens)), 1e-3);
+}
+
 TEST(Forward, RejectsTokensOutsideTheVocabularyAndContextOverflow) {
   test::TempDir dir;
   test::RandomModelSpec spec;

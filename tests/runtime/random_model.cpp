@@ -22,6 +22,7 @@ std::map<std::string, Shape> tensor_shapes(const RandomModelSpec& s) {
   const uint64_t hd = s.n_embd / s.n_head, q = uint64_t{s.n_head} * hd, kv = uint64_t{s.n_head_kv} * hd;
   std::map<std::string, Shape> t;
   const bool gpt2 = s.arch == "gpt2";
+  if (s.llama3_rope_freqs) t["rope_freqs.weight"] = {1, hd / 2};
   t["token_embd.weight"] = {s.n_vocab, s.n_embd};
   t["output_norm.weight"] = {1, s.n_embd};
   if (!s.tied_output) t["output.weight"] = {s.n_vocab, s.n_embd};
@@ -97,12 +98,16 @@ RandomModel write_random_model(const RandomModelSpec& spec, const std::string& p
     const bool matrix = is_matrix(name, shape);
     std::vector<float> values(shape.rows * shape.cols);
     // Matrices ~ N(0, 1/fan_in) keep activations O(1); norms near 1; biases and embeddings small.
-    const bool norm = name.find("_norm.weight") != std::string::npos;
+    const bool norm = name.find("_norm.weight") != std::string::npos || name == "rope_freqs.weight";
     std::normal_distribution<float> dist(norm ? 1.0f : 0.0f,
                                          norm ? 0.1f : matrix && name.find("embd") == std::string::npos
                                                            ? 1.0f / std::sqrt(static_cast<float>(shape.cols))
                                                            : 0.5f);
     for (auto& v : values) v = dist(rng);
+    if (name == "rope_freqs.weight") {
+      // Llama-3.1's shape: 1 for high frequencies, growing to the scaling factor for low ones.
+      for (size_t i = 0; i < values.size(); ++i) values[i] = 1.0f + 7.0f * static_cast<float>(i) / static_cast<float>(values.size());
+    }
     const DType t = matrix ? spec.weight_type : DType::F32;
     std::vector<std::byte> bytes(*dtype_bytes_for(t, values.size()));
     encode_from_f32(t, values, bytes);
@@ -179,7 +184,8 @@ std::vector<double> reference_logits(const RandomModelSpec& s, const std::map<st
     const double scale = s.rope_scale_factor > 0 ? 1.0 / s.rope_scale_factor : 1.0;
     for (size_t h = 0; h < n_heads; ++h) {
       for (size_t i = 0; i < hd / 2; ++i) {
-        const double theta = static_cast<double>(pos) * scale * std::pow(double{s.rope_base}, -2.0 * static_cast<double>(i) / hd);
+        double theta = static_cast<double>(pos) * scale * std::pow(double{s.rope_base}, -2.0 * static_cast<double>(i) / hd);
+        if (s.llama3_rope_freqs) theta /= W("rope_freqs.weight")[i];
         const size_t a = s.arch == "qwen2" ? i : 2 * i, b = s.arch == "qwen2" ? i + hd / 2 : 2 * i + 1;
         const double x0 = v[h * hd + a], x1 = v[h * hd + b];
         v[h * hd + a] = x0 * std::cos(theta) - x1 * std::sin(theta);

@@ -16,6 +16,7 @@ struct RandomModelSpec {
   uint32_t n_vocab = 300, n_embd = 256, n_layer = 2, n_head = 4, n_head_kv = 2, n_ff = 512, n_ctx = 64;
   float rope_base = 10000.0f;
   float rope_scale_factor = 0;  // > 0: linear rope scaling
+  bool llama3_rope_freqs = false;  // write a rope_freqs tensor (per-pair divisors, Llama-3.1 style)
   bool tied_output = false;
   DType weight_type = DType::F32;  // for every 2-D matrix; norms and biases stay F32
   uint64_t seed = 1;
