@@ -9,8 +9,9 @@
 
 namespace ckpt::runtime {
 
+// Best: the fastest kernels this CPU has. Reference: the scalar dots.
 enum class KernelChoice { Best, Reference };
-// Process-wide: tests switch to the scalar reference dots to compare against the SIMD ones.
+// Process-wide: tests switch kernels to compare them.
 void set_kernel_choice(KernelChoice choice);
 KernelChoice kernel_choice();
 // "avx2" or "scalar": what matmul will use for `w`.

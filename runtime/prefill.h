@@ -1,4 +1,4 @@
-// The prompt-batch path for Q8_0 / Q4_0 weights on AVX-512 VNNI CPUs (prefill_avx512.cpp).
+// The prompt-batch path for block-quantized weights on AVX-512 VNNI CPUs (prefill_vnni.cpp).
 #pragma once
 
 #include <cstddef>

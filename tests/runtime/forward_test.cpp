@@ -170,13 +170,15 @@ INSTANTIATE_TEST_SUITE_P(Types, RandomModelForward, ::testing::ValuesIn(all_case
 });
 
 TEST(Forward, IncrementalDecodeEqualsOneBatch) {
+  // F32 weights: batch and single-token steps do the same arithmetic, so the KV cache and positions
+  // are checked to float rounding. (Quantized batches take other kernels; their accuracy is bounded
+  // against the float64 reference above.)
   test::TempDir dir;
   test::RandomModelSpec spec;
-  spec.weight_type = DType::Q8_0;
   spec.rope_scale_factor = 4;
   const auto rm = test::write_random_model(spec, dir.file("m.gguf"));
   const Model model = load_model(dir.file("m.gguf"));
-  const std::vector<int32_t> tokens = {5, 6, 7, 8, 9, 10, 11, 12};
+  const std::vector<int32_t> tokens = {5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
   Forward batch(model, 32, 3), step(model, 32, 1);
   const auto all = batch.eval(tokens, true);
   const std::vector<float> all_copy(all.begin(), all.end());
@@ -185,8 +187,7 @@ TEST(Forward, IncrementalDecodeEqualsOneBatch) {
     for (size_t v = 0; v < model.hp.n_vocab; ++v) ASSERT_NEAR(one[v], all_copy[i * model.hp.n_vocab + v], 1e-4) << i << " " << v;
   }
   // Linear rope scaling is honoured (the float64 reference reads the same factor).
-  const auto ref = test::reference_logits(spec, rm.stored, tokens);
-  EXPECT_LT(relative_error(all_copy, ref), 2e-2);
+  EXPECT_LT(relative_error(all_copy, test::reference_logits(spec, rm.stored, tokens)), 1e-5);
 }
 
 TEST(Forward, Llama3RopeFrequencyFactorsAreHonoured) {
