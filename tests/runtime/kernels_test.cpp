@@ -53,6 +53,52 @@ INSTANTIATE_TEST_SUITE_P(Types, SimdDot,
                                            DType::Q4_K, DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
+// The 4-row tiles (AVX2 build and, where the CPU has it, the AVX-512 VNNI build) against the scalar
+// dots, for one and two tokens.
+class SimdTile : public ::testing::TestWithParam<DType> {};
+
+TEST_P(SimdTile, AgreesWithScalarReference) {
+  if (!cpu_supports_avx2_kernels()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: only the scalar kernels run here";
+  const DType type = GetParam();
+  const uint64_t rows = 8, cols = 1024 + 32 * 3;
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> w(rows * cols), x(2 * cols);
+  for (auto& v : w) v = dist(rng);
+  for (auto& v : x) v = dist(rng);
+  std::vector<std::byte> bytes(*dtype_bytes_for(type, w.size()));
+  encode_from_f32(type, w, bytes);
+  Weight weight;
+  weight.dtype = type;
+  weight.rows = rows;
+  weight.cols = cols;
+  weight.row_bytes = *dtype_bytes_for(type, cols);
+  weight.data = bytes.data();
+  const ActFormat format = act_format_for(weight);
+  const size_t act_bytes = act_row_bytes(format, cols);
+  std::vector<std::byte> act(2 * act_bytes);
+  for (size_t t = 0; t < 2; ++t) quantize_activation(format, x.data() + t * cols, cols, act.data() + t * act_bytes);
+  std::vector<TileFn> tiles = {avx2_tile_for(weight)};
+  if (cpu_supports_avx512_kernels()) tiles.push_back(avx512_tile_for(weight));
+  const DotFn scalar = scalar_dot_for(weight);
+  for (TileFn tile : tiles) {
+    ASSERT_NE(tile, nullptr);
+    for (size_t n_tokens : {1, 2}) {
+      std::vector<float> y(2 * rows, 0.0f);
+      for (uint64_t r0 = 0; r0 < rows; r0 += kTileRows) tile(weight, r0, act.data(), act_bytes, n_tokens, y.data(), rows);
+      for (size_t t = 0; t < n_tokens; ++t) {
+        for (uint64_t r = 0; r < rows; ++r) {
+          const float want = scalar(weight, r, act.data() + t * act_bytes);
+          EXPECT_NEAR(y[t * rows + r], want, 1e-4 * (1 + std::fabs(want)) + 1e-3) << dtype_name(type) << " row " << r << " token " << t;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, SimdTile, ::testing::Values(DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
 TEST(SimdDotBnb4, AgreesWithScalarReference) {
   if (!cpu_supports_avx2_kernels()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: only the scalar kernels run here";
   const uint64_t rows = 8, cols = 1024, block = 64;
