@@ -4,7 +4,9 @@
 
 namespace ckpt::runtime {
 namespace {
-constexpr int kSpinIterations = 1 << 16;
+// ~50 us of pause: covers the gap between a token's matmuls, short enough that an oversubscribed
+// machine (more runnable threads than cores) is not starved by waiting threads.
+constexpr int kSpinIterations = 1 << 12;
 }
 
 ThreadPool::ThreadPool(unsigned n_threads) {
@@ -34,7 +36,14 @@ void ThreadPool::run(const std::function<void(unsigned)>& fn) {
   }
   if (sleeping_.load() > 0) wake_.notify_all();
   fn(0);
-  while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+  // Spin briefly, then yield: a descheduled worker needs this core back to finish.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < kSpinIterations) {
+      _mm_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::worker_loop(unsigned index) {
