@@ -140,16 +140,19 @@ float dot_iq4_nl(const Weight& w, uint64_t r, const void* act) {
 }
 
 // Q4_K's 12 packed bytes -> 8 six-bit scales and 8 six-bit mins.
+// (The same bit layout as ggml's get_scale_min_k4, on 32-bit words: 4 scales or mins per operation.)
 inline void q4k_scales_mins(const uint8_t* q, uint8_t* sc, uint8_t* m) {
-  for (int j = 0; j < 8; ++j) {
-    if (j < 4) {
-      sc[j] = q[j] & 63;
-      m[j] = q[j + 4] & 63;
-    } else {
-      sc[j] = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-      m[j] = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-  }
+  uint32_t u[3];
+  std::memcpy(u, q, 12);
+  constexpr uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
+  const uint32_t sc_lo = u[0] & low6;
+  const uint32_t m_lo = u[1] & low6;
+  const uint32_t sc_hi = (u[2] & low4) | (((u[0] >> 6) & top2) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & low4) | (((u[1] >> 6) & top2) << 4);
+  std::memcpy(sc, &sc_lo, 4);
+  std::memcpy(sc + 4, &sc_hi, 4);
+  std::memcpy(m, &m_lo, 4);
+  std::memcpy(m + 4, &m_hi, 4);
 }
 
 float dot_q4_k(const Weight& w, uint64_t r, const void* act) {
@@ -157,14 +160,21 @@ float dot_q4_k(const Weight& w, uint64_t r, const void* act) {
   const auto* wb = reinterpret_cast<const BlockQ4_K*>(w.data + r * w.row_bytes);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
-  float acc_min = 0;
+  __m128 acc_min = _mm_setzero_ps();
   for (uint64_t b = 0; b < w.cols / 256; ++b) {
     prefetch_rows_ahead(&wb[b], sizeof(BlockQ4_K), w.row_bytes);
     uint8_t sc[8], m[8];
     q4k_scales_mins(wb[b].scales, sc, m);
-    int32_t min_sum = 0;
-    for (int j = 0; j < 8; ++j) min_sum += m[j] * (xb[b].bsums[2 * j] + xb[b].bsums[2 * j + 1]);
-    acc_min += f16(wb[b].dmin) * xb[b].d * static_cast<float>(min_sum);
+    // d and dmin are adjacent f16s: one conversion for both.
+    const __m128 d_dmin = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(wb[b].d | uint32_t{wb[b].dmin} << 16))),
+                                     _mm_set1_ps(xb[b].d));
+    // mins . (sums of the activation's 32-element sub-blocks), 8 lanes at once.
+    const __m128i pair_sums = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[b].bsums)),
+                                             _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[b].bsums + 8)));
+    int64_t mins_packed;
+    std::memcpy(&mins_packed, m, 8);
+    const __m128i prod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(mins_packed)), pair_sums);
+    acc_min = _mm_fmadd_ps(_mm_shuffle_ps(d_dmin, d_dmin, 0x55), _mm_cvtepi32_ps(prod), acc_min);
     __m256i sumi = _mm256_setzero_si256();
     const uint8_t* q4 = wb[b].qs;
     const int8_t* q8 = xb[b].qs;
@@ -178,9 +188,11 @@ float dot_q4_k(const Weight& w, uint64_t r, const void* act) {
       const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), _mm256_set1_epi16(sc[2 * j + 1]));
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[b].d) * xb[b].d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(_mm_cvtss_f32(d_dmin)), _mm256_cvtepi32_ps(sumi), acc);
   }
-  return hsum(acc) - acc_min;
+  __m128 mins = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
+  mins = _mm_add_ss(mins, _mm_movehdup_ps(mins));
+  return hsum(acc) - _mm_cvtss_f32(mins);
 }
 
 float dot_q6_k(const Weight& w, uint64_t r, const void* act) {
