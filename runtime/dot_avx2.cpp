@@ -3,6 +3,7 @@
 // int32 per block, one float multiply-add per block with the product of the two scales.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "quantize/ggml_blocks.h"
@@ -22,9 +23,11 @@ inline float hsum(__m256 v) {
 
 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
-// Decode streams each row once: request the same block 8 rows ahead (every cache line of it).
-inline void prefetch_rows_ahead(const void* block, size_t block_bytes, uint64_t row_bytes) {
-  const char* p = static_cast<const char*>(block) + 8 * row_bytes;
+// Decode streams each row once: request the same block ~12 KiB of rows ahead (every cache line of
+// it), as the tiles do.
+inline uint64_t prefetch_distance(uint64_t row_bytes) { return std::max<uint64_t>(4, 12288 / row_bytes) * row_bytes; }
+inline void prefetch_rows_ahead(const void* block, size_t block_bytes, uint64_t distance) {
+  const char* p = static_cast<const char*>(block) + distance;
   for (size_t off = 0; off < block_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
 }
 
@@ -158,11 +161,12 @@ inline void q4k_scales_mins(const uint8_t* q, uint8_t* sc, uint8_t* m) {
 float dot_q4_k(const Weight& w, uint64_t r, const void* act) {
   const auto* xb = static_cast<const BlockQ8K*>(act);
   const auto* wb = reinterpret_cast<const BlockQ4_K*>(w.data + r * w.row_bytes);
+  const uint64_t ahead = prefetch_distance(w.row_bytes);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
   __m128 acc_min = _mm_setzero_ps();
   for (uint64_t b = 0; b < w.cols / 256; ++b) {
-    prefetch_rows_ahead(&wb[b], sizeof(BlockQ4_K), w.row_bytes);
+    prefetch_rows_ahead(&wb[b], sizeof(BlockQ4_K), ahead);
     uint8_t sc[8], m[8];
     q4k_scales_mins(wb[b].scales, sc, m);
     // d and dmin are adjacent f16s: one conversion for both.
@@ -198,10 +202,11 @@ float dot_q4_k(const Weight& w, uint64_t r, const void* act) {
 float dot_q6_k(const Weight& w, uint64_t r, const void* act) {
   const auto* xb = static_cast<const BlockQ8K*>(act);
   const auto* wb = reinterpret_cast<const BlockQ6_K*>(w.data + r * w.row_bytes);
+  const uint64_t ahead = prefetch_distance(w.row_bytes);
   const __m256i low4 = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
   __m256 acc = _mm256_setzero_ps();
   for (uint64_t b = 0; b < w.cols / 256; ++b) {
-    prefetch_rows_ahead(&wb[b], sizeof(BlockQ6_K), w.row_bytes);
+    prefetch_rows_ahead(&wb[b], sizeof(BlockQ6_K), ahead);
     const uint8_t* ql = wb[b].ql;
     const uint8_t* qh = wb[b].qh;
     const int8_t* sc = wb[b].scales;
