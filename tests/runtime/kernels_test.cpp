@@ -11,6 +11,38 @@
 namespace ckpt::runtime {
 namespace {
 
+// A random rows x cols matrix encoded as `type`, with the Weight view the kernels take.
+struct EncodedMatrix {
+  std::vector<float> values;
+  std::vector<std::byte> bytes;
+  Weight weight;
+};
+
+EncodedMatrix random_matrix(DType type, uint64_t rows, uint64_t cols, std::mt19937_64& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  EncodedMatrix m;
+  m.values.resize(rows * cols);
+  for (auto& v : m.values) v = dist(rng);
+  // Outliers and an all-zero row exercise scale extremes.
+  m.values[5] = 40.0f;
+  std::fill(m.values.begin() + 3 * static_cast<ptrdiff_t>(cols), m.values.begin() + 4 * static_cast<ptrdiff_t>(cols), 0.0f);
+  m.bytes.resize(*dtype_bytes_for(type, m.values.size()));
+  encode_from_f32(type, m.values, m.bytes);
+  m.weight.dtype = type;
+  m.weight.rows = rows;
+  m.weight.cols = cols;
+  m.weight.row_bytes = *dtype_bytes_for(type, cols);
+  m.weight.data = m.bytes.data();
+  return m;
+}
+
+std::vector<float> random_vector(size_t n, std::mt19937_64& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (auto& v : x) v = dist(rng);
+  return x;
+}
+
 class SimdDot : public ::testing::TestWithParam<DType> {};
 
 TEST_P(SimdDot, AgreesWithScalarReference) {
@@ -18,21 +50,9 @@ TEST_P(SimdDot, AgreesWithScalarReference) {
   const DType type = GetParam();
   const uint64_t rows = 16, cols = 4096 + 512;  // several K-quant super-blocks, a non-power-of-two count
   std::mt19937_64 rng(test::test_seed());
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> w(rows * cols), x(cols);
-  for (auto& v : w) v = dist(rng);
-  for (auto& v : x) v = dist(rng);
-  // Outliers and an all-zero row exercise scale extremes.
-  w[5] = 40.0f;
-  std::fill(w.begin() + 3 * static_cast<ptrdiff_t>(cols), w.begin() + 4 * static_cast<ptrdiff_t>(cols), 0.0f);
-  std::vector<std::byte> bytes(*dtype_bytes_for(type, w.size()));
-  encode_from_f32(type, w, bytes);
-  Weight weight;
-  weight.dtype = type;
-  weight.rows = rows;
-  weight.cols = cols;
-  weight.row_bytes = *dtype_bytes_for(type, cols);
-  weight.data = bytes.data();
+  const EncodedMatrix m = random_matrix(type, rows, cols, rng);
+  const Weight& weight = m.weight;
+  const std::vector<float> x = random_vector(cols, rng);
   const ActFormat format = act_format_for(weight);
   std::vector<std::byte> act(act_row_bytes(format, cols));
   quantize_activation(format, x.data(), cols, act.data());
@@ -62,18 +82,9 @@ TEST_P(SimdTile, AgreesWithScalarReference) {
   const DType type = GetParam();
   const uint64_t rows = 8, cols = 1024 + 32 * 3;
   std::mt19937_64 rng(test::test_seed());
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> w(rows * cols), x(2 * cols);
-  for (auto& v : w) v = dist(rng);
-  for (auto& v : x) v = dist(rng);
-  std::vector<std::byte> bytes(*dtype_bytes_for(type, w.size()));
-  encode_from_f32(type, w, bytes);
-  Weight weight;
-  weight.dtype = type;
-  weight.rows = rows;
-  weight.cols = cols;
-  weight.row_bytes = *dtype_bytes_for(type, cols);
-  weight.data = bytes.data();
+  const EncodedMatrix m = random_matrix(type, rows, cols, rng);
+  const Weight& weight = m.weight;
+  const std::vector<float> x = random_vector(2 * cols, rng);
   const ActFormat format = act_format_for(weight);
   const size_t act_bytes = act_row_bytes(format, cols);
   std::vector<std::byte> act(2 * act_bytes);
