@@ -55,6 +55,11 @@ void attend_head(const float* q, const float* k, const float* v, size_t n_keys, 
                  float* scores, float* out);
 void attend_head_avx2(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale,
                       float* scores, float* out);
+// The same over an f16 cache (IEEE half bits).
+void attend_head(const float* q, const uint16_t* k, const uint16_t* v, size_t n_keys, size_t stride, size_t hd, float scale,
+                 float* scores, float* out);
+void attend_head_f16_avx2(const float* q, const uint16_t* k, const uint16_t* v, size_t n_keys, size_t stride, size_t hd,
+                          float scale, float* scores, float* out);
 
 // f32 dot product and y += a * x.
 float vec_dot_f32(const float* a, const float* b, size_t n);

@@ -1,7 +1,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
+#include "formats/float_convert.h"
 #include "quantize/quantize.h"
 #include "runtime/dot.h"
 
@@ -135,13 +137,23 @@ void vec_axpy_f32(float* y, float a, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void attend_head(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale,
-                 float* scores, float* out) {
-  if (cpu_supports_avx2_kernels()) return attend_head_avx2(q, k, v, n_keys, stride, hd, scale, scores, out);
+namespace {
+template <typename Cache>
+float cache_value(const Cache* p) {
+  if constexpr (std::is_same_v<Cache, float>) {
+    return *p;
+  } else {
+    return f16_to_f32(*p);
+  }
+}
+
+template <typename Cache>
+void attend_head_scalar(const float* q, const Cache* k, const Cache* v, size_t n_keys, size_t stride, size_t hd, float scale,
+                        float* scores, float* out) {
   float max_score = -INFINITY;
   for (size_t j = 0; j < n_keys; ++j) {
     float s = 0;
-    for (size_t d = 0; d < hd; ++d) s += q[d] * k[j * stride + d];
+    for (size_t d = 0; d < hd; ++d) s += q[d] * cache_value(k + j * stride + d);
     scores[j] = s * scale;
     max_score = std::max(max_score, scores[j]);
   }
@@ -153,8 +165,21 @@ void attend_head(const float* q, const float* k, const float* v, size_t n_keys, 
   const float inv = static_cast<float>(1.0 / sum);
   std::fill(out, out + hd, 0.0f);
   for (size_t j = 0; j < n_keys; ++j) {
-    for (size_t d = 0; d < hd; ++d) out[d] += scores[j] * inv * v[j * stride + d];
+    for (size_t d = 0; d < hd; ++d) out[d] += scores[j] * inv * cache_value(v + j * stride + d);
   }
+}
+}  // namespace
+
+void attend_head(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale,
+                 float* scores, float* out) {
+  if (cpu_supports_avx2_kernels()) return attend_head_avx2(q, k, v, n_keys, stride, hd, scale, scores, out);
+  attend_head_scalar(q, k, v, n_keys, stride, hd, scale, scores, out);
+}
+
+void attend_head(const float* q, const uint16_t* k, const uint16_t* v, size_t n_keys, size_t stride, size_t hd, float scale,
+                 float* scores, float* out) {
+  if (cpu_supports_avx2_kernels()) return attend_head_f16_avx2(q, k, v, n_keys, stride, hd, scale, scores, out);
+  attend_head_scalar(q, k, v, n_keys, stride, hd, scale, scores, out);
 }
 
 DotFn scalar_dot_for(const Weight& w) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "formats/error.h"
+#include "formats/float_convert.h"
 #include "quantize/quantize.h"
 #include "runtime/dot.h"
 #include "runtime/matmul.h"
@@ -46,14 +47,20 @@ float gelu(float x) {
 
 }  // namespace
 
-Forward::Forward(const Model& model, uint32_t n_ctx, unsigned n_threads)
-    : model_(model), n_ctx_(n_ctx), pool_(n_threads) {
+Forward::Forward(const Model& model, uint32_t n_ctx, unsigned n_threads, KvType kv_type)
+    : model_(model), n_ctx_(n_ctx), pool_(n_threads), kv_type_(kv_type) {
   const auto& hp = model.hp;
   if (n_ctx_ == 0) throw Error(ErrorCode::InvalidArgument, model.path, Error::kNoOffset, "n_ctx", "context size must be > 0");
   if (hp.arch == Arch::Gpt2 && n_ctx_ > hp.n_ctx_train) n_ctx_ = hp.n_ctx_train;  // learned positions end there
   const size_t kv_dim = size_t{hp.n_head_kv} * hp.head_dim;
-  k_cache_.assign(size_t{hp.n_layer} * n_ctx_ * kv_dim, 0.0f);
-  v_cache_.assign(k_cache_.size(), 0.0f);
+  const size_t cache = size_t{hp.n_layer} * n_ctx_ * kv_dim;
+  if (kv_type_ == KvType::F32) {
+    k_cache_.assign(cache, 0.0f);
+    v_cache_.assign(cache, 0.0f);
+  } else {
+    k_cache16_.assign(cache, 0);
+    v_cache16_.assign(cache, 0);
+  }
 }
 
 void Forward::embed(std::span<const int32_t> tokens) {
@@ -116,11 +123,14 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
       }
     }
   }
-  float* kc = k_cache_.data() + size_t{il} * n_ctx_ * kv_dim;
-  float* vc = v_cache_.data() + size_t{il} * n_ctx_ * kv_dim;
-  std::copy(k_.begin(), k_.begin() + static_cast<ptrdiff_t>(n * kv_dim), kc + size_t{n_past_} * kv_dim);
-  std::copy(v_.begin(), v_.begin() + static_cast<ptrdiff_t>(n * kv_dim), vc + size_t{n_past_} * kv_dim);
-
+  const size_t layer_offset = size_t{il} * n_ctx_ * kv_dim, pos_offset = size_t{n_past_} * kv_dim;
+  if (kv_type_ == KvType::F32) {
+    std::copy(k_.begin(), k_.begin() + static_cast<ptrdiff_t>(n * kv_dim), k_cache_.begin() + static_cast<ptrdiff_t>(layer_offset + pos_offset));
+    std::copy(v_.begin(), v_.begin() + static_cast<ptrdiff_t>(n * kv_dim), v_cache_.begin() + static_cast<ptrdiff_t>(layer_offset + pos_offset));
+  } else {
+    convert_f32_to_f16({k_.data(), n * kv_dim}, {k_cache16_.data() + layer_offset + pos_offset, n * kv_dim});
+    convert_f32_to_f16({v_.data(), n * kv_dim}, {v_cache16_.data() + layer_offset + pos_offset, n * kv_dim});
+  }
   const size_t group = hp.n_head / hp.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t tasks = n * hp.n_head;
@@ -132,8 +142,14 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
       if (task >= tasks) return;
       const size_t t = task / hp.n_head, h = task % hp.n_head, kvh = h / group;
       const size_t n_keys = n_past_ + t + 1;  // causal: this token and everything before it
-      attend_head(q_.data() + t * q_dim + h * hd, kc + kvh * hd, vc + kvh * hd, n_keys, kv_dim, hd, scale, scores.data(),
-                  att_.data() + t * q_dim + h * hd);
+      const float* q = q_.data() + t * q_dim + h * hd;
+      float* out = att_.data() + t * q_dim + h * hd;
+      const size_t head = layer_offset + kvh * hd;
+      if (kv_type_ == KvType::F32) {
+        attend_head(q, k_cache_.data() + head, v_cache_.data() + head, n_keys, kv_dim, hd, scale, scores.data(), out);
+      } else {
+        attend_head(q, k_cache16_.data() + head, v_cache16_.data() + head, n_keys, kv_dim, hd, scale, scores.data(), out);
+      }
     }
   });
   matmul(l.wo, att_.data(), n, tmp_.data(), pool_);

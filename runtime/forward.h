@@ -12,9 +12,13 @@
 
 namespace ckpt::runtime {
 
+// The KV cache's element type: f16 halves its memory (llama.cpp's default too); f32 keeps the
+// attention inputs exact (the float64-reference tests use it).
+enum class KvType { F16, F32 };
+
 class Forward {
  public:
-  Forward(const Model& model, uint32_t n_ctx, unsigned n_threads);
+  Forward(const Model& model, uint32_t n_ctx, unsigned n_threads, KvType kv_type = KvType::F16);
 
   // Feeds `tokens` at positions n_past() .. n_past()+n-1. Returns the logits of the last token, or of
   // every token (n * n_vocab, token-major) when `all_logits`. Throws Error(InvalidArgument) past n_ctx
@@ -23,6 +27,7 @@ class Forward {
 
   uint32_t n_past() const { return n_past_; }
   uint32_t n_ctx() const { return n_ctx_; }
+  KvType kv_type() const { return kv_type_; }
   void reset() { n_past_ = 0; }
   // Drops cached positions >= n (to re-run from a shared prefix).
   void truncate(uint32_t n) { n_past_ = std::min(n_past_, n); }
@@ -38,7 +43,9 @@ class Forward {
   uint32_t n_ctx_;
   uint32_t n_past_ = 0;
   ThreadPool pool_;
-  std::vector<float> k_cache_, v_cache_;  // [layer][pos][kv_dim]
+  KvType kv_type_;
+  std::vector<float> k_cache_, v_cache_;          // [layer][pos][kv_dim], KvType::F32
+  std::vector<uint16_t> k_cache16_, v_cache16_;   // the same as f16 bits, KvType::F16
   std::vector<float> x_, h_, q_, k_, v_, qkv_, att_, tmp_, gate_, up_, logits_;
 };
 

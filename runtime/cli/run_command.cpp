@@ -23,6 +23,7 @@ using namespace ckpt::runtime;
 struct RunFlags {
   std::string model, prompt, prompt_file, check, system;
   bool chat = false;
+  std::string kv_type = "f16";
   int n_predict = 64;
   int n_seq = 1;
   unsigned threads = 0;
@@ -51,6 +52,8 @@ Loaded load(const std::string& path) {
   l.seconds = now_seconds() - t0;
   return l;
 }
+
+KvType kv_type(const RunFlags& f) { return f.kv_type == "f32" ? KvType::F32 : KvType::F16; }
 
 uint32_t context_size(const RunFlags& f, const Model& m, size_t needed) {
   if (f.ctx) return f.ctx;
@@ -87,7 +90,7 @@ void run_check(RunFlags& f) {
   }
   if (tokens.empty() && a.tok->bos() >= 0) tokens.push_back(a.tok->bos());
   // Extend the prompt with the first model's greedy continuation so later positions are checked too.
-  Forward fa(a.model, context_size(f, a.model, tokens.size() + f.n_predict), threads);
+  Forward fa(a.model, context_size(f, a.model, tokens.size() + f.n_predict), threads, kv_type(f));
   if (f.n_predict > 0) {
     GenerateOptions g;
     g.max_new_tokens = f.n_predict;
@@ -96,8 +99,8 @@ void run_check(RunFlags& f) {
     const auto r = generate_tokens(fa, *a.tok, tokens, g, nullptr);
     tokens.insert(tokens.end(), r.tokens.begin(), r.tokens.end());
   }
-  Forward fb(b.model, static_cast<uint32_t>(tokens.size()), threads);
-  Forward fa2(a.model, static_cast<uint32_t>(tokens.size()), threads);
+  Forward fb(b.model, static_cast<uint32_t>(tokens.size()), threads, kv_type(f));
+  Forward fa2(a.model, static_cast<uint32_t>(tokens.size()), threads, kv_type(f));
   const AgreementReport r = check_agreement(fa2, fb, tokens);
   if (f.json) {
     fmt::print("{{\"a\": \"{}\", \"b\": \"{}\", \"positions\": {}, \"top1_agreement\": {:.6f}, \"mean_kl\": {:.6e}, "
@@ -143,7 +146,7 @@ void run_generate(RunFlags& f) {
     f.prompt = render_chat(detect_chat_format(l.model.vocab.chat_template, f.model), messages);
   }
   const auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
-  Forward forward(l.model, context_size(f, l.model, prompt_tokens.size() + 1), threads);
+  Forward forward(l.model, context_size(f, l.model, prompt_tokens.size() + 1), threads, kv_type(f));
   for (int s = 0; s < f.n_seq; ++s) {
     g.sampling.seed = seed + static_cast<uint64_t>(s);
     if (f.n_seq > 1) fmt::print("--- sequence {} ---\n", s + 1);
@@ -193,6 +196,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--system", f->system, "With --chat: a system message first")->needs("--chat");
   cmd->add_option("--n-seq", f->n_seq, "Generate this many sequences from the same prompt (seeds seed, seed+1, ...)")->default_val(1)->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
+  cmd->add_option("--kv-type", f->kv_type, "KV cache element type: f16 (half the memory) or f32")
+      ->default_val("f16")->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("-c,--ctx-size", f->ctx, "Context size (default: the model's, at most 4096)")->check(CLI::Range(1u, 1u << 20));
   cmd->add_flag("--no-bos", f->no_bos, "Do not add BOS/EOS the vocabulary asks for");
   cmd->add_flag("--no-special", f->no_special, "Spell out special-token text in the prompt instead of parsing it");

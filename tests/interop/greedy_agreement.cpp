@@ -1,5 +1,5 @@
-// Teacher-forced comparison of greedy ids for the interop tests: feeds the prompt plus the ids another
-// implementation (llama.cpp) chose and checks that at every step ckpt's runtime picks the same id, or
+// Teacher-forced comparison of greedy ids for the interop tests: feeds the prompt, then the ids another
+// implementation (llama.cpp) chose, one at a time, and checks that at every step ckpt's runtime picks the same id, or
 // that the two candidates are a near-tie in ckpt's logits (gap below --tie of the logits' standard
 // deviation), where 8-bit activation and f16 KV-cache rounding legitimately decide either way.
 // Usage: greedy_agreement MODEL PROMPT IDS(comma-separated) TIE_FRACTION
@@ -26,12 +26,17 @@ int main(int argc, char** argv) {
     std::stringstream list(argv[3]);
     for (std::string item; std::getline(list, item, ',');) ids.push_back(std::stoi(item));
     const double tie = std::atof(argv[4]);
+    // Prompt as one batch, then one token at a time, as generation (and llama.cpp's decode) runs.
     Forward forward(model, static_cast<uint32_t>(ids.size() + 1), 1);
-    const auto logits = forward.eval(ids, true);
     const size_t V = model.hp.n_vocab;
+    const auto first = forward.eval(std::span(ids).first(n_prompt));
+    std::vector<float> row(first.begin(), first.end());
     int exact = 0, ties = 0, disagreements = 0;
     for (size_t p = n_prompt - 1; p + 1 < ids.size(); ++p) {
-      const auto row = logits.subspan(p * V, V);
+      if (p >= n_prompt) {
+        const auto next = forward.eval(std::span(ids).subspan(p, 1));
+        row.assign(next.begin(), next.end());
+      }
       const int32_t mine = argmax(row), theirs = ids[p + 1];
       double mean = 0, var = 0;
       for (float v : row) mean += v;

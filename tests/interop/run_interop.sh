@@ -117,8 +117,9 @@ case $case_name in
       [ "$got" = "$want" ]  # trained / tiny models: clear margins, the free-running ids must be identical
     else
       # Random models have near-flat logits: step along llama.cpp's ids and accept a different pick
-      # only where ckpt's own logits call it a near-tie (< 2% of their standard deviation).
-      "$agreement" "$model" "$prompt" "$want" 0.02
+      # only where ckpt's own logits call it a near-tie (< 3% of their standard deviation; 8-bit
+      # activations alone move these logits by 1-2% of their norm, see the float64 tests).
+      "$agreement" "$model" "$prompt" "$want" 0.03
     fi
     ;;
   *) echo "unknown case $case_name"; exit 2 ;;

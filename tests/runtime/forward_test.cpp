@@ -49,12 +49,14 @@ TEST_P(Stories, GreedyIdsEqualLlamaCpp) {
   EXPECT_EQ(prompt, ids_after(expected_path, "prompt ids:"));
   const auto expected = ids_after(expected_path, "generated ids:");
   ASSERT_EQ(expected.size(), 20u);
-  Forward forward(model, 128, 2);
-  GenerateOptions g;
-  g.max_new_tokens = 20;
-  g.sampling.temperature = 0;
-  const auto r = generate_tokens(forward, tok, prompt, g, nullptr);
-  EXPECT_EQ(r.tokens, expected);
+  for (KvType kv : {KvType::F16, KvType::F32}) {
+    Forward forward(model, 128, 2, kv);
+    GenerateOptions g;
+    g.max_new_tokens = 20;
+    g.sampling.temperature = 0;
+    const auto r = generate_tokens(forward, tok, prompt, g, nullptr);
+    EXPECT_EQ(r.tokens, expected) << (kv == KvType::F16 ? "f16" : "f32") << " KV cache";
+  }
 }
 
 TEST_P(Stories, TwoHundredStepsEqualRunC) {
@@ -64,16 +66,18 @@ TEST_P(Stories, TwoHundredStepsEqualRunC) {
   const Model model = load_model(model_path);
   const Tokenizer tok(model.vocab, model_path);
   // run.c with no prompt starts from BOS and prints 200 sampled pieces, then a newline.
-  Forward forward(model, 256, 2);
-  GenerateOptions g;
-  g.max_new_tokens = 200;
-  g.sampling.temperature = 0;
-  std::string text;
-  generate(forward, tok, "", g, [&](std::string_view s) { text += s; });
   std::ifstream in(text_path, std::ios::binary);
   std::stringstream expected;
   expected << in.rdbuf();
-  EXPECT_EQ(text + "\n", expected.str());
+  for (KvType kv : {KvType::F16, KvType::F32}) {
+    Forward forward(model, 256, 2, kv);
+    GenerateOptions g;
+    g.max_new_tokens = 200;
+    g.sampling.temperature = 0;
+    std::string text;
+    generate(forward, tok, "", g, [&](std::string_view s) { text += s; });
+    EXPECT_EQ(text + "\n", expected.str()) << (kv == KvType::F16 ? "f16" : "f32") << " KV cache";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, Stories, ::testing::Values(KernelChoice::Best, KernelChoice::Reference),
@@ -145,7 +149,7 @@ TEST_P(RandomModelForward, LogitsWithinTheTypeBound) {
   const auto ref_original = test::reference_logits(spec, rm.original, tokens);
   for (KernelChoice choice : {KernelChoice::Best, KernelChoice::Reference}) {
     KernelChoiceScope scope(choice);
-    Forward forward(model, 64, 2);
+    Forward forward(model, 64, 2, KvType::F32);
     const auto logits = forward.eval(tokens, true);
     const double e_kernel = relative_error(logits, ref_stored), e_type = relative_error(logits, ref_original);
     const char* kernels = choice == KernelChoice::Best ? "best" : "reference";
@@ -179,7 +183,7 @@ TEST(Forward, IncrementalDecodeEqualsOneBatch) {
   const auto rm = test::write_random_model(spec, dir.file("m.gguf"));
   const Model model = load_model(dir.file("m.gguf"));
   const std::vector<int32_t> tokens = {5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
-  Forward batch(model, 32, 3), step(model, 32, 1);
+  Forward batch(model, 32, 3, KvType::F32), step(model, 32, 1, KvType::F32);
   const auto all = batch.eval(tokens, true);
   const std::vector<float> all_copy(all.begin(), all.end());
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -188,6 +192,23 @@ TEST(Forward, IncrementalDecodeEqualsOneBatch) {
   }
   // Linear rope scaling is honoured (the float64 reference reads the same factor).
   EXPECT_LT(relative_error(all_copy, test::reference_logits(spec, rm.stored, tokens)), 1e-5);
+}
+
+TEST(Forward, F16KvCacheStaysWithinItsRounding) {
+  // f16 keeps 11 significant bits of each cached key/value (relative rounding <= 2^-11); through two
+  // layers the logits move by about 1e-3 of their norm at most.
+  test::TempDir dir;
+  test::RandomModelSpec spec;
+  spec.seed = test::test_seed();
+  const auto rm = test::write_random_model(spec, dir.file("m.gguf"));
+  const Model model = load_model(dir.file("m.gguf"));
+  std::vector<int32_t> tokens;
+  for (int32_t i = 0; i < 40; ++i) tokens.push_back((i * 53 + 11) % static_cast<int32_t>(spec.n_vocab));
+  Forward f16(model, 64, 2, KvType::F16);
+  const auto logits = f16.eval(tokens, true);
+  const double e = relative_error(logits, test::reference_logits(spec, rm.stored, tokens));
+  EXPECT_LT(e, 3e-3);
+  EXPECT_GT(e, 1e-7);  // the cache really is f16
 }
 
 TEST(Forward, Llama3RopeFrequencyFactorsAreHonoured) {
@@ -200,7 +221,7 @@ TEST(Forward, Llama3RopeFrequencyFactorsAreHonoured) {
   ASSERT_EQ(model.rope_freq_factors.size(), spec.n_embd / spec.n_head / 2);
   std::vector<int32_t> tokens;
   for (int32_t i = 0; i < 24; ++i) tokens.push_back((i * 31 + 7) % static_cast<int32_t>(spec.n_vocab));
-  Forward forward(model, 32, 2);
+  Forward forward(model, 32, 2, KvType::F32);
   const auto logits = forward.eval(tokens, true);
   EXPECT_LT(relative_error(logits, test::reference_logits(spec, rm.stored, tokens)), 1e-5);
   // Without the factors the logits move: the test can fail.

@@ -18,7 +18,7 @@ AgreementReport hf_vs_gguf(const std::string& hf_dir, const std::string& gguf_pa
   const Model hf = load_model(hf_dir);
   const Model gguf = load_model(gguf_path);
   EXPECT_EQ(hf.hp.rope_style, hf.hp.arch == Arch::Gpt2 ? RopeStyle::Interleaved : RopeStyle::Halves);
-  Forward a(hf, 64, 2), b(gguf, 64, 2);
+  Forward a(hf, 64, 2, KvType::F32), b(gguf, 64, 2, KvType::F32);
   return check_agreement(a, b, tokens);
 }
 
