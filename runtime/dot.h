@@ -61,10 +61,5 @@ void attend_head(const float* q, const uint16_t* k, const uint16_t* v, size_t n_
 void attend_head_f16_avx2(const float* q, const uint16_t* k, const uint16_t* v, size_t n_keys, size_t stride, size_t hd,
                           float scale, float* scores, float* out);
 
-// f32 dot product and y += a * x.
-float vec_dot_f32(const float* a, const float* b, size_t n);
-void vec_axpy_f32(float* y, float a, const float* x, size_t n);
-float vec_dot_f32_avx2(const float* a, const float* b, size_t n);
-void vec_axpy_f32_avx2(float* y, float a, const float* x, size_t n);
 
 }  // namespace ckpt::runtime

@@ -125,18 +125,6 @@ float dot_bnb4(const Weight& w, uint64_t r, const void* act) {
 
 }  // namespace
 
-float vec_dot_f32(const float* a, const float* b, size_t n) {
-  if (cpu_supports_avx2_kernels()) return vec_dot_f32_avx2(a, b, n);
-  float s = 0;
-  for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-void vec_axpy_f32(float* y, float a, const float* x, size_t n) {
-  if (cpu_supports_avx2_kernels()) return vec_axpy_f32_avx2(y, a, x, n);
-  for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 namespace {
 template <typename Cache>
 float cache_value(const Cache* p) {

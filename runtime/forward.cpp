@@ -53,6 +53,11 @@ Forward::Forward(const Model& model, uint32_t n_ctx, unsigned n_threads, KvType 
   if (n_ctx_ == 0) throw Error(ErrorCode::InvalidArgument, model.path, Error::kNoOffset, "n_ctx", "context size must be > 0");
   if (hp.arch == Arch::Gpt2 && n_ctx_ > hp.n_ctx_train) n_ctx_ = hp.n_ctx_train;  // learned positions end there
   const size_t kv_dim = size_t{hp.n_head_kv} * hp.head_dim;
+  for (size_t i = 0; i < hp.rope_dims / 2; ++i) {
+    double f = std::pow(double{hp.rope_base}, -2.0 * static_cast<double>(i) / hp.rope_dims) * hp.rope_freq_scale;
+    if (!model.rope_freq_factors.empty()) f /= model.rope_freq_factors[i];
+    rope_inv_freq_.push_back(static_cast<float>(f));
+  }
   const size_t cache = size_t{hp.n_layer} * n_ctx_ * kv_dim;
   if (kv_type_ == KvType::F32) {
     k_cache_.assign(cache, 0.0f);
@@ -98,18 +103,12 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
     add_bias(q_.data(), l.bq, n);
     add_bias(k_.data(), l.bk, n);
     add_bias(v_.data(), l.bv, n);
-    // RoPE on q and k: pairs (2i, 2i+1) or (i, i + d/2), angle pos * scale * base^(-2i/d) / factor_i.
+    // RoPE on q and k: pairs (2i, 2i+1) or (i, i + d/2), angle pos * rope_inv_freq_[i].
     const size_t half = hp.rope_dims / 2;
-    std::vector<float> inv_freq(half);
-    for (size_t i = 0; i < half; ++i) {
-      double f = std::pow(double{hp.rope_base}, -2.0 * static_cast<double>(i) / hp.rope_dims) * hp.rope_freq_scale;
-      if (!model_.rope_freq_factors.empty()) f /= model_.rope_freq_factors[i];
-      inv_freq[i] = static_cast<float>(f);
-    }
     for (size_t t = 0; t < n; ++t) {
       const double pos = static_cast<double>(n_past_ + t);
       for (size_t i = 0; i < half; ++i) {
-        const double theta = pos * inv_freq[i];
+        const double theta = pos * rope_inv_freq_[i];
         const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
         auto rotate = [&](float* head) {
           const size_t a = hp.rope_style == RopeStyle::Interleaved ? 2 * i : i;

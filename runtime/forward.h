@@ -29,10 +29,7 @@ class Forward {
   uint32_t n_ctx() const { return n_ctx_; }
   KvType kv_type() const { return kv_type_; }
   void reset() { n_past_ = 0; }
-  // Drops cached positions >= n (to re-run from a shared prefix).
-  void truncate(uint32_t n) { n_past_ = std::min(n_past_, n); }
   const Model& model() const { return model_; }
-  unsigned threads() const { return pool_.size(); }
 
  private:
   void embed(std::span<const int32_t> tokens);
@@ -46,6 +43,7 @@ class Forward {
   KvType kv_type_;
   std::vector<float> k_cache_, v_cache_;          // [layer][pos][kv_dim], KvType::F32
   std::vector<uint16_t> k_cache16_, v_cache16_;   // the same as f16 bits, KvType::F16
+  std::vector<float> rope_inv_freq_;  // per rotated pair: scale * base^(-2i/d) / factor_i
   std::vector<float> x_, h_, q_, k_, v_, qkv_, att_, tmp_, gate_, up_, logits_;
 };
 

@@ -78,7 +78,6 @@ struct Model {
   uint64_t weight_bytes() const;  // bytes of every matrix read per token (what decode streams)
   // Storage the weights point into: mapped files and buffers made at load time.
   std::vector<std::shared_ptr<const void>> keep_alive;
-  std::vector<std::vector<std::byte>> owned;
   std::vector<std::vector<float>> owned_f32;
 };
 

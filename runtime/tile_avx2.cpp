@@ -1,4 +1,4 @@
-// The AVX2 build of tile_kernels.inc, plus attention's f32 loops.
+// The AVX2 build of tile_kernels.inc, plus the attention kernels.
 #include <immintrin.h>
 
 #include "quantize/ggml_blocks.h"
@@ -6,5 +6,5 @@
 #include "runtime/dot.h"
 
 #define CKPT_TILE_FN avx2_tile_for
-#define CKPT_TILE_WITH_VEC
+#define CKPT_TILE_WITH_ATTENTION
 #include "runtime/tile_kernels.inc"

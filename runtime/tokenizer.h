@@ -33,12 +33,10 @@ class Tokenizer {
   size_t size() const { return meta_.tokens.size(); }
   int32_t bos() const { return meta_.bos_id ? static_cast<int32_t>(*meta_.bos_id) : -1; }
   int32_t eos() const { return meta_.eos_id ? static_cast<int32_t>(*meta_.eos_id) : -1; }
-  bool adds_bos() const { return add_bos_; }
   bool strips_leading_space() const { return spm_ && add_space_prefix_; }
   // End of generation: EOS, or a control token named like one (<|eot_id|>, <|im_end|>, <|endoftext|>).
   bool is_end_of_generation(int32_t id) const;
   int32_t find(std::string_view token_text) const;  // -1 when absent
-  const TokenizerMeta& meta() const { return meta_; }
 
  private:
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
