@@ -55,19 +55,6 @@ class StopFilter {
 
 }  // namespace
 
-std::string Detokenizer::push(int32_t id) {
-  if (id == tok_.bos()) {
-    strip_ = tok_.strips_leading_space();
-    return {};
-  }
-  std::string p = tok_.piece(id);
-  if (strip_ && !p.empty()) {
-    if (p[0] == ' ') p.erase(0, 1);
-    strip_ = false;
-  }
-  return utf8_.push(p);
-}
-
 GenerateResult generate(Forward& forward, const Tokenizer& tok, std::string_view prompt, const GenerateOptions& options,
                         const std::function<void(std::string_view)>& on_text) {
   return generate_tokens(forward, tok, tok.encode(prompt, options.add_special, options.parse_special), options, on_text);

@@ -30,17 +30,16 @@ struct GenerateResult {
   double prompt_seconds = 0, first_token_seconds = 0, generate_seconds = 0;
 };
 
-// Tokens -> text, one token at a time, emitting only complete UTF-8 characters and dropping
-// SentencePiece's leading space at the start of the text / after BOS.
+// Tokens -> text, one token at a time (as Tokenizer::decode joins them), emitting only complete UTF-8
+// characters.
 class Detokenizer {
  public:
-  explicit Detokenizer(const Tokenizer& tok) : tok_(tok), strip_(tok.strips_leading_space()) {}
-  std::string push(int32_t id);
+  explicit Detokenizer(const Tokenizer& tok) : joiner_(tok) {}
+  std::string push(int32_t id) { return utf8_.push(joiner_.next(id)); }
   std::string flush() { return utf8_.flush(); }
 
  private:
-  const Tokenizer& tok_;
-  bool strip_;
+  PieceJoiner joiner_;
   Utf8Streamer utf8_;
 };
 

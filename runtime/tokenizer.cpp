@@ -179,21 +179,23 @@ std::string Tokenizer::piece(int32_t id, bool render_special) const {
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special) const {
+  PieceJoiner joiner(*this, render_special);
   std::string out;
-  bool strip = strips_leading_space();
-  for (int32_t id : ids) {
-    if (id == bos() && !render_special) {
-      strip = strips_leading_space();
-      continue;
-    }
-    std::string p = piece(id, render_special);
-    if (strip && !p.empty()) {
-      if (p[0] == ' ') p.erase(0, 1);
-      strip = false;
-    }
-    out += p;
-  }
+  for (int32_t id : ids) out += joiner.next(id);
   return out;
+}
+
+std::string PieceJoiner::next(int32_t id) {
+  if (id == tok_.bos() && !render_special_) {
+    strip_ = tok_.strips_leading_space();
+    return {};
+  }
+  std::string p = tok_.piece(id, render_special_);
+  if (strip_ && !p.empty()) {
+    if (p[0] == ' ') p.erase(0, 1);
+    strip_ = false;
+  }
+  return p;
 }
 
 namespace {

@@ -54,6 +54,20 @@ class Tokenizer {
   std::vector<bool> end_of_generation_;
 };
 
+// Joins token pieces into text as llama.cpp detokenizes: SentencePiece's leading space is dropped from
+// the first piece of the text and from the first piece after each BOS.
+class PieceJoiner {
+ public:
+  explicit PieceJoiner(const Tokenizer& tok, bool render_special = false)
+      : tok_(tok), render_special_(render_special), strip_(tok.strips_leading_space()) {}
+  std::string next(int32_t id);  // the bytes this token adds
+
+ private:
+  const Tokenizer& tok_;
+  bool render_special_;
+  bool strip_;
+};
+
 // Splits a byte stream into complete UTF-8 characters: push pieces, get back only what is safe to
 // print (an incomplete trailing sequence waits for the next piece; flush() emits what remains).
 class Utf8Streamer {
