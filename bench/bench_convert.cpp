@@ -3,11 +3,6 @@
 // whatever the model size). Both run as child processes; peak RSS comes from wait4's rusage.
 //
 // CKPT_BENCH_BYTES (default 2e9) sizes the checkpoint; CKPT_BENCH_DIR (default: temp dir) holds it.
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -18,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "formats/byte_sink.h"
 #include "formats/safetensors.h"
 
@@ -25,43 +21,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct ChildResult {
-  double seconds;
-  long max_rss_kb;
-};
+using ckpt::bench::bench_bytes;
+using ckpt::bench::bench_dir;
+using ckpt::bench::ChildRun;
 
-ChildResult run_child(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  ::sync();  // start every run with no dirty pages from the previous one (not timed)
-  const auto start = std::chrono::steady_clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, STDOUT_FILENO);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  struct rusage usage {};
-  ::wait4(pid, &status, 0, &usage);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "child %s failed (status %d)\n", argv[0].c_str(), status);
+// The timed programs' stdout is discarded; a failing child ends the benchmark.
+ChildRun run_child(const std::vector<std::string>& argv) {
+  const ChildRun r = ckpt::bench::run_child(argv, /*hide_stdout=*/true, /*hide_stderr=*/false);
+  if (r.exit_code != 0) {
+    std::fprintf(stderr, "child %s failed (exit %d)\n", argv[0].c_str(), r.exit_code);
     std::exit(1);
   }
-  return {secs, usage.ru_maxrss};
-}
-
-fs::path bench_dir() {
-  const char* env = std::getenv("CKPT_BENCH_DIR");
-  return env ? fs::path(env) : fs::temp_directory_path();
-}
-
-uint64_t bench_bytes() {
-  const char* env = std::getenv("CKPT_BENCH_BYTES");
-  return env ? std::strtoull(env, nullptr, 10) : uint64_t{2} * 1000 * 1000 * 1000;
+  return r;
 }
 
 // A Llama with hidden 2048, intermediate 5632, 16 heads / 4 kv heads: ~90 MB of bf16 per layer.
@@ -120,7 +91,7 @@ fs::path ensure_checkpoint(uint64_t total) {
 std::map<std::string, double> g_seconds;
 std::map<std::string, long> g_rss_kb;
 
-void record(benchmark::State& state, const std::string& key, const ChildResult& r) {
+void record(benchmark::State& state, const std::string& key, const ChildRun& r) {
   state.SetIterationTime(r.seconds);
   g_seconds[key] = std::min(g_seconds.count(key) ? g_seconds[key] : 1e30, r.seconds);
   g_rss_kb[key] = std::max(g_rss_kb[key], r.max_rss_kb);
@@ -155,7 +126,7 @@ int main(int argc, char** argv) {
     for (auto _ : state) {
       const auto a = run_child({"/bin/cp", input, out_copy});
       const auto b = run_child({"/bin/sync", out_copy});
-      record(state, "cp+sync", {a.seconds + b.seconds, a.max_rss_kb});
+      record(state, "cp+sync", {a.seconds + b.seconds, a.max_rss_kb, 0});
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in_bytes));
   };

@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
   const int n_prompt = argc > 2 ? std::atoi(argv[2]) : 128;
   const int n_gen = argc > 3 ? std::atoi(argv[3]) : 64;
   const int repeats = argc > 4 ? std::atoi(argv[4]) : 3;
-  const fs::path dir = std::getenv("CKPT_BENCH_DIR") ? fs::path(std::getenv("CKPT_BENCH_DIR")) : fs::temp_directory_path();
+  const fs::path dir = ckpt::bench::bench_dir();
   const std::string f16 = (dir / "ckpt-bench-100m-f16.gguf").string();
   if (!fs::exists(f16)) write_model(f16);
   std::vector<std::pair<std::string, std::string>> files = {{"f16", f16}};

@@ -6,10 +6,6 @@
 //
 // CKPT_BENCH_QUANT_LAYERS (default 4, ~0.9 GB f32) sizes the model; CKPT_BENCH_DIR holds it.
 #include <dlfcn.h>
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <functional>
@@ -32,47 +28,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Child {
-  double seconds;
-  long rss_kb;
-  int status;
-};
+using ckpt::bench::ChildRun;
 
-Child run(const std::vector<std::string>& argv, bool quiet = true) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  ::sync();
-  const auto start = std::chrono::steady_clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    if (quiet) {
-      const int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, STDOUT_FILENO);
-      ::dup2(devnull, STDERR_FILENO);
-    }
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  struct rusage usage {};
-  ::wait4(pid, &status, 0, &usage);
-  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), usage.ru_maxrss,
-          WIFEXITED(status) ? WEXITSTATUS(status) : 255};
-}
+// quiet: the child's stdout and stderr are discarded.
+ChildRun run(const std::vector<std::string>& argv, bool quiet = true) { return ckpt::bench::run_child(argv, quiet, quiet); }
 
 using ckpt::bench::capture;
 
-double best_of(int n, const std::function<Child()>& fn, long* rss) {
+double best_of(int n, const std::function<ChildRun()>& fn, long* rss) {
   double best = 1e30;
   for (int i = 0; i < n; ++i) {
-    const Child c = fn();
-    if (c.status != 0) {
-      std::fprintf(stderr, "child failed (exit %d)\n", c.status);
+    const ChildRun c = fn();
+    if (c.exit_code != 0) {
+      std::fprintf(stderr, "child failed (exit %d)\n", c.exit_code);
       std::exit(1);
     }
     best = std::min(best, c.seconds);
-    *rss = std::max(*rss, c.rss_kb);
+    *rss = std::max(*rss, c.max_rss_kb);
   }
   return best;
 }
@@ -142,7 +114,7 @@ void in_memory(const std::string& bins) {
 }  // namespace
 
 int main() {
-  const fs::path dir = std::getenv("CKPT_BENCH_DIR") ? fs::path(std::getenv("CKPT_BENCH_DIR")) : fs::temp_directory_path();
+  const fs::path dir = ckpt::bench::bench_dir();
   const std::string layers = std::getenv("CKPT_BENCH_QUANT_LAYERS") ? std::getenv("CKPT_BENCH_QUANT_LAYERS") : "4";
   const fs::path hf = dir / ("ckpt-bench-quant-" + layers), f32 = dir / ("ckpt-bench-quant-" + layers + ".f32.gguf");
   const fs::path out = fs::exists("/dev/shm") ? fs::path("/dev/shm") : dir;

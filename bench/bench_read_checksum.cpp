@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "formats/byte_sink.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
@@ -42,15 +43,8 @@ uint64_t checksum(std::span<const std::byte> bytes, uint64_t seed) {
   return h;
 }
 
-uint64_t bench_bytes() {
-  if (const char* env = std::getenv("CKPT_BENCH_BYTES")) return std::strtoull(env, nullptr, 10);
-  return uint64_t{2} * 1000 * 1000 * 1000;
-}
-
-fs::path bench_dir() {
-  if (const char* env = std::getenv("CKPT_BENCH_DIR")) return env;
-  return fs::temp_directory_path();
-}
+using ckpt::bench::bench_bytes;
+using ckpt::bench::bench_dir;
 
 // A Llama-shaped tensor list: big bf16 matrices of 8 MiB plus a small norm per matrix.
 struct Layout {
