@@ -8,6 +8,7 @@
 #include "formats/parallel.h"
 #include "formats/detect.h"
 #include "formats/json_header.h"
+#include "formats/output_guard.h"
 
 namespace ckpt {
 
@@ -17,7 +18,7 @@ ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOpt
   const auto start = std::chrono::steady_clock::now();
   ConvertReport report;
   report.architecture = plan.architecture;
-  const unsigned threads = options.threads ? options.threads : default_thread_count();
+  const unsigned threads = bounded_thread_count(options.threads);
   uint64_t bytes_in = 0;
   for (const auto& job : plan.jobs) {
     bytes_in += job.source->data.size();
@@ -43,18 +44,9 @@ ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOpt
 ConvertReport convert(const ConvertOptions& options) {
   if (options.input.empty()) throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "input", "no input given");
   if (options.output.empty()) throw Error(ErrorCode::InvalidArgument, options.input, Error::kNoOffset, "-o", "no output given");
-  std::error_code ec;
-  if (fs::exists(options.output, ec) && fs::equivalent(options.input, options.output, ec)) {
-    throw Error(ErrorCode::InvalidArgument, options.output, Error::kNoOffset, "-o", "output is the input; refusing to overwrite it");
-  }
-  if (options.to == "hf") {
-    // Writing config.json / model.safetensors next to the input could clobber the checkpoint it came from.
-    if (fs::exists(options.output, ec) && fs::equivalent(options.output, fs::absolute(options.input).parent_path(), ec)) {
-      throw Error(ErrorCode::InvalidArgument, options.output, Error::kNoOffset, "-o",
-                  "is the directory holding the input; choose a new directory for the HF checkpoint");
-    }
-    return convert_gguf_to_hf(options);
-  }
+  // Refused before anything is read or written: an output that is (or would replace) an input.
+  check_output_path(options.output, {options.input, options.llama2c_vocab}, options.to == "hf");
+  if (options.to == "hf") return convert_gguf_to_hf(options);
   if (options.to != "gguf") {
     throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--to", "'" + options.to + "' is not gguf or hf");
   }

@@ -21,6 +21,7 @@ struct ConvertOptions {
   unsigned threads = 0;              // 0: all cores
   bool progress = false;             // draw a progress bar on stderr
   bool dry_run = false;              // plan and print, write nothing
+  bool force = false;                // --to hf: replace a non-empty output directory
 };
 
 struct ConvertedTensor {

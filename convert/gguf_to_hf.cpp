@@ -1,6 +1,7 @@
 // GGUF (single or split) -> HF directory: config.json from the GGUF hyperparameters, one
 // model.safetensors (or shards) in PyTorch layout with llama's Q/K permutation undone, tokenizer files.
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "formats/parallel.h"
 #include "convert/tokenizer_meta.h"
 #include "formats/byte_sink.h"
+#include "formats/output_guard.h"
 #include "formats/safetensors_index.h"
 
 namespace ckpt {
@@ -18,12 +20,34 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Hyper-parameters read for config.json, each checked against a range before it is copied: a GGUF
+// with 0 or 2^32-1 layers, zero heads or a NaN rope base must not become a config.json that
+// transformers (or the division by head_count below) trips over.
 struct GgufHparams {
   const GgufFile& f;
   std::string arch;
+
+  [[noreturn]] void fail(const std::string& key, const std::string& detail, ErrorCode code = ErrorCode::BadValueType) const {
+    const auto* kv = f.find_kv(arch + "." + key);
+    throw Error(code, f.file->path(), kv ? kv->offset_in_file : Error::kNoOffset, arch + "." + key, detail);
+  }
+  // Caps far above any published model (llama.cpp's own loader caps layers at 512).
+  static uint64_t cap(const std::string& key) {
+    if (key == "block_count") return 4096;
+    if (key.starts_with("attention.head_count")) return 16384;
+    if (key == "context_length") return uint64_t{1} << 24;
+    if (key == "vocab_size") return uint64_t{1} << 24;
+    return uint64_t{1} << 22;  // widths and lengths
+  }
   std::optional<uint64_t> u(const std::string& key) const {
     const auto* kv = f.find_kv(arch + "." + key);
-    return kv ? kv->value.as_u64() : std::nullopt;
+    if (!kv) return std::nullopt;
+    const auto v = kv->value.as_u64();
+    if (!v) fail(key, "expected a non-negative integer, found " + std::string(gguf_type_name(kv->value.type())));
+    if (*v == 0 || *v > cap(key)) {
+      fail(key, std::to_string(*v) + " is outside 1.." + std::to_string(cap(key)), ErrorCode::BadShape);
+    }
+    return v;
   }
   uint64_t req(const std::string& key) const {
     const auto v = u(key);
@@ -32,7 +56,10 @@ struct GgufHparams {
   }
   std::optional<double> d(const std::string& key) const {
     const auto* kv = f.find_kv(arch + "." + key);
-    return kv ? kv->value.as_f64() : std::nullopt;
+    if (!kv) return std::nullopt;
+    const auto v = kv->value.as_f64();
+    if (!v || !std::isfinite(*v) || *v <= 0) fail(key, "expected a finite positive number");
+    return v;
   }
 };
 
@@ -99,6 +126,12 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   const GgufHparams h{main, arch_name};
   const uint64_t n_head = arch_name == "gpt2" ? 0 : h.req("attention.head_count");
   const uint64_t n_head_kv = arch_name == "gpt2" ? 0 : h.u("attention.head_count_kv").value_or(n_head);
+  if (arch_name != "gpt2") {
+    if (h.req("embedding_length") % n_head != 0) h.fail("attention.head_count", "must divide embedding_length", ErrorCode::BadShape);
+    if (n_head % n_head_kv != 0) h.fail("attention.head_count_kv", "must divide attention.head_count", ErrorCode::BadShape);
+  } else if (h.req("embedding_length") % h.req("attention.head_count") != 0) {
+    h.fail("attention.head_count", "must divide embedding_length", ErrorCode::BadShape);
+  }
   const auto tokenizer = tokenizer_from_gguf(main);
 
   // Tensors: GGUF names back to HF names, undoing what the forward direction did.
@@ -130,7 +163,7 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
     if (options.outtype == "bf16") forced = DType::BF16;
     if (!forced) throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--outtype", "'" + options.outtype + "' is not f32, f16, bf16 or auto for --to hf");
   }
-  const unsigned threads = options.threads ? options.threads : default_thread_count();
+  const unsigned threads = bounded_thread_count(options.threads);
   ConvertReport report;
   report.architecture = arch_name;
   ProgressBar progress("convert", 0, false);
@@ -150,25 +183,32 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   if (forced) main_dtype = *forced;
   if (options.dry_run) return report;
 
-  fs::create_directories(options.output);
+  // Shards of a split input are inputs too.
+  std::vector<std::string> inputs;
+  for (const auto& shard : set.shards) inputs.push_back(shard.file->path());
+  check_output_path(options.output, inputs, /*output_is_directory=*/true);
+  StagingDir stage(options.output, options.force);
   const uint64_t n_vocab = h.u("vocab_size").value_or(tokenizer ? tokenizer->tokens.size() : 0);
   const auto config = make_config(h, *arch, tied, main_dtype, tokenizer, n_vocab);
+  std::vector<std::string> staged;
   {
-    const std::string path = (fs::path(options.output) / "config.json").string();
+    const std::string path = (fs::path(stage.path()) / "config.json").string();
     AtomicFileSink sink(path);
     sink.write_text(config.dump(2) + "\n");
     sink.commit();
-    report.outputs.push_back(path);
+    staged.push_back(path);
   }
   const uint64_t max_shard = options.split.max_bytes ? options.split.max_bytes : uint64_t{5} * 1000 * 1000 * 1000;
-  const auto written = write_safetensors_sharded(options.output, std::move(tensors), max_shard, {{"format", "pt"}});
-  report.outputs.insert(report.outputs.end(), written.files.begin(), written.files.end());
-  if (written.wrote_index) report.outputs.push_back((fs::path(options.output) / "model.safetensors.index.json").string());
+  const auto written = write_safetensors_sharded(stage.path(), std::move(tensors), max_shard, {{"format", "pt"}});
+  staged.insert(staged.end(), written.files.begin(), written.files.end());
+  if (written.wrote_index) staged.push_back((fs::path(stage.path()) / "model.safetensors.index.json").string());
   if (tokenizer) {
-    const auto files = write_hf_tokenizer(*tokenizer, options.output);
-    report.outputs.insert(report.outputs.end(), files.begin(), files.end());
+    const auto files = write_hf_tokenizer(*tokenizer, stage.path());
+    staged.insert(staged.end(), files.begin(), files.end());
   }
-  for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
+  for (const auto& out : staged) report.bytes_out += fs::file_size(out);
+  stage.commit();
+  for (const auto& out : staged) report.outputs.push_back(stage.final_path(fs::path(out).filename().string()));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "convert/convert.h"
-#include "convert/hf_checkpoint.h"
+#include "convert/hf_config.h"
+#include "formats/model_source.h"
 #include "convert/tensor_convert.h"
 #include "formats/gguf.h"
 
@@ -21,6 +22,15 @@ struct GgufConversion {
   std::vector<SourceTensor> sources;  // views made by the planner (llama2.c slices); reserve() first
 };
 
-GgufConversion plan_hf_to_gguf(const HfCheckpoint& ckpt, const ConvertOptions& options);
+// An HF checkpoint as the converter and the runtime read it: the model source with bitsandbytes
+// weights folded into decodable tensors, and its config.json.
+struct HfModel {
+  ModelSource source;
+  JsonFile config;
+};
+// Opens `dir`; requires config.json. Throws Error naming the file at fault.
+HfModel open_hf_model(const std::string& dir);
+
+GgufConversion plan_hf_to_gguf(const HfModel& model, const ConvertOptions& options);
 
 }  // namespace ckpt

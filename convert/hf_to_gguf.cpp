@@ -6,7 +6,7 @@
 #include "convert/architecture.h"
 #include "convert/convert.h"
 #include "convert/convert_internal.h"
-#include "convert/hf_checkpoint.h"
+#include "quantize/bnb_layout.h"
 #include "formats/parallel.h"
 #include "convert/tensor_convert.h"
 #include "convert/tokenizer_meta.h"
@@ -43,8 +43,25 @@ DType tensor_out_dtype(const std::string& gguf_name, const std::vector<uint64_t>
   return outtype;
 }
 
-GgufConversion plan_hf_to_gguf(const HfCheckpoint& ckpt, const ConvertOptions& options) {
-  const JsonFile& config = *ckpt.config;
+HfModel open_hf_model(const std::string& dir) {
+  const fs::path config = fs::path(dir) / "config.json";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec) || !fs::exists(config)) {
+    throw Error(ErrorCode::NotFound, dir, Error::kNoOffset, "config.json",
+                "not an HF checkpoint directory: config.json is missing");
+  }
+  ModelSource source = open_model_source(dir);
+  if (source.kind == SourceKind::PeftAdapter) {
+    throw Error(ErrorCode::Unsupported, dir, Error::kNoOffset, "adapter_config.json",
+                "this is a PEFT adapter, not a model: merge it into its base model first");
+  }
+  fold_bnb_weights(source);
+  return {std::move(source), JsonFile::read(config.string())};
+}
+
+GgufConversion plan_hf_to_gguf(const HfModel& model, const ConvertOptions& options) {
+  const JsonFile& config = model.config;
+  const ModelSource& ckpt = model.source;
   const auto archs = config.json().find("architectures");
   if (archs == config.json().end() || !archs->is_array() || archs->empty() || !(*archs)[0].is_string()) {
     config.fail("architectures", "missing: cannot tell which model this is");
@@ -119,8 +136,8 @@ GgufConversion plan_hf_to_gguf(const HfCheckpoint& ckpt, const ConvertOptions& o
 }
 
 ConvertReport convert_hf_to_gguf(const ConvertOptions& options) {
-  const HfCheckpoint ckpt = open_hf_checkpoint(options.input);
-  const GgufConversion plan = plan_hf_to_gguf(ckpt, options);
+  const HfModel model = open_hf_model(options.input);
+  const GgufConversion plan = plan_hf_to_gguf(model, options);
   return write_gguf_conversion(plan, options);
 }
 

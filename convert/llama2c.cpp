@@ -1,10 +1,6 @@
 // llama2.c checkpoints (run.c's legacy format) + their tokenizer.bin -> GGUF "llama".
 //
-// model.bin:  i32 dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (< 0: separate classifier),
-//             seq_len; then f32 arrays: token_embedding [vocab, dim], rms_att [L, dim], wq [L, dim, dim],
-//             wk [L, kv_dim, dim], wv [L, kv_dim, dim], wo [L, dim, dim], rms_ffn [L, dim],
-//             w1 [L, hidden, dim], w2 [L, dim, hidden], w3 [L, hidden, dim], rms_final [dim],
-//             freq_cis_real + freq_cis_imag [seq_len, head_size/2] each (skipped), wcls [vocab, dim] if unshared.
+// model.bin: see formats/llama2c.h (read there).
 // tokenizer.bin: i32 max_token_length; per token: f32 score, i32 length, bytes.
 // Weights are already in llama.cpp's interleaved rope layout (llama2.c trains with complex rope): no
 // permutation. Names, order and vocabulary handling follow llama.cpp's convert-llama2c-to-ggml.
@@ -14,33 +10,12 @@
 #include "convert/tokenizer_meta.h"
 #include "formats/byte_reader.h"
 #include "formats/checked_math.h"
+#include "formats/llama2c.h"
 #include "formats/mapped_file.h"
 
 namespace ckpt {
 
 namespace {
-
-struct Llama2cConfig {
-  uint64_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
-  bool shared_classifier;
-};
-
-Llama2cConfig read_llama2c_header(ByteReader& r) {
-  int32_t v[7];
-  const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
-  for (int i = 0; i < 7; ++i) v[i] = r.read<int32_t>(names[i]);
-  for (int i = 0; i < 7; ++i) {
-    if (v[i] == 0 || (v[i] < 0 && i != 5) || v[i] == INT32_MIN) {
-      r.fail_at(static_cast<uint64_t>(4 * i), ErrorCode::BadShape, names[i], "invalid value " + std::to_string(v[i]) + " (not a llama2.c checkpoint?)");
-    }
-  }
-  Llama2cConfig c{static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1]), static_cast<uint64_t>(v[2]),
-                  static_cast<uint64_t>(v[3]), static_cast<uint64_t>(v[4]), static_cast<uint64_t>(std::abs(v[5])),
-                  static_cast<uint64_t>(v[6]), v[5] > 0};
-  if (c.dim % c.n_heads != 0 || (c.dim / c.n_heads) % 2 != 0) r.fail_at(12, ErrorCode::BadShape, "n_heads", "must divide dim into even heads");
-  if (c.n_heads % c.n_kv_heads != 0) r.fail_at(16, ErrorCode::BadShape, "n_kv_heads", "must divide n_heads");
-  return c;
-}
 
 TokenizerMeta read_llama2c_vocab(const std::string& path, uint64_t n_vocab) {
   const auto file = MappedFile::open(path);
@@ -92,34 +67,10 @@ ConvertReport convert_llama2c_to_gguf(const ConvertOptions& options) {
     throw Error(ErrorCode::InvalidArgument, options.input, Error::kNoOffset, "--llama2c-vocab",
                 "a llama2.c checkpoint needs its tokenizer.bin (e.g. tok512.bin)");
   }
-  const auto file = MappedFile::open(options.input);
-  ByteReader r(file->bytes(), options.input);
-  const Llama2cConfig c = read_llama2c_header(r);
+  const Llama2cFile model = read_llama2c(MappedFile::open(options.input));
+  const Llama2cConfig& c = model.config;
+  const auto& file = model.file;
   const uint64_t head = c.dim / c.n_heads, kv_dim = c.n_kv_heads * head, L = c.n_layers;
-  // Offsets of every array, checked against the file size before any view is made.
-  struct Array {
-    const char* name;
-    uint64_t count;
-  };
-  const std::vector<Array> arrays = {
-      {"token_embedding", c.vocab_size * c.dim}, {"rms_att", L * c.dim},        {"wq", L * c.dim * c.dim},
-      {"wk", L * kv_dim * c.dim},                {"wv", L * kv_dim * c.dim},     {"wo", L * c.dim * c.dim},
-      {"rms_ffn", L * c.dim},                    {"w1", L * c.hidden_dim * c.dim}, {"w2", L * c.dim * c.hidden_dim},
-      {"w3", L * c.hidden_dim * c.dim},          {"rms_final", c.dim},           {"freq_cis", c.seq_len * head},
-      {"wcls", c.shared_classifier ? 0 : c.vocab_size * c.dim}};
-  std::map<std::string, uint64_t> offset_of;
-  uint64_t pos = 28;
-  for (const auto& a : arrays) {
-    offset_of[a.name] = pos;
-    const auto bytes = checked_mul(a.count, 4);
-    const auto next = bytes ? checked_add(pos, *bytes) : std::nullopt;
-    if (!next) r.fail_at(0, ErrorCode::Overflow, a.name, "sizes overflow");
-    pos = *next;
-  }
-  if (pos != file->size()) {
-    r.fail_at(std::min<uint64_t>(pos, file->size()), ErrorCode::IncompleteBuffer, "weights",
-              "header implies " + std::to_string(pos) + " bytes, file has " + std::to_string(file->size()));
-  }
 
   GgufConversion plan;
   plan.architecture = "llama";
@@ -147,7 +98,7 @@ ConvertReport convert_llama2c_to_gguf(const ConvertOptions& options) {
   plan.sources.reserve(4 + 9 * L);
   auto view = [&](const std::string& gguf_name, const char* array, uint64_t index, std::vector<uint64_t> shape) {
     const uint64_t n = *shape_numel(shape);
-    SourceTensor s{array, DType::F32, shape, file->bytes().subspan(offset_of[array] + index * n * 4, n * 4), file};
+    SourceTensor s{array, DType::F32, shape, model.array(array).data.subspan(index * n * 4, n * 4), file};
     s.name = std::string(array) + (shape.size() > 1 || L > 1 ? "[" + std::to_string(index) + "]" : "");
     plan.sources.push_back(std::move(s));
     TensorJob job;

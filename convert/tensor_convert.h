@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "convert/architecture.h"
-#include "convert/hf_checkpoint.h"
+#include "formats/model_source.h"
 #include "formats/progress.h"
 
 namespace ckpt {

@@ -62,7 +62,8 @@ bool is_byte_token(const std::string& t) {
          std::isxdigit(static_cast<unsigned char>(t[4]));
 }
 
-TokenizerMeta read_tokenizer_json(const std::string& path, const std::optional<TokenizerMeta>& spm) {
+TokenizerMeta read_tokenizer_json(const std::string& path, const std::optional<TokenizerMeta>& spm,
+                                  std::optional<uint64_t> vocab_size) {
   const JsonFile tok = JsonFile::read(path);
   const auto& model = tok.json().contains("model") ? tok.json()["model"] : nlohmann::ordered_json();
   if (!model.is_object() || model.value("type", "") != "BPE") tok.fail("model", "only BPE tokenizer.json models are supported");
@@ -90,7 +91,14 @@ TokenizerMeta read_tokenizer_json(const std::string& path, const std::optional<T
     }
   }
   const uint64_t n = by_id.empty() ? 0 : by_id.rbegin()->first + 1;
-  if (n > (uint64_t{1} << 24)) tok.fail("vocab", "token ids go past 16M");
+  // Ids index the vocabulary: one id far past it (16,777,215 in a 50-token file) would otherwise
+  // write millions of [PAD] entries. config.json's vocab_size may pad beyond the entries; no further.
+  const uint64_t limit = std::max<uint64_t>(by_id.size(), vocab_size.value_or(0));
+  if (n > limit || n > (uint64_t{1} << 24)) {
+    const auto& [id, text] = *by_id.rbegin();
+    tok.fail(text, "token id " + std::to_string(id) + " is beyond the vocabulary (" + std::to_string(by_id.size()) +
+                       " tokens" + (vocab_size ? ", config.json vocab_size " + std::to_string(*vocab_size) : "") + ")");
+  }
   // Merge ranks give SentencePiece-style scores when there is no tokenizer.model: the earlier a merge,
   // the higher its result scores, so llama.cpp's score-driven merging follows the BPE merge order.
   std::unordered_map<std::string, size_t> merge_rank;
@@ -137,8 +145,9 @@ TokenizerMeta read_tokenizer_json(const std::string& path, const std::optional<T
     }
   }
   if (spm_style) meta.merges.clear();  // SentencePiece models carry scores, not merges
-  if (spm && spm->tokens.size() <= meta.tokens.size()) {
-    // tokenizer.model is the authority on SentencePiece scores and types.
+  if (spm_style && spm && spm->tokens.size() <= meta.tokens.size()) {
+    // tokenizer.model is the authority on SentencePiece scores and types. A byte-level BPE
+    // tokenizer.json has no scores, so a stale tokenizer.model beside it is ignored.
     for (size_t i = 0; i < spm->tokens.size(); ++i) {
       meta.scores[i] = spm->scores[i];
       if (meta.types[i] == TokenType::Normal) meta.types[i] = spm->types[i];
@@ -163,7 +172,7 @@ std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std
   if (fs::exists(d / "tokenizer.model")) spm = read_sentencepiece_model((d / "tokenizer.model").string());
   std::optional<TokenizerMeta> meta;
   if (fs::exists(d / "tokenizer.json")) {
-    meta = read_tokenizer_json((d / "tokenizer.json").string(), spm);
+    meta = read_tokenizer_json((d / "tokenizer.json").string(), spm, vocab_size);
   } else if (spm) {
     meta = spm;
   } else {
@@ -243,7 +252,7 @@ std::optional<TokenizerMeta> tokenizer_from_gguf(const GgufFile& gguf) {
   TokenizerMeta meta;
   meta.model = *model->value.as_string();
   if (const auto* pre = gguf.find_kv("tokenizer.ggml.pre"); pre && pre->value.as_string()) meta.pre = *pre->value.as_string();
-  meta.tokens = tokens->value.array().strings;
+  meta.tokens = tokens->value.array().string_list();
   if (const auto* s = gguf.find_kv("tokenizer.ggml.scores"); s && s->value.is_array() && s->value.array().element_type == GgufType::F32) {
     for (uint64_t i = 0; i < s->value.array().count; ++i) meta.scores.push_back(s->value.array().at<float>(i));
   }
@@ -251,7 +260,7 @@ std::optional<TokenizerMeta> tokenizer_from_gguf(const GgufFile& gguf) {
     for (uint64_t i = 0; i < t->value.array().count; ++i) meta.types.push_back(static_cast<TokenType>(t->value.array().at<int32_t>(i)));
   }
   if (const auto* m = gguf.find_kv("tokenizer.ggml.merges"); m && m->value.is_array() && m->value.array().element_type == GgufType::String) {
-    meta.merges = m->value.array().strings;
+    meta.merges = m->value.array().string_list();
   }
   auto id = [&](const char* key, std::optional<uint32_t>& out) {
     if (const auto* kv = gguf.find_kv(key)) {

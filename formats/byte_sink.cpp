@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "formats/error.h"
+#include "formats/signal_cleanup.h"
 
 namespace ckpt {
 
@@ -32,12 +33,19 @@ constexpr size_t kWriteBufferBytes = size_t{4} << 20;
 }  // namespace
 
 AtomicFileSink::AtomicFileSink(std::string path) : path_(std::move(path)) {
-  const std::filesystem::path target(path_);
-  std::filesystem::path dir = target.parent_path();
-  if (dir.empty()) dir = ".";
-  temp_path_ = (dir / ("." + target.filename().string() + ".ckpt-tmp-XXXXXX")).string();
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    throw Error(ErrorCode::InvalidArgument, path_, Error::kNoOffset, "output",
+                S_ISDIR(st.st_mode) ? "is a directory" : "exists and is not a regular file (a device, FIFO or socket)");
+  }
+  remove_stale_temporaries(path_);
+  temp_path_ = temporary_prefix(path_, false) + std::to_string(::getpid()) + "-XXXXXX";
   fd_ = ::mkstemp(temp_path_.data());
-  if (fd_ < 0) throw_io(path_, "cannot create temporary file in " + dir.string());
+  if (fd_ < 0) {
+    std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+    throw_io(path_, "cannot create temporary file in " + (dir.empty() ? std::string(".") : dir.string()));
+  }
+  slot_ = register_temporary(temp_path_, TempKind::File);
   ::fchmod(fd_, 0644);  // mkstemp makes 0600; outputs are ordinary files
   buffer_.resize(kWriteBufferBytes);
 }
@@ -45,6 +53,7 @@ AtomicFileSink::AtomicFileSink(std::string path) : path_(std::move(path)) {
 AtomicFileSink::~AtomicFileSink() {
   if (fd_ >= 0) ::close(fd_);
   if (!committed_) ::unlink(temp_path_.c_str());
+  unregister_temporary(slot_);
 }
 
 void AtomicFileSink::write(std::span<const std::byte> bytes) {

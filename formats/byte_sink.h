@@ -44,7 +44,7 @@ class BufferSink final : public ByteSink {
   std::vector<std::byte> bytes_;
 };
 
-// Writes `<dir>/.<name>.ckpt-tmp-XXXXXX` and renames it over `path` in commit() after fsync. If the
+// Writes `<dir>/.<name>.ckpt-tmp-<pid>-XXXXXX` and renames it over `path` in commit() after fsync. If the
 // sink is destroyed without commit() (an exception, a bad input discovered half-way), the temporary
 // file is removed and `path` is untouched: no half-written outputs.
 class AtomicFileSink final : public ByteSink {
@@ -67,6 +67,7 @@ class AtomicFileSink final : public ByteSink {
   uint64_t position_ = 0;
   std::vector<std::byte> buffer_;
   size_t buffered_ = 0;
+  int slot_ = -1;  // signal_cleanup registration of temp_path_
   bool committed_ = false;
 };
 

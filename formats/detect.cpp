@@ -1,6 +1,7 @@
 #include "formats/detect.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,8 +31,14 @@ std::string_view file_kind_name(FileKind kind) {
 FileKind detect_file_kind(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return FileKind::HfDirectory;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
   if (fd < 0) throw Error(ErrorCode::Io, path, Error::kNoOffset, "", std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(ErrorCode::Io, path, Error::kNoOffset, "file",
+                S_ISFIFO(st.st_mode) ? "is a FIFO, not a regular file" : "is not a regular file");
+  }
   std::byte head[1025];
   ssize_t n = 0;
   while (true) {

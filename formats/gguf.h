@@ -12,6 +12,7 @@
 // named as big-endian files); counts checked against the bytes that remain before anything is
 // allocated (each KV needs >= 13 bytes, each tensor info >= 24); strings <= 1 GiB; arrays <= 2^30
 // elements and no arrays of arrays; keys non-empty and unique; value and element types valid;
+// keys and tensor names UTF-8; bools 0 or 1; at most 65,536 KVs;
 // general.alignment a u32 power of two; tensor names unique and < 64 bytes; n_dims <= 4; ne >= 0
 // with no overflow; ne[0] a multiple of the type's block size; retired type ids refused; offsets
 // exactly the running padded size (first 0, no gaps, no reordering); every tensor inside the file.
@@ -36,6 +37,8 @@ inline constexpr uint32_t kGgufMaxDims = 4;             // GGML_MAX_DIMS
 inline constexpr size_t kGgufMaxNameBytes = 63;         // GGML_MAX_NAME = 64 including the NUL
 inline constexpr uint64_t kGgufMaxStringBytes = uint64_t{1} << 30;
 inline constexpr uint64_t kGgufMaxArrayCount = uint64_t{1} << 30;
+// Real files carry tens of KVs; 65,536 keeps a file of tiny KVs from costing ~6x its size in memory.
+inline constexpr uint64_t kGgufMaxKvCount = uint64_t{1} << 16;
 
 struct GgufKv {
   std::string key;

@@ -5,6 +5,7 @@
 #include "formats/checked_math.h"
 #include "formats/gguf.h"
 #include "formats/lfs_pointer.h"
+#include "formats/utf8.h"
 
 namespace ckpt {
 
@@ -13,7 +14,7 @@ namespace {
 constexpr uint64_t kMinKvBytes = 8 + 4 + 1;              // empty key (refused later), type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 4 + 8;  // empty name, n_dims 0, type, offset
 
-std::string read_gguf_string(ByteReader& r, std::string_view field) {
+std::string_view read_gguf_string_view(ByteReader& r, std::string_view field) {
   const uint64_t at = r.offset();
   const uint64_t n = r.read<uint64_t>(field);
   if (n > kGgufMaxStringBytes) {
@@ -23,8 +24,10 @@ std::string read_gguf_string(ByteReader& r, std::string_view field) {
     r.fail_at(at, ErrorCode::Truncated, field,
               "string length " + std::to_string(n) + " but only " + std::to_string(r.remaining()) + " bytes remain");
   }
-  return std::string(r.read_chars(n, field));
+  return r.read_chars(n, field);
 }
+
+std::string read_gguf_string(ByteReader& r, std::string_view field) { return std::string(read_gguf_string_view(r, field)); }
 
 GgufType read_value_type(ByteReader& r, std::string_view field) {
   const uint64_t at = r.offset();
@@ -57,10 +60,16 @@ GgufArray read_array(ByteReader& r, const std::string& field) {
                   " bytes, only " + std::to_string(r.remaining()) + " remain");
   }
   if (a.element_type == GgufType::String) {
-    a.strings.reserve(a.count);
-    for (uint64_t i = 0; i < a.count; ++i) a.strings.push_back(read_gguf_string(r, field));
+    a.string_ends.reserve(a.count);
+    for (uint64_t i = 0; i < a.count; ++i) a.push_string(read_gguf_string_view(r, field));
   } else {
+    const uint64_t at_bytes = r.offset();
     const auto bytes = r.read_bytes(*needed, field);
+    if (a.element_type == GgufType::Bool) {
+      for (uint64_t i = 0; i < bytes.size(); ++i) {
+        if (static_cast<uint8_t>(bytes[i]) > 1) r.fail_at(at_bytes + i, ErrorCode::BadValueType, field, "bool element is neither 0 nor 1");
+      }
+    }
     a.raw.assign(bytes.begin(), bytes.end());
   }
   return a;
@@ -75,9 +84,15 @@ GgufValue read_value(ByteReader& r, GgufType type, const std::string& field) {
     case GgufType::U32: return {r.read<uint32_t>(field)};
     case GgufType::I32: return {r.read<int32_t>(field)};
     case GgufType::F32: return {r.read<float>(field)};
-    case GgufType::Bool: return {r.read<uint8_t>(field) != 0};
+    case GgufType::Bool: {
+      const uint64_t at = r.offset();
+      const uint8_t b = r.read<uint8_t>(field);
+      // gguf.cpp reads a bool as one byte; anything but 0 or 1 means the file was not written by a GGUF writer.
+      if (b > 1) r.fail_at(at, ErrorCode::BadValueType, field, "bool value " + std::to_string(b) + " is neither 0 nor 1");
+      return {b != 0};
+    }
     case GgufType::String: return {read_gguf_string(r, field)};
-    case GgufType::Array: return {read_array(r, field)};
+    case GgufType::Array: return {GgufArrayBox(read_array(r, field))};
     case GgufType::U64: return {r.read<uint64_t>(field)};
     case GgufType::I64: return {r.read<int64_t>(field)};
     case GgufType::F64: return {r.read<double>(field)};
@@ -120,15 +135,21 @@ void read_header(ByteReader& r, GgufFile& out) {
 }
 
 void read_kvs(ByteReader& r, GgufFile& out, uint64_t n_kv) {
-  std::unordered_set<std::string> keys;
+  // Views into the mapped file: no second copy of every key just to detect duplicates.
+  std::unordered_set<std::string_view> keys;
+  keys.reserve(n_kv);
   out.kvs.reserve(n_kv);
   for (uint64_t i = 0; i < n_kv; ++i) {
     GgufKv kv;
     kv.offset_in_file = r.offset();
-    kv.key = read_gguf_string(r, "kv[" + std::to_string(i) + "] key");
+    const std::string_view key = read_gguf_string_view(r, "kv[" + std::to_string(i) + "] key");
+    kv.key = std::string(key);
     const std::string field = "kv '" + kv.key + "'";
     if (kv.key.empty()) r.fail_at(kv.offset_in_file, ErrorCode::EmptyName, field, "empty key");
-    if (!keys.insert(kv.key).second) r.fail_at(kv.offset_in_file, ErrorCode::DuplicateName, field, "duplicate key");
+    if (const size_t bad = find_invalid_utf8(key); bad != std::string_view::npos) {
+      r.fail_at(kv.offset_in_file + 8 + bad, ErrorCode::BadUtf8, field, "key is not valid UTF-8 (the GGUF spec requires it)");
+    }
+    if (!keys.insert(key).second) r.fail_at(kv.offset_in_file, ErrorCode::DuplicateName, field, "duplicate key");
     const GgufType type = read_value_type(r, field + " type");
     const uint64_t value_at = r.offset();
     kv.value = read_value(r, type, field);
@@ -156,6 +177,9 @@ void read_tensor_infos(ByteReader& r, GgufFile& out, uint64_t n_tensors) {
     t.name = read_gguf_string(r, "tensor[" + std::to_string(i) + "] name");
     const std::string field = "tensor '" + t.name + "'";
     if (t.name.empty()) r.fail_at(t.info_offset_in_file, ErrorCode::EmptyName, field, "empty tensor name");
+    if (const size_t bad = find_invalid_utf8(t.name); bad != std::string_view::npos) {
+      r.fail_at(t.info_offset_in_file + 8 + bad, ErrorCode::BadUtf8, field, "tensor name is not valid UTF-8");
+    }
     if (t.name.size() > kGgufMaxNameBytes) {
       r.fail_at(t.info_offset_in_file, ErrorCode::TooLarge, field,
                 "name of " + std::to_string(t.name.size()) + " bytes exceeds ggml's 63-byte limit");
@@ -268,6 +292,9 @@ GgufFile read_gguf(std::shared_ptr<const MappedFile> file) {
   read_header(r, out);
   const uint64_t n_tensors = read_count(r, "n_tensors", kMinTensorInfoBytes);
   const uint64_t n_kv = read_count(r, "n_kv", kMinKvBytes);
+  if (n_kv > kGgufMaxKvCount) {
+    r.fail_at(16, ErrorCode::TooLarge, "n_kv", std::to_string(n_kv) + " metadata entries exceed the cap of " + std::to_string(kGgufMaxKvCount));
+  }
   // Both sections must fit together, not just each alone.
   if (n_tensors * kMinTensorInfoBytes + n_kv * kMinKvBytes > r.remaining()) {
     r.fail_at(8, ErrorCode::TooLarge, "n_tensors",

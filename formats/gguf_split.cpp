@@ -1,4 +1,5 @@
 #include "formats/gguf_split.h"
+#include "formats/output_guard.h"
 
 #include <filesystem>
 #include <unordered_set>
@@ -45,6 +46,10 @@ std::vector<std::string> write_gguf_split(const std::string& path, const std::ve
   if (n_shards > UINT16_MAX) {
     throw Error(ErrorCode::InvalidArgument, path, Error::kNoOffset, "split", "more than 65535 shards");
   }
+  // Shards are staged together and renamed into place at the end: an interrupted split leaves no
+  // partial set that a loader could mistake for a whole one.
+  StagingDir stage(path, /*force=*/false, StagingDir::Mode::FilesBeside);
+  const std::string staged_path = (fs::path(stage.path()) / fs::path(path).filename()).string();
   std::vector<std::string> written;
   for (size_t s = 0; s < n_shards; ++s) {
     std::vector<GgufKv> shard_kvs = s == 0 ? kvs : std::vector<GgufKv>{};
@@ -55,10 +60,10 @@ std::vector<std::string> write_gguf_split(const std::string& path, const std::ve
     for (size_t i = 0; i < tensors.size(); ++i) {
       if (shard_of[i] == s) shard_tensors.push_back(tensors[i]);
     }
-    const std::string shard_path = gguf_shard_path(path, s, n_shards);
-    write_gguf(shard_path, shard_kvs, shard_tensors);
-    written.push_back(shard_path);
+    write_gguf(gguf_shard_path(staged_path, s, n_shards), shard_kvs, shard_tensors);
+    written.push_back(gguf_shard_path(path, s, n_shards));
   }
+  stage.commit();
   return written;
 }
 

@@ -63,13 +63,21 @@ GgufValue GgufValue::string_array(std::vector<std::string> values) {
   GgufArray a;
   a.element_type = GgufType::String;
   a.count = values.size();
-  a.strings = std::move(values);
-  return GgufValue{std::move(a)};
+  a.string_ends.reserve(values.size());
+  for (const auto& v : values) a.push_string(v);
+  return GgufValue{GgufArrayBox(std::move(a))};
+}
+
+std::vector<std::string> GgufArray::string_list() const {
+  std::vector<std::string> out;
+  out.reserve(string_ends.size());
+  for (uint64_t i = 0; i < string_ends.size(); ++i) out.emplace_back(string_at(i));
+  return out;
 }
 
 namespace {
 
-std::string quote(const std::string& s) { return "\"" + escape_for_display(s) + "\""; }
+std::string quote(std::string_view s) { return "\"" + escape_for_display(s) + "\""; }
 
 std::string element_to_display(const GgufArray& a, uint64_t i) {
   switch (a.element_type) {
@@ -81,7 +89,7 @@ std::string element_to_display(const GgufArray& a, uint64_t i) {
     case GgufType::I32: return std::to_string(a.at<int32_t>(i));
     case GgufType::F32: return fmt::format("{}", a.at<float>(i));
     case GgufType::Bool: return a.at<uint8_t>(i) ? "true" : "false";
-    case GgufType::String: return quote(a.strings[i]);
+    case GgufType::String: return quote(a.string_at(i));
     case GgufType::U64: return std::to_string(a.at<uint64_t>(i));
     case GgufType::I64: return std::to_string(a.at<int64_t>(i));
     case GgufType::F64: return fmt::format("{}", a.at<double>(i));
@@ -94,11 +102,13 @@ std::string element_to_display(const GgufArray& a, uint64_t i) {
 
 std::string gguf_value_to_display(const GgufValue& value, size_t max_items) {
   return std::visit(
-      [&](const auto& v) -> std::string {
-        using T = std::decay_t<decltype(v)>;
+      [&](const auto& box) -> std::string {
+        using T = std::decay_t<decltype(box)>;
+        const auto& v = box;
         if constexpr (std::is_same_v<T, std::string>) {
           return quote(v);
-        } else if constexpr (std::is_same_v<T, GgufArray>) {
+        } else if constexpr (std::is_same_v<T, GgufArrayBox>) {
+          const GgufArray& v = box.get();
           std::string out = "[";
           const uint64_t shown = std::min<uint64_t>(v.count, max_items);
           for (uint64_t i = 0; i < shown; ++i) {

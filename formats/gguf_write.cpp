@@ -14,7 +14,7 @@ namespace {
   throw Error(ErrorCode::InvalidArgument, sink, Error::kNoOffset, field, detail);
 }
 
-void write_string(ByteSink& s, const std::string& v) {
+void write_string(ByteSink& s, std::string_view v) {
   s.write_le<uint64_t>(v.size());
   s.write_text(v);
 }
@@ -25,13 +25,14 @@ void write_value(ByteSink& s, const GgufValue& value) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::string>) {
           write_string(s, v);
-        } else if constexpr (std::is_same_v<T, GgufArray>) {
-          s.write_le<int32_t>(static_cast<int32_t>(v.element_type));
-          s.write_le<uint64_t>(v.count);
-          if (v.element_type == GgufType::String) {
-            for (const auto& str : v.strings) write_string(s, str);
+        } else if constexpr (std::is_same_v<T, GgufArrayBox>) {
+          const GgufArray& a = v.get();
+          s.write_le<int32_t>(static_cast<int32_t>(a.element_type));
+          s.write_le<uint64_t>(a.count);
+          if (a.element_type == GgufType::String) {
+            for (uint64_t i = 0; i < a.count; ++i) write_string(s, a.string_at(i));
           } else {
-            s.write(v.raw);
+            s.write(a.raw);
           }
         } else if constexpr (std::is_same_v<T, bool>) {
           s.write_le<uint8_t>(v ? 1 : 0);
@@ -48,7 +49,7 @@ void validate_value(const std::string& sink, const GgufKv& kv) {
   const std::string field = "kv '" + kv.key + "'";
   if (a.element_type == GgufType::Array) invalid(sink, field, "arrays of arrays are not supported by llama.cpp");
   if (static_cast<uint32_t>(a.element_type) >= kGgufTypeCount) invalid(sink, field, "invalid element type");
-  if (a.element_type == GgufType::String ? a.strings.size() != a.count
+  if (a.element_type == GgufType::String ? a.string_ends.size() != a.count
                                          : a.raw.size() != a.count * gguf_type_size(a.element_type)) {
     invalid(sink, field, "array count does not match its elements");
   }

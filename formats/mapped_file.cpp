@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "formats/error.h"
+#include "formats/signal_cleanup.h"
 
 namespace ckpt {
 
@@ -19,7 +20,8 @@ namespace {
 }  // namespace
 
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO named like a model file would otherwise wait forever for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw_io(path, "cannot open");
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -30,6 +32,11 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
     ::close(fd);
     errno = EISDIR;
     throw_io(path, "cannot map");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(ErrorCode::Io, path, Error::kNoOffset, "file",
+                S_ISFIFO(st.st_mode) ? "is a FIFO, not a regular file" : "is a device or socket, not a regular file");
   }
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->path_ = path;
@@ -42,6 +49,7 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
     }
     file->data_ = static_cast<const std::byte*>(p);
     file->is_mmap_ = true;
+    file->mapping_slot_ = register_mapping(p, file->size_, path);
   }
   ::close(fd);  // the mapping keeps the file alive
   return file;
@@ -59,6 +67,7 @@ std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::string name, std::
 }
 
 MappedFile::~MappedFile() {
+  unregister_mapping(mapping_slot_);
   if (is_mmap_) ::munmap(const_cast<std::byte*>(data_), size_);
 }
 

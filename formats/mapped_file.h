@@ -36,6 +36,7 @@ class MappedFile {
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
   bool is_mmap_ = false;
+  int mapping_slot_ = -1;  // signal_cleanup: a SIGBUS in this range names the file
   std::unique_ptr<std::byte[]> owned_;
 };
 

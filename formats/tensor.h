@@ -40,6 +40,13 @@ struct TensorToWrite {
   TensorDataWriter write_data;
 };
 
+// Where a reader finds tensors by name (a safetensors file, a sharded set, a model source, ...).
+struct TensorLookup {
+  std::function<const TensorInfo*(const std::string& name)> find;
+  std::function<std::span<const std::byte>(const TensorInfo&)> data;
+  std::string file;  // for messages
+};
+
 // Convenience: a TensorDataWriter that copies a span the caller keeps alive.
 TensorDataWriter write_bytes_from(std::span<const std::byte> bytes);
 

@@ -1,11 +1,13 @@
 // Restricted unpickler for torch.save state dicts (see torch_bin.h for what is accepted).
 #include "formats/torch_bin.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
 #include <filesystem>
 #include <map>
+#include <unordered_map>
 #include <unordered_set>
 #include <variant>
 
@@ -43,7 +45,13 @@ struct Dict {
 };
 struct Value {
   std::variant<std::monostate, bool, int64_t, double, std::string, List, Dict, Global, Storage, Tensor, Mark> v;
+  // Containers nested inside this one (a lower bound once memo sharing makes cycles). Capped so that
+  // 200,000 nested lists in a 400 kB pickle cannot overflow the stack when the tree is destroyed.
+  int depth = 0;
 };
+
+// A state dict nests module paths a few levels deep; tuples of shapes add one or two more.
+constexpr int kMaxPickleDepth = 64;
 
 ValuePtr make(auto x) { return std::make_shared<Value>(Value{std::move(x)}); }
 
@@ -71,6 +79,8 @@ class Unpickler {
   Unpickler(std::span<const std::byte> pkl, std::string name) : r_(pkl, std::move(name)) {}
 
   ValuePtr run() {
+    // Each opcode is at least one byte and creates at most one object, so objects are bounded by the
+    // pickle's size; the tensor walk below is bounded by the objects (each dict visited once).
     while (true) {
       const uint64_t at = r_.offset();
       const auto op = r_.read<uint8_t>("pickle opcode");
@@ -195,11 +205,11 @@ class Unpickler {
       case '}': stack_.push_back(make(Dict{})); return;                            // EMPTY_DICT
       case ']': case ')': stack_.push_back(make(List{})); return;                  // EMPTY_LIST / EMPTY_TUPLE
       case '(': stack_.push_back(make(Mark{})); return;                            // MARK
-      case 't': stack_.push_back(make(List{pop_to_mark("TUPLE")})); return;        // TUPLE
-      case 'l': stack_.push_back(make(List{pop_to_mark("LIST")})); return;         // LIST
-      case 0x85: { auto a = pop("TUPLE1"); stack_.push_back(make(List{{a}})); return; }
-      case 0x86: { auto b = pop("TUPLE2"), a = pop("TUPLE2"); stack_.push_back(make(List{{a, b}})); return; }
-      case 0x87: { auto c = pop("TUPLE3"), b = pop("TUPLE3"), a = pop("TUPLE3"); stack_.push_back(make(List{{a, b, c}})); return; }
+      case 't': push_list(pop_to_mark("TUPLE"), at); return;                       // TUPLE
+      case 'l': push_list(pop_to_mark("LIST"), at); return;                        // LIST
+      case 0x85: { auto a = pop("TUPLE1"); push_list({a}, at); return; }
+      case 0x86: { auto b = pop("TUPLE2"), a = pop("TUPLE2"); push_list({a, b}, at); return; }
+      case 0x87: { auto c = pop("TUPLE3"), b = pop("TUPLE3"), a = pop("TUPLE3"); push_list({a, b, c}, at); return; }
       case 'N': stack_.push_back(make(std::monostate{})); return;
       case 0x88: stack_.push_back(make(true)); return;
       case 0x89: stack_.push_back(make(false)); return;
@@ -258,22 +268,60 @@ class Unpickler {
       case 'R': reduce(at); return;
       case 'Q': persistent_load(at); return;
       case 'b': pop("BUILD"); return;  // OrderedDict/Parameter state: nothing ckpt needs
-      case 's': { auto v = pop("SETITEM"), k = pop("SETITEM"); dict_of(top("SETITEM"), at).items.emplace_back(k, v); return; }
+      case 's': {
+        auto v = pop("SETITEM"), k = pop("SETITEM");
+        auto& d = top("SETITEM");
+        nest(*d, {k, v}, at);
+        dict_of(d, at).items.emplace_back(k, v);
+        return;
+      }
       case 'u': {
         auto items = pop_to_mark("SETITEMS");
         if (items.size() % 2) r_.fail_at(at, ErrorCode::BadValueType, "SETITEMS", "odd number of items");
-        auto& d = dict_of(top("SETITEMS"), at);
+        auto& top_value = top("SETITEMS");
+        nest(*top_value, items, at);
+        auto& d = dict_of(top_value, at);
         for (size_t i = 0; i < items.size(); i += 2) d.items.emplace_back(items[i], items[i + 1]);
         return;
       }
-      case 'a': { auto v = pop("APPEND"); list_of(top("APPEND"), at).items.push_back(v); return; }
-      case 'e': { auto items = pop_to_mark("APPENDS"); auto& l = list_of(top("APPENDS"), at); l.items.insert(l.items.end(), items.begin(), items.end()); return; }
+      case 'a': {
+        auto v = pop("APPEND");
+        auto& l = top("APPEND");
+        nest(*l, {v}, at);
+        list_of(l, at).items.push_back(v);
+        return;
+      }
+      case 'e': {
+        auto items = pop_to_mark("APPENDS");
+        auto& top_value = top("APPENDS");
+        nest(*top_value, items, at);
+        auto& l = list_of(top_value, at);
+        l.items.insert(l.items.end(), items.begin(), items.end());
+        return;
+      }
       default: {
         char hex[8];
         std::snprintf(hex, sizeof hex, "0x%02x", op);
         r_.fail_at(at, ErrorCode::Unsupported, "pickle opcode", std::string("opcode ") + hex + " is not allowed in a state dict");
       }
     }
+  }
+  // Raises `container`'s depth above its new members'; refuses nesting past the cap.
+  void nest(Value& container, const std::vector<ValuePtr>& members, uint64_t at) {
+    for (const auto& m : members) {
+      if (m.get() == &container) r_.fail_at(at, ErrorCode::TooDeep, "pickle", "a container holds itself");
+      container.depth = std::max(container.depth, m->depth + 1);
+    }
+    if (container.depth > kMaxPickleDepth) {
+      r_.fail_at(at, ErrorCode::TooDeep, "pickle",
+                 "objects nested deeper than " + std::to_string(kMaxPickleDepth) + " levels");
+    }
+  }
+  void push_list(std::vector<ValuePtr> items, uint64_t at) {
+    auto list = make(List{});
+    nest(*list, items, at);
+    std::get<List>(list->v).items = std::move(items);
+    stack_.push_back(std::move(list));
   }
   Dict& dict_of(ValuePtr& v, uint64_t at) {
     auto* d = std::get_if<Dict>(&v->v);
@@ -291,9 +339,16 @@ class Unpickler {
   std::map<uint64_t, ValuePtr> memo_;  // a map: memo indexes come from the file
 };
 
+// Walks the state dict. A dict reached twice is refused: torch.save never shares one, and a memo
+// fan-out (each level holding the same dict ten times, "billion laughs") would otherwise make a 5 kB
+// file name 10^8 tensors.
 void collect_tensors(const Value& v, const std::string& prefix, int depth, const std::string& path,
-                     std::vector<std::pair<std::string, Tensor>>& out) {
+                     std::vector<std::pair<std::string, Tensor>>& out, std::unordered_set<const Value*>& visited) {
   if (depth > 8) throw Error(ErrorCode::TooDeep, path, Error::kNoOffset, "data.pkl", "state dict nested too deeply");
+  if (!visited.insert(&v).second) {
+    throw Error(ErrorCode::DuplicateName, path, Error::kNoOffset, "data.pkl",
+                "the same dict appears twice in the state dict (memo fan-out)");
+  }
   const auto* d = std::get_if<Dict>(&v.v);
   if (!d) throw Error(ErrorCode::BadValueType, path, Error::kNoOffset, "data.pkl", "top-level object is not a dict");
   for (const auto& [k, val] : d->items) {
@@ -303,7 +358,7 @@ void collect_tensors(const Value& v, const std::string& prefix, int depth, const
     if (const auto* t = std::get_if<Tensor>(&val->v)) {
       out.emplace_back(name, *t);
     } else if (std::holds_alternative<Dict>(val->v)) {
-      collect_tensors(*val, name, depth + 1, path, out);
+      collect_tensors(*val, name, depth + 1, path, out, visited);
     }
   }
 }
@@ -325,10 +380,18 @@ TorchBinFile read_torch_bin(std::shared_ptr<const MappedFile> file) {
   if (!pkl) throw Error(ErrorCode::NotFound, path, Error::kNoOffset, "data.pkl", "archive has no data.pkl");
   const std::string prefix = pkl->name.substr(0, pkl->name.size() - std::string("data.pkl").size());
   std::vector<std::byte> scratch;
-  const auto pkl_bytes = zip.read(*pkl, scratch, uint64_t{1} << 30);
+  // data.pkl of a state dict holds names and shapes: a few MB even for 100B-parameter models.
+  const auto pkl_bytes = zip.read(*pkl, scratch, uint64_t{256} << 20);
   const auto root = Unpickler(pkl_bytes, path + ":" + pkl->name).run();
   std::vector<std::pair<std::string, Tensor>> found;
-  collect_tensors(*root, "", 0, path, found);
+  std::unordered_set<const Value*> visited;
+  collect_tensors(*root, "", 0, path, found, visited);
+  std::unordered_set<std::string> names;
+  for (const auto& [name, t] : found) {
+    if (!names.insert(name).second) {
+      throw Error(ErrorCode::DuplicateName, path, pkl->data_offset, "tensor '" + name + "'", "appears twice in data.pkl");
+    }
+  }
 
   TorchBinFile out;
   out.path = path;
@@ -364,6 +427,7 @@ std::vector<TorchBinFile> read_torch_bin_index(const std::string& index_path) {
     throw Error(ErrorCode::BadJson, index_path, 0, "weight_map", "missing or not an object");
   }
   std::map<std::string, bool> files;
+  std::unordered_map<std::string, std::string> shard_of;  // tensor -> the shard the index names
   for (const auto& [tensor, file] : map->items()) {
     if (!file.is_string()) throw Error(ErrorCode::BadJson, index_path, locate_json_key(text, tensor, 0), "weight_map", "value is not a string");
     const auto& name = file.get_ref<const std::string&>();
@@ -371,10 +435,34 @@ std::vector<TorchBinFile> read_torch_bin_index(const std::string& index_path) {
       throw Error(ErrorCode::BadPath, index_path, locate_json_key(text, tensor, 0), "weight_map", "'" + name + "' is not a plain file name");
     }
     files[name] = true;
+    shard_of.emplace(tensor, name);
   }
   std::vector<TorchBinFile> out;
   const auto dir = std::filesystem::path(index_path).parent_path();
-  for (const auto& [name, _] : files) out.push_back(read_torch_bin((dir / name).string()));
+  for (const auto& [name, _] : files) {
+    out.push_back(read_torch_bin((dir / name).string()));
+    // The index is the authority: a tensor must sit in the shard it names, so a second copy in
+    // another shard (which one would a reader take?) is refused instead of silently picked.
+    for (const auto& t : out.back().tensors) {
+      const auto it = shard_of.find(t.name);
+      if (it == shard_of.end() || it->second != name) {
+        throw Error(it == shard_of.end() ? ErrorCode::NotFound : ErrorCode::DuplicateName, out.back().path,
+                    Error::kNoOffset, "tensor '" + t.name + "'",
+                    it == shard_of.end() ? "is in this shard but the index does not list it"
+                                         : "is in this shard but the index assigns it to '" + it->second + "'");
+      }
+    }
+  }
+  std::unordered_set<std::string> present;
+  for (const auto& f : out) {
+    for (const auto& t : f.tensors) present.insert(t.name);
+  }
+  for (const auto& [tensor, name] : shard_of) {
+    if (!present.count(tensor)) {
+      throw Error(ErrorCode::NotFound, index_path, locate_json_key(text, tensor, 0), "weight_map '" + tensor + "'",
+                  "tensor is not in shard '" + name + "'");
+    }
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <cstring>
+#include <unordered_set>
 
 #include "formats/byte_reader.h"
 #include "formats/checked_math.h"
@@ -61,6 +62,7 @@ ZipReader::ZipReader(std::shared_ptr<const MappedFile> file) : file_(std::move(f
   if (n_entries > cd_size / 46) r.fail_at(eocd, ErrorCode::TooLarge, "zip entry count", "more entries than the directory can hold");
   r.seek(cd_offset, "zip central directory");
   entries_.reserve(n_entries);
+  std::unordered_set<std::string> names;
   for (uint64_t i = 0; i < n_entries; ++i) {
     const uint64_t at = r.offset();
     if (r.read<uint32_t>("zip central header") != kCentralHeader) r.fail_at(at, ErrorCode::BadMagic, "zip central header", "bad signature");
@@ -105,6 +107,8 @@ ZipReader::ZipReader(std::shared_ptr<const MappedFile> file) : file_(std::move(f
                  "data of " + std::to_string(e.compressed_size) + " bytes runs past the end of the file");
     }
     if (e.method == 0 && e.size != e.compressed_size) lr.fail_at(at, ErrorCode::SizeMismatch, "zip entry '" + e.name + "'", "stored sizes differ");
+    // Two entries with one name let two readers see different files (Python's zipfile takes the last).
+    if (!names.insert(e.name).second) r.fail_at(at, ErrorCode::DuplicateName, "zip entry '" + e.name + "'", "appears twice in the central directory");
     entries_.push_back(std::move(e));
   }
 }
@@ -120,7 +124,15 @@ std::span<const std::byte> ZipReader::read(const ZipEntry& e, std::vector<std::b
   const auto raw = file_->bytes().subspan(e.data_offset, e.compressed_size);
   if (e.method == 0) return raw;
   if (e.size > max_inflated) {
-    throw Error(ErrorCode::TooLarge, file_->path(), e.data_offset, "zip entry '" + e.name + "'", "inflated size too large");
+    throw Error(ErrorCode::TooLarge, file_->path(), e.data_offset, "zip entry '" + e.name + "'",
+                "inflated size " + std::to_string(e.size) + " exceeds the cap of " + std::to_string(max_inflated) + " bytes");
+  }
+  // Deflate expands at most ~1032x; a larger claimed ratio is a bomb or a lie, refused before
+  // anything is allocated (136 bytes claiming 1 GiB).
+  if (e.size / 1032 > e.compressed_size + 64) {
+    throw Error(ErrorCode::TooLarge, file_->path(), e.data_offset, "zip entry '" + e.name + "'",
+                "claims " + std::to_string(e.size) + " bytes from " + std::to_string(e.compressed_size) +
+                    " compressed (more than deflate's 1032:1 maximum)");
   }
   scratch.resize(e.size);
   z_stream zs{};

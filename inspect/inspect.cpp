@@ -1,5 +1,7 @@
 #include "inspect/inspect.h"
 
+#include <filesystem>
+
 #include "formats/error.h"
 #include "formats/lfs_pointer.h"
 #include "formats/mapped_file.h"
@@ -34,19 +36,39 @@ InspectReport inspect_path(const std::string& path, const InspectOptions& option
   InspectReport report;
   report.path = path;
   report.kind = detect_file_kind(path);
+  namespace fs = std::filesystem;
   switch (report.kind) {
     case FileKind::Gguf: inspect_gguf(path, options, report); break;
     case FileKind::Safetensors: inspect_safetensors(path, report); break;
-    case FileKind::SafetensorsIndex: inspect_safetensors_index(path, report); break;
-    case FileKind::HfDirectory: inspect_hf_directory(path, report); break;
+    case FileKind::SafetensorsIndex:
+      if (path.ends_with(".bin.index.json")) {
+        inspect_model_source(path, report);
+      } else {
+        inspect_safetensors_index(path, report);
+      }
+      break;
+    case FileKind::HfDirectory: {
+      // Safetensors checkpoints keep their format-specific view (header size, shard totals); .bin
+      // directories and adapters go through the model-source layer like every other command.
+      const fs::path d(path);
+      const bool safetensors = !fs::exists(d / "adapter_config.json") &&
+                               (fs::exists(d / "model.safetensors") || fs::exists(d / "model.safetensors.index.json") ||
+                                (!fs::exists(d / "pytorch_model.bin") && !fs::exists(d / "pytorch_model.bin.index.json")));
+      if (safetensors) {
+        inspect_hf_directory(path, report);
+      } else {
+        inspect_model_source(path, report);
+      }
+      break;
+    }
     case FileKind::LfsPointer: {
       const auto file = MappedFile::open(path);
       throw_if_lfs_pointer(file->bytes(), path);
       break;
     }
     case FileKind::Unknown:
-      throw Error(ErrorCode::BadMagic, path, 0, "magic",
-                  "not a GGUF, safetensors, safetensors index or HF checkpoint directory");
+      inspect_model_source(path, report);  // .bin (torch ZIP or llama2.c), or an error naming what it is not
+      break;
   }
   return report;
 }

@@ -16,6 +16,10 @@ namespace ckpt {
 struct InspectOptions {
   bool full = false;               // print whole arrays (tokenizer vocabularies) instead of a summary
   size_t summary_array_items = 8;  // elements shown of a long array when !full
+  // Even --full shows at most this many elements of one array: a 100 MiB array printed whole took
+  // 51 s and 3.5 GB. The rest is counted, not printed.
+  size_t full_array_items = size_t{1} << 20;
+  bool text_only = false;          // leave MetadataRow::json empty (the CLI's text output never reads it)
 };
 
 struct MetadataRow {
@@ -24,6 +28,7 @@ struct MetadataRow {
   std::string display;         // one line, summarized unless full
   nlohmann::ordered_json json; // the value (arrays summarized unless full)
   uint64_t offset_in_file = 0; // GGUF: where the KV starts; 0 when not meaningful
+  bool utf8_valid = true;      // false: a string whose bytes are not UTF-8 (shown escaped)
 };
 
 struct TensorRow {
@@ -40,6 +45,7 @@ struct DTypeTotals {
 struct InspectReport {
   std::string path;
   FileKind kind = FileKind::Unknown;
+  std::string kind_name;           // overrides file_kind_name(kind) in JSON (torch-bin, llama2c, peft-adapter, ...)
   std::string format;              // "GGUF v3", "safetensors", "safetensors (3 shards)", ...
   std::vector<std::string> files;  // files read
   std::vector<std::pair<std::string, std::string>> properties;  // alignment, data offset, header size...

@@ -3,6 +3,8 @@
 
 #include "formats/gguf.h"
 #include "formats/gguf_split.h"
+#include "formats/model_source.h"
+#include "formats/utf8.h"
 #include "inspect/inspect_internal.h"
 
 namespace ckpt {
@@ -10,7 +12,7 @@ namespace ckpt {
 namespace {
 
 nlohmann::ordered_json array_to_json(const GgufArray& a, const InspectOptions& options) {
-  const uint64_t shown = options.full ? a.count : std::min<uint64_t>(a.count, options.summary_array_items);
+  const uint64_t shown = std::min<uint64_t>(a.count, options.full ? options.full_array_items : options.summary_array_items);
   nlohmann::ordered_json items = nlohmann::ordered_json::array();
   for (uint64_t i = 0; i < shown; ++i) {
     switch (a.element_type) {
@@ -22,7 +24,7 @@ nlohmann::ordered_json array_to_json(const GgufArray& a, const InspectOptions& o
       case GgufType::I32: items.push_back(a.at<int32_t>(i)); break;
       case GgufType::F32: items.push_back(a.at<float>(i)); break;
       case GgufType::Bool: items.push_back(a.at<uint8_t>(i) != 0); break;
-      case GgufType::String: items.push_back(a.strings[i]); break;
+      case GgufType::String: items.push_back(std::string(a.string_at(i))); break;
       case GgufType::U64: items.push_back(a.at<uint64_t>(i)); break;
       case GgufType::I64: items.push_back(a.at<int64_t>(i)); break;
       case GgufType::F64: items.push_back(a.at<double>(i)); break;
@@ -37,8 +39,8 @@ nlohmann::ordered_json value_to_json(const GgufValue& value, const InspectOption
   return std::visit(
       [&](const auto& v) -> nlohmann::ordered_json {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, GgufArray>) {
-          return array_to_json(v, options);
+        if constexpr (std::is_same_v<T, GgufArrayBox>) {
+          return array_to_json(v.get(), options);
         } else {
           return v;
         }
@@ -106,13 +108,25 @@ void inspect_gguf(const std::string& path, const InspectOptions& options, Inspec
     row.key = kv.key;
     row.type = kv.value.is_array() ? fmt::format("arr[{}]", gguf_type_name(kv.value.array().element_type))
                                    : std::string(gguf_type_name(kv.value.type()));
-    row.display = gguf_value_to_display(kv.value, options.full ? SIZE_MAX : options.summary_array_items);
-    row.json = value_to_json(kv.value, options);
+    if (!options.text_only) row.json = value_to_json(kv.value, options);
+    row.display = gguf_value_to_display(kv.value, options.full ? options.full_array_items : options.summary_array_items);
+    // Strings are printed escaped; say so when the file's bytes were not UTF-8 (the spec requires it).
+    if (const auto* str = kv.value.as_string(); str && find_invalid_utf8(*str) != std::string_view::npos) {
+      row.display += "  [not valid UTF-8]";
+      row.utf8_valid = false;
+    }
     row.offset_in_file = kv.offset_in_file;
     report.metadata.push_back(std::move(row));
   }
   for (const auto& e : set.tensors) report.tensors.push_back({e.shard->tensor_info(*e.info), e.shard->file->path()});
   summarize_architecture(gguf, report);
+  if (const auto* type = gguf.find_kv("general.type"); type && type->value.as_string() && *type->value.as_string() == "adapter") {
+    const ModelSource source = open_model_source(path);
+    if (source.adapter) {
+      report.kind_name = std::string(source_kind_name(source.kind));
+      add_adapter_fields(*source.adapter, report.total_parameters(), report);
+    }
+  }
 }
 
 }  // namespace ckpt

@@ -11,5 +11,10 @@ void inspect_gguf(const std::string& path, const InspectOptions& options, Inspec
 void inspect_safetensors(const std::string& path, InspectReport& report);
 void inspect_safetensors_index(const std::string& path, InspectReport& report);
 void inspect_hf_directory(const std::string& dir, InspectReport& report);
+// .bin files and directories, llama2.c checkpoints, PEFT adapters: through the model-source layer.
+void inspect_model_source(const std::string& path, InspectReport& report);
+void summarize_hf_config(const std::string& config_path, InspectReport& report);
+struct AdapterInfo;
+void add_adapter_fields(const AdapterInfo& adapter, uint64_t parameters, InspectReport& report);
 
 }  // namespace ckpt

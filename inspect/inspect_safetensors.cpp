@@ -21,6 +21,8 @@ void add_metadata(const Metadata& metadata, InspectReport& report) {
   }
 }
 
+}  // namespace
+
 // config.json fields worth a line, in the order a reader wants them.
 void summarize_hf_config(const std::string& config_path, InspectReport& report) {
   const auto file = MappedFile::open(config_path);
@@ -58,8 +60,6 @@ void summarize_hf_config(const std::string& config_path, InspectReport& report) 
     report.architecture_fields.emplace_back(label, it->is_string() ? escape_for_display(it->get<std::string>()) : it->dump());
   }
 }
-
-}  // namespace
 
 void inspect_safetensors(const std::string& path, InspectReport& report) {
   const SafetensorsFile st = read_safetensors(path);

@@ -87,7 +87,7 @@ std::string render_inspect_text(const InspectReport& r) {
 nlohmann::ordered_json render_inspect_json(const InspectReport& r) {
   nlohmann::ordered_json j;
   j["path"] = r.path;
-  j["kind"] = file_kind_name(r.kind);
+  j["kind"] = r.kind_name.empty() ? std::string(file_kind_name(r.kind)) : r.kind_name;
   j["format"] = r.format;
   j["files"] = r.files;
   auto& props = j["properties"] = nlohmann::ordered_json::object();
@@ -99,6 +99,7 @@ nlohmann::ordered_json render_inspect_json(const InspectReport& r) {
   auto& meta = j["metadata"] = nlohmann::ordered_json::array();
   for (const auto& m : r.metadata) {
     nlohmann::ordered_json row = {{"key", m.key}, {"type", m.type}, {"value", m.json}};
+    if (!m.utf8_valid) row["utf8_valid"] = false;
     if (m.offset_in_file) row["offset"] = m.offset_in_file;
     meta.push_back(std::move(row));
   }

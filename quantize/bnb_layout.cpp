@@ -1,6 +1,7 @@
 #include "quantize/bnb_layout.h"
 
 #include <cstring>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -206,6 +207,45 @@ std::optional<DequantizedWeight> dequantize_bnb_weight(const TensorLookup& l, co
     out.values[i] = static_cast<float>(static_cast<int8_t>(q[i])) * row_scale[i / cols] * 7.874015718698502e-3f;  // 1/127 as bnb
   }
   return out;
+}
+
+}  // namespace ckpt
+
+namespace ckpt {
+
+void fold_bnb_weights(ModelSource& source) {
+  bool any = false;
+  for (const auto& t : source.all_tensors) any |= is_bnb_companion(t.name);
+  if (!any) return;
+  const TensorLookup lookup = source.lookup();
+  // Companions are dropped only when their weight is a recognized bnb family; a stray ".absmax"
+  // stays a tensor, so a converter reports it as unmapped instead of losing it silently.
+  std::unordered_set<std::string> consumed;
+  for (const auto& t : source.all_tensors) {
+    if (is_bnb_companion(t.name) || !bnb_weight_shape(lookup, t.name)) continue;
+    const std::string stem = t.name.substr(0, t.name.size() - std::string("weight").size());
+    for (const char* suffix : {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map",
+                               ".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4"}) {
+      consumed.insert(t.name + suffix);
+    }
+    consumed.insert(stem + "SCB");
+    consumed.insert(stem + "weight_format");
+  }
+  std::vector<SourceTensor> folded;
+  for (const auto& t : source.all_tensors) {
+    if (consumed.count(t.name)) continue;
+    const auto shape = is_bnb_companion(t.name) ? std::nullopt : bnb_weight_shape(lookup, t.name);
+    if (!shape) {
+      folded.push_back(t);
+      continue;
+    }
+    SourceTensor s{t.name, DType::F32, shape->first, {}, t.file, {}, shape->second, ""};
+    s.quantization = t.dtype == DType::I8 ? "bnb-int8" : "bnb4";
+    s.decode = [lookup, name = t.name]() { return std::move(dequantize_bnb_weight(lookup, name)->values); };
+    folded.push_back(std::move(s));
+  }
+  source.tensors = std::move(folded);
+  source.index();
 }
 
 }  // namespace ckpt

@@ -15,17 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "formats/model_source.h"
 #include "formats/tensor.h"
 #include "quantize/bnb4.h"
 
 namespace ckpt {
-
-// Where a reader finds tensors by name (a safetensors file, a sharded set, ...).
-struct TensorLookup {
-  std::function<const TensorInfo*(const std::string& name)> find;
-  std::function<std::span<const std::byte>(const TensorInfo&)> data;
-  std::string file;  // for messages
-};
 
 // True for the companion tensors of a bnb weight (absmax, quant_map, quant_state, SCB, ...).
 bool is_bnb_companion(const std::string& name);
@@ -57,6 +51,11 @@ std::optional<std::pair<std::vector<uint64_t>, DType>> bnb_weight_shape(const Te
 
 // The quant_state JSON bnb writes (json.dumps with ", " / ": " separators, keys in bnb's order).
 std::string bnb4_quant_state_json(const Bnb4Quantized& q, const std::vector<uint64_t>& shape, DType original_dtype);
+
+// Folds every bitsandbytes weight family of `source` (the weight plus absmax, quant_map, quant_state,
+// SCB, ...) into one F32 tensor that dequantizes when read (`decode`), marked `quantization` "bnb4" or
+// "bnb-int8"; the companions leave `tensors` but stay in `all_tensors` for read_bnb4_weight.
+void fold_bnb_weights(ModelSource& source);
 
 // transformers' BitsAndBytesConfig.to_dict() for a 4-bit checkpoint (config.json "quantization_config").
 std::string bnb4_quantization_config_json(Bnb4Type type, bool double_quant, DType compute_dtype);

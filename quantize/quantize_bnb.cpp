@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/byte_sink.h"
+#include "formats/output_guard.h"
 #include "formats/detect.h"
 #include "formats/json_header.h"
 #include "formats/safetensors.h"
@@ -70,6 +71,7 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
     throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--blocksize", "must be a power of two from 32 to 4096");
   }
   const fs::path in(o.input), out(o.output);
+  check_output_path(o.output, {o.input}, /*output_is_directory=*/true);
   const std::string weights = find_hf_weights(o.input);
   std::vector<SafetensorsFile> files;
   if (weights.ends_with(".index.json")) {
@@ -141,21 +143,20 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
     }
   }
   if (o.dry_run) return report;
-  fs::create_directories(out);
-  if (fs::exists(out) && fs::equivalent(out, in)) {
-    throw Error(ErrorCode::InvalidArgument, o.output, Error::kNoOffset, "-o", "is the input directory; choose a new one");
-  }
-  write_safetensors_sharded(out.string(), std::move(tensors), parse_shard_size("5GB"), {{"format", "pt"}});
+  StagingDir stage(out.string(), o.force);
+  const fs::path staged(stage.path());
+  write_safetensors_sharded(stage.path(), std::move(tensors), parse_shard_size("5GB"), {{"format", "pt"}});
   // config.json: the input's, plus quantization_config as transformers writes it.
   const auto cfg_file = MappedFile::open((in / "config.json").string());
   const std::string_view cfg_text(reinterpret_cast<const char*>(cfg_file->bytes().data()), cfg_file->size());
   auto config = parse_json_strictly(cfg_text, cfg_file->path(), 0, "config.json");
   config["quantization_config"] = nlohmann::ordered_json::parse(bnb4_quantization_config_json(spec.type, spec.double_quant, compute_dtype));
-  write_text(out / "config.json", config.dump(2) + "\n");
+  write_text(staged / "config.json", config.dump(2) + "\n");
   for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
                         "generation_config.json", "vocab.json", "merges.txt"}) {
-    if (fs::exists(in / f)) fs::copy_file(in / f, out / f, fs::copy_options::overwrite_existing);
+    if (fs::exists(in / f)) fs::copy_file(in / f, staged / f, fs::copy_options::overwrite_existing);
   }
+  stage.commit();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

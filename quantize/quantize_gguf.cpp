@@ -10,6 +10,7 @@
 
 #include "formats/byte_sink.h"
 #include "formats/gguf_split.h"
+#include "formats/output_guard.h"
 #include "formats/parallel.h"
 #include "formats/progress.h"
 #include "quantize/quant_policy.h"
@@ -53,7 +54,8 @@ void write_quantized(const Job& job, unsigned threads, bool stats, ByteSink& sin
   const auto& t = *job.info;
   const auto src = job.shard->data(t);
   const uint64_t row_len = t.ne.empty() ? 1 : t.ne[0];
-  const uint64_t n_rows = *shape_numel(t.ne) / std::max<uint64_t>(1, row_len);
+  if (row_len == 0 || *shape_numel(t.ne) == 0) return;  // an empty tensor has no bytes to write
+  const uint64_t n_rows = *shape_numel(t.ne) / row_len;
   const uint64_t in_row = *dtype_bytes_for(t.dtype, row_len), out_row = *dtype_bytes_for(job.to, row_len);
   const uint64_t rows_per_batch = std::max<uint64_t>(1, kRowsBlockBytes / (row_len * 4));
   std::vector<std::byte> out(std::min(n_rows, rows_per_batch) * out_row);
@@ -117,8 +119,10 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
     for (const auto& t : gguf_quant_types()) names += (names.empty() ? "" : ", ") + t.name;
     throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--type", "'" + o.type + "' is not one of " + names + " (or nf4, nf4-dq, fp4, fp4-dq for HF directories)");
   }
+  check_output_path(o.output, {o.input}, /*output_is_directory=*/false);
   const GgufSet set = open_gguf_set(o.input);
   const GgufFile& main = set.main();
+  for (const auto& shard : set.shards) check_output_path(o.output, {shard.file->path()}, false);
   const auto* arch_kv = main.find_kv("general.architecture");
   const std::string arch = arch_kv && arch_kv->value.as_string() ? *arch_kv->value.as_string() : "";
   const uint64_t n_layer = kv_u64(main, arch + ".block_count", 0);
@@ -176,7 +180,7 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
   if (!main.find_kv("general.file_type")) kvs.push_back({"general.file_type", {type->llama_ftype}, 0});
   if (!has_qv) kvs.push_back({"general.quantization_version", {uint32_t{2}}, 0});
 
-  const unsigned threads = o.threads ? o.threads : default_thread_count();
+  const unsigned threads = bounded_thread_count(o.threads);
   ProgressBar progress("quantize", report.bytes_before, o.progress);
   std::vector<GgufTensorToWrite> tensors;
   for (const auto& job : jobs) {

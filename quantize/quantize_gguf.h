@@ -21,6 +21,7 @@ struct QuantizeOptions {
   bool progress = false;
   bool dry_run = false;
   uint64_t blocksize = 64;                 // bitsandbytes 4-bit block size
+  bool force = false;                      // replace a non-empty output directory (bnb)
 };
 
 struct QuantizedTensorReport {

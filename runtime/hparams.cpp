@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "formats/error.h"
+#include "formats/utf8.h"
 #include "runtime/model_assemble.h"
 
 namespace ckpt::runtime {
@@ -49,6 +50,9 @@ struct KvReader {
     const GgufKv* kv = find(kvs, key);
     if (!kv) return std::nullopt;
     if (!kv->value.as_string()) fail(kv, key, ErrorCode::BadValueType, "expected a string");
+    if (find_invalid_utf8(*kv->value.as_string()) != std::string_view::npos) {
+      fail(kv, key, ErrorCode::BadUtf8, "is not valid UTF-8");
+    }
     return *kv->value.as_string();
   }
 };

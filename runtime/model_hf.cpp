@@ -7,6 +7,7 @@
 
 #include "convert/hf_plan.h"
 #include "formats/error.h"
+#include "quantize/bnb_layout.h"
 #include "quantize/quantize.h"
 #include "runtime/model_assemble.h"
 #include "runtime/model_loaders.h"
@@ -26,10 +27,11 @@ std::vector<float> decode_source(const SourceTensor& src) {
 }  // namespace
 
 Model load_hf_model(const std::string& dir) {
-  auto ckpt = std::make_shared<HfCheckpoint>(open_hf_checkpoint(dir));
+  auto ckpt = std::make_shared<HfModel>(open_hf_model(dir));
   ConvertOptions options;
   options.input = dir;
   auto plan = std::make_shared<GgufConversion>(plan_hf_to_gguf(*ckpt, options));
+  const ckpt::TensorLookup all_tensors = ckpt->source.lookup();
   Model model;
   model.path = dir;
   model.keep_alive.push_back(ckpt);
@@ -56,9 +58,9 @@ Model load_hf_model(const std::string& dir) {
     t.ne = job.ne;
     t.file = src.file ? src.file->path() : dir;
     t.offset = src.file && !src.data.empty() ? static_cast<uint64_t>(src.data.data() - src.file->bytes().data()) : 0;
-    if (src.bnb4 && job.op == TensorOp::None && src.shape.size() == 2) {
+    if (src.quantization == "bnb4" && job.op == TensorOp::None && src.shape.size() == 2) {
       // Kept as 4-bit codes when every block lies inside one row.
-      if (auto q = src.bnb4(); q && q->shape[1] % q->blocksize == 0 && q->shape[1] % 2 == 0 && q->code.size() == 16) {
+      if (auto q = read_bnb4_weight(all_tensors, src.name); q && q->shape[1] % q->blocksize == 0 && q->shape[1] % 2 == 0 && q->code.size() == 16) {
         t.weight = weight_view(name, DType::U8, t.ne, q->packed.data());
         t.weight.bnb4 = true;
         t.weight.bnb4_fp4 = q->type == Bnb4Type::FP4;

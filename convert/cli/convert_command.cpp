@@ -33,7 +33,9 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("--name", o.model_name, "general.name (default: the input's name)");
   cmd->add_option("--split-max-size", flags->split_max_size, "Split the GGUF into shards of at most this size (e.g. 2G, 500M)");
   cmd->add_option("--split-max-tensors", o.split.max_tensors, "Split the GGUF into shards of at most N tensors");
-  cmd->add_option("-t,--threads", o.threads, "Worker threads (default: all cores)");
+  cmd->add_option("-t,--threads", o.threads, "Worker threads (default: all cores; at most the core count is used)")
+      ->check(CLI::Range(1u, 1024u));
+  cmd->add_flag("--force", o.force, "With --to hf: replace a non-empty output directory");
   cmd->add_flag("--dry-run", o.dry_run, "Print the plan (names, types, shapes) and write nothing");
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
   cmd->callback([flags] {

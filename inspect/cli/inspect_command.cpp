@@ -31,6 +31,7 @@ void add_inspect_command(CLI::App& app) {
   cmd->callback([flags] {
     InspectOptions options;
     options.full = flags->full;
+    options.text_only = !flags->json;
     nlohmann::ordered_json all = nlohmann::ordered_json::array();
     for (size_t i = 0; i < flags->paths.size(); ++i) {
       const InspectReport report = inspect_path(flags->paths[i], options);

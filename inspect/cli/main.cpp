@@ -2,11 +2,13 @@
 // error prints one line naming file, offset and field (exit 1); a bad flag prints one line (exit 2).
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "formats/error.h"
+#include "formats/signal_cleanup.h"
 #include "inspect/cli/commands.h"
 
 #ifndef CKPT_VERSION
@@ -22,6 +24,8 @@ int main(int argc, char** argv) {
   ckpt::cli::add_convert_command(app);
   ckpt::cli::add_quantize_command(app);
   ckpt::cli::add_run_command(app);
+  // Temporaries go on SIGINT/SIGTERM/SIGHUP; a truncated input becomes an error line, not SIGBUS.
+  ckpt::install_signal_cleanup();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -30,6 +34,11 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const ckpt::Error& e) {
     fmt::print(stderr, "ckpt: error: {}\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // Name the path and the reason, not the library's "filesystem error: ..." text.
+    const std::string path = e.path1().empty() ? std::string("file system") : ckpt::escape_for_display(e.path1().string());
+    fmt::print(stderr, "ckpt: error: {}: {}\n", path, e.code().message());
     return 1;
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "ckpt: error: out of memory\n");

@@ -43,7 +43,9 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--keep", o.keep_patterns, "Leave tensors matching this glob as stored (repeatable), e.g. --keep 'output.weight'");
   cmd->add_flag("--allow-requantize", o.allow_requantize, "Quantize tensors that are already quantized");
   cmd->add_flag("--stats", o.stats, "Report per-tensor RMSE and max abs error and bytes before/after");
-  cmd->add_option("-t,--threads", o.threads, "Worker threads (default: all cores)");
+  cmd->add_option("-t,--threads", o.threads, "Worker threads (default: all cores; at most the core count is used)")
+      ->check(CLI::Range(1u, 1024u));
+  cmd->add_flag("--force", o.force, "Replace a non-empty output directory (nf4/fp4)");
   cmd->add_flag("--dry-run", o.dry_run, "Print each tensor's type choice and write nothing");
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
   cmd->callback([flags] {

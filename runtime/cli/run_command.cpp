@@ -77,7 +77,7 @@ void print_model_summary(const Loaded& l) {
 
 void run_check(RunFlags& f) {
   Loaded a = load(f.model), b = load(f.check);
-  const unsigned threads = f.threads ? f.threads : default_thread_count();
+  const unsigned threads = bounded_thread_count(f.threads);
   if (f.verbose) {
     print_model_summary(a);
     print_model_summary(b);
@@ -129,7 +129,7 @@ void run_check(RunFlags& f) {
 
 void run_generate(RunFlags& f) {
   Loaded l = load(f.model);
-  const unsigned threads = f.threads ? f.threads : default_thread_count();
+  const unsigned threads = bounded_thread_count(f.threads);
   if (f.verbose) print_model_summary(l);
   auto& g = f.gen;
   g.add_special = !f.no_bos;

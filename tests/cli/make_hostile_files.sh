@@ -2,6 +2,7 @@
 # Writes a few bad files for the CLI tests into $1 (generated at test time, not committed).
 set -eu
 d=$1
+rm -rf "$d"  # outputs of an earlier run would make the directory-output tests refuse (non-empty)
 mkdir -p "$d"
 # GGUF whose only tensor has the invalid ggml type 39 (the type field is at offset 45).
 { printf 'GGUF\x03\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'

@@ -23,7 +23,7 @@ TEST(Tokenizer, SentencePieceModelMatchesLlamaCppsVocabGguf) {
   const auto& types = ref.find_kv("tokenizer.ggml.token_type")->value.array();
   ASSERT_EQ(meta.tokens.size(), 32000u);
   ASSERT_EQ(tokens.count, 32000u);
-  EXPECT_EQ(meta.tokens, tokens.strings);
+  EXPECT_EQ(meta.tokens, tokens.string_list());
   for (size_t i = 0; i < 32000; ++i) {
     ASSERT_EQ(meta.scores[i], scores.at<float>(i)) << i;
     ASSERT_EQ(static_cast<int32_t>(meta.types[i]), types.at<int32_t>(i)) << i;

@@ -127,7 +127,7 @@ TEST(Gguf, ReadsStories260KConvertedByLlamaCpp) {
   EXPECT_EQ(file.find_kv("llama.attention.head_count")->value.as_u64(), 8u);
   EXPECT_EQ(file.find_kv("llama.attention.head_count_kv")->value.as_u64(), 4u);
   EXPECT_EQ(file.find_kv("tokenizer.ggml.tokens")->value.array().count, 512u);
-  EXPECT_EQ(file.find_kv("tokenizer.ggml.tokens")->value.array().strings[1], "<s>");
+  EXPECT_EQ(file.find_kv("tokenizer.ggml.tokens")->value.array().string_at(1), "<s>");
   uint64_t params = 0;
   for (const auto& t : file.tensors) params += *shape_numel(t.ne);
   // Data is F32: the tensor bytes are 4 bytes a parameter and fill the file after the header.

@@ -1,0 +1,56 @@
+// Inputs read through the model-source layer that have no format-specific view of their own:
+// pytorch .bin files and directories, llama2.c checkpoints, PEFT adapter directories.
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "formats/model_source.h"
+#include "inspect/inspect_internal.h"
+
+namespace ckpt {
+
+namespace {
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + escape_for_display(s);
+  return out.empty() ? "(none)" : out;
+}
+
+}  // namespace
+
+void add_adapter_fields(const AdapterInfo& a, uint64_t parameters, InspectReport& report) {
+  report.architecture = "LoRA adapter";
+  auto add = [&](const char* label, std::string value) { report.architecture_fields.emplace_back(label, std::move(value)); };
+  add("peft type", escape_for_display(a.peft_type));
+  if (!a.base_model.empty()) add("base model", escape_for_display(a.base_model));
+  add("r", std::to_string(a.r));
+  add("lora_alpha", fmt::format("{}", a.lora_alpha));
+  add("scale", fmt::format("{} ({})", a.scale(), a.use_rslora ? "lora_alpha / sqrt(r), rsLoRA" : "lora_alpha / r"));
+  add("target modules", join(a.target_modules));
+  add("fan_in_fan_out", a.fan_in_fan_out ? "true" : "false");
+  add("DoRA", a.use_dora ? "true" : "false");
+  add("modules_to_save", join(a.modules_to_save));
+  add("parameters", std::to_string(parameters));
+}
+
+void inspect_model_source(const std::string& path, InspectReport& report) {
+  const ModelSource source = open_model_source(path);
+  report.format = source.format;
+  report.kind_name = std::string(source_kind_name(source.kind));
+  report.files = source.weight_files;
+  if (source.config_path) report.files.insert(report.files.begin(), *source.config_path);
+  if (source.adapter && !source.adapter->config_path.empty()) report.files.insert(report.files.begin(), source.adapter->config_path);
+  for (const auto& t : source.all_tensors) {
+    const TensorInfo info{t.name, t.dtype, t.shape, t.offset_in_file(), t.data.size()};
+    report.tensors.push_back({info, t.file ? t.file->path() : path});
+  }
+  if (source.adapter) add_adapter_fields(*source.adapter, report.total_parameters(), report);
+  if (!source.llama2c_header.empty()) {
+    report.architecture = "llama2.c (llama)";
+    for (const auto& [k, v] : source.llama2c_header) report.architecture_fields.emplace_back(k, std::to_string(v));
+  }
+  if (source.config_path) summarize_hf_config(*source.config_path, report);
+}
+
+}  // namespace ckpt
