@@ -21,6 +21,29 @@ std::vector<TensorRule> llama_style_tensor_rules(bool permute_qk) {
   };
 }
 
+std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, bool qkv_bias_required) {
+  const uint64_t q = h.n_head * h.head_dim, kv = h.n_head_kv * h.head_dim;
+  std::vector<ExpectedTensor> out = {
+      {"token_embd.weight", {h.n_embd, h.n_vocab}},
+      {"output_norm.weight", {h.n_embd}},
+      {"output.weight", {h.n_embd, h.n_vocab}, false},  // absent when tied to the embedding
+  };
+  for (uint64_t i = 0; i < h.n_layer; ++i) {
+    const std::string b = "blk." + std::to_string(i) + ".";
+    const std::vector<ExpectedTensor> layer = {
+        {b + "attn_norm.weight", {h.n_embd}},     {b + "attn_q.weight", {h.n_embd, q}},
+        {b + "attn_k.weight", {h.n_embd, kv}},    {b + "attn_v.weight", {h.n_embd, kv}},
+        {b + "attn_output.weight", {q, h.n_embd}}, {b + "ffn_norm.weight", {h.n_embd}},
+        {b + "ffn_gate.weight", {h.n_embd, h.n_ff}}, {b + "ffn_up.weight", {h.n_embd, h.n_ff}},
+        {b + "ffn_down.weight", {h.n_ff, h.n_embd}},
+        {b + "attn_q.bias", {q}, qkv_bias_required}, {b + "attn_k.bias", {kv}, qkv_bias_required},
+        {b + "attn_v.bias", {kv}, qkv_bias_required},
+    };
+    out.insert(out.end(), layer.begin(), layer.end());
+  }
+  return out;
+}
+
 ArchHparams write_llama_style_hparams(const JsonFile& c, std::vector<GgufKv>& kvs, const std::string& arch,
                                       const LlamaStyleDefaults& defaults) {
   ArchHparams h;
@@ -32,6 +55,8 @@ ArchHparams write_llama_style_hparams(const JsonFile& c, std::vector<GgufKv>& kv
   if (h.n_head == 0 || h.n_embd % h.n_head != 0) c.fail("num_attention_heads", "must divide hidden_size");
   if (h.n_head_kv == 0 || h.n_head % h.n_head_kv != 0) c.fail("num_key_value_heads", "must divide num_attention_heads");
   const uint64_t head_dim = c.opt_u64("head_dim").value_or(h.n_embd / h.n_head);
+  h.head_dim = head_dim;
+  h.n_ff = c.u64("intermediate_size");
   add_u32(kvs, arch + ".block_count", h.n_layer, c, "num_hidden_layers");
   add_u32(kvs, arch + ".context_length", c.opt_u64("max_position_embeddings").value_or(defaults.context_length), c,
           "max_position_embeddings");
@@ -65,6 +90,7 @@ const Architecture& llama_architecture() {
     a.write_hparams = [](const JsonFile& c, std::vector<GgufKv>& kvs) {
       return write_llama_style_hparams(c, kvs, "llama", {4096, 10000.0, 1e-5});
     };
+    a.expected_tensors = [](const ArchHparams& h) { return llama_style_expected_tensors(h, false); };
     return a;
   }();
   return kLlama;

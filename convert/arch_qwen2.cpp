@@ -14,6 +14,7 @@ const Architecture& qwen2_architecture() {
     a.write_hparams = [](const JsonFile& c, std::vector<GgufKv>& kvs) {
       return write_llama_style_hparams(c, kvs, "qwen2", {32768, 1000000.0, 1e-6});
     };
+    a.expected_tensors = [](const ArchHparams& h) { return llama_style_expected_tensors(h, true); };
     return a;
   }();
   return kQwen2;

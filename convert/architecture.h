@@ -32,6 +32,16 @@ struct ArchHparams {
   uint64_t n_head_kv = 0;
   uint64_t n_embd = 0;
   uint64_t n_vocab = 0;
+  uint64_t n_ff = 0;
+  uint64_t head_dim = 0;
+  uint64_t n_ctx = 0;
+};
+
+// A tensor the architecture requires (or allows) with the GGUF dims config.json implies.
+struct ExpectedTensor {
+  std::string name;          // GGUF name
+  std::vector<uint64_t> ne;  // ggml order, ne[0] innermost
+  bool required = true;
 };
 
 struct Architecture {
@@ -44,6 +54,8 @@ struct Architecture {
   // Reads config.json, appends the {arch}.* keys in convert_hf_to_gguf's order, returns what the
   // tensor transforms need.
   std::function<ArchHparams(const JsonFile& config, std::vector<GgufKv>& kvs)> write_hparams;
+  // Every tensor the model must (or may) hold, from the hyper-parameters: checked before writing.
+  std::function<std::vector<ExpectedTensor>(const ArchHparams&)> expected_tensors;
 };
 
 const Architecture* find_architecture(const std::string& hf_name);
@@ -70,6 +82,9 @@ struct LlamaStyleDefaults {
 // Reads a llama-like config.json into {arch}.* keys in convert_hf_to_gguf's order.
 ArchHparams write_llama_style_hparams(const JsonFile& config, std::vector<GgufKv>& kvs, const std::string& arch,
                                       const LlamaStyleDefaults& defaults);
+
+// The llama layout's tensors (optional q/k/v biases: Qwen2 has them, llama may).
+std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, bool qkv_bias_required);
 
 // Helpers shared by the architecture tables.
 void add_u32(std::vector<GgufKv>& kvs, const std::string& key, uint64_t value, const JsonFile& config, const std::string& from);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <unordered_map>
 
 #include "convert/architecture.h"
 #include "convert/convert.h"
@@ -58,6 +59,46 @@ HfModel open_hf_model(const std::string& dir) {
   fold_bnb_weights(source);
   return {std::move(source), JsonFile::read(config.string())};
 }
+
+namespace {
+
+// Before anything is written: every tensor config.json implies is present with the shape it implies,
+// and nothing else (a 5th layer in a 4-layer config) slips through. Without this, 15 kinds of broken
+// checkpoint became GGUFs that llama.cpp and `ckpt run` then refused.
+void check_tensors_against_config(const Architecture& arch, const ArchHparams& h, const std::vector<TensorJob>& jobs,
+                                  const JsonFile& config) {
+  if (!arch.expected_tensors) return;
+  std::unordered_map<std::string, const ExpectedTensor*> expected;
+  const auto table = arch.expected_tensors(h);
+  for (const auto& e : table) expected.emplace(e.name, &e);
+  std::unordered_map<std::string, const TensorJob*> present;
+  for (const auto& job : jobs) {
+    present.emplace(job.out_name, &job);
+    const SourceTensor& src = *job.source;
+    const std::string file = src.file ? src.file->path() : config.path();
+    const auto it = expected.find(job.out_name);
+    if (it == expected.end()) {
+      throw Error(ErrorCode::BadShape, file, src.offset_in_file(), "tensor '" + src.name + "'",
+                  "is not part of a model with the hyper-parameters in " + config.path() + " (" +
+                      std::to_string(h.n_layer) + " layers)");
+    }
+    if (job.ne != it->second->ne) {
+      const std::vector<uint64_t> want(it->second->ne.rbegin(), it->second->ne.rend());
+      const std::vector<uint64_t> got(job.ne.rbegin(), job.ne.rend());
+      throw Error(ErrorCode::BadShape, file, src.offset_in_file(), "tensor '" + src.name + "'",
+                  "has shape " + shape_to_string(got) + " but config.json implies " + shape_to_string(want) +
+                      (job.op == TensorOp::Transpose ? " (after transposing)" : ""));
+    }
+  }
+  for (const auto& e : table) {
+    if (e.required && !present.count(e.name)) {
+      throw Error(ErrorCode::NotFound, config.path(), Error::kNoOffset, e.name,
+                  "the checkpoint has no tensor for it, but config.json implies it");
+    }
+  }
+}
+
+}  // namespace
 
 GgufConversion plan_hf_to_gguf(const HfModel& model, const ConvertOptions& options) {
   const JsonFile& config = model.config;
@@ -124,6 +165,7 @@ GgufConversion plan_hf_to_gguf(const HfModel& model, const ConvertOptions& optio
     job.out_dtype = tensor_out_dtype(job.out_name, job.ne, outtype);
     plan.jobs.push_back(std::move(job));
   }
+  check_tensors_against_config(*arch, h, plan.jobs, config);
   const auto tokenizer = read_hf_tokenizer(ckpt.dir, config.path(), h.n_vocab);
   if (!tokenizer) {
     throw Error(ErrorCode::NotFound, ckpt.dir, Error::kNoOffset, "tokenizer",

@@ -1,6 +1,7 @@
 // `ckpt run MODEL -p "Once upon a time" -n 64`: load a GGUF or HF directory and generate, streaming
 // text to stdout; `--check OTHER` compares two models' logits on the same tokens instead.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "formats/error.h"
 #include "formats/parallel.h"
@@ -29,7 +31,7 @@ struct RunFlags {
   unsigned threads = 0;
   uint32_t ctx = 0;
   bool greedy = false, no_bos = false, no_special = false, verbose = false, print_ids = false, no_echo = false;
-  bool reference_kernels = false, json = false, ignore_eos = false;
+  bool reference_kernels = false, json = false, ignore_eos = false, raw = false, truncate_prompt = false;
   std::optional<uint64_t> seed;
   double min_top1 = -1;
   GenerateOptions gen;
@@ -55,9 +57,50 @@ Loaded load(const std::string& path) {
 
 KvType kv_type(const RunFlags& f) { return f.kv_type == "f32" ? KvType::F32 : KvType::F16; }
 
-uint32_t context_size(const RunFlags& f, const Model& m, size_t needed) {
+// The context a run may use: --ctx-size, else the model's training context. Positions past the
+// training context produce garbage, so a prompt that does not fit is an error (or, with
+// --truncate-prompt, loses its oldest tokens) instead of a silent run into nonsense.
+uint32_t context_limit(const RunFlags& f, const Model& m) {
   if (f.ctx) return f.ctx;
-  return static_cast<uint32_t>(std::max<size_t>(needed, std::min<uint32_t>(m.hp.n_ctx_train ? m.hp.n_ctx_train : 2048, 4096)));
+  return m.hp.n_ctx_train ? m.hp.n_ctx_train : 2048;
+}
+
+// KV cache size: what the run needs, at least 4096 positions when the limit allows (cheap), never past the limit.
+uint32_t context_size(const RunFlags& f, const Model& m, size_t needed) {
+  const uint32_t limit = context_limit(f, m);
+  if (f.ctx) return limit;
+  return static_cast<uint32_t>(std::min<size_t>(limit, std::max<size_t>(needed, 4096)));
+}
+
+void fit_prompt(const RunFlags& f, const Model& m, std::vector<int32_t>& tokens, size_t reserve) {
+  const uint32_t limit = context_limit(f, m);
+  if (tokens.size() + reserve <= limit) return;
+  if (!f.truncate_prompt || limit <= reserve) {
+    throw Error(ErrorCode::InvalidArgument, f.model, Error::kNoOffset, "prompt",
+                fmt::format("{} prompt tokens{} do not fit the context of {} positions ({}); shorten the prompt, raise "
+                            "--ctx-size, or pass --truncate-prompt to keep its last tokens",
+                            tokens.size(), reserve > 1 ? fmt::format(" + {} to generate", reserve) : "", limit,
+                            f.ctx ? "--ctx-size" : "the model's training context"));
+  }
+  const size_t keep = limit - reserve;
+  tokens.erase(tokens.begin(), tokens.end() - static_cast<ptrdiff_t>(keep));
+}
+
+// Generated text goes to a terminal: a vocabulary entry holding ESC sequences could move the cursor
+// or rewrite the screen. Control characters other than newline and tab are shown escaped unless --raw.
+std::string displayable(std::string_view text, bool raw) {
+  if (raw) return std::string(text);
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\n' && c != '\t' && c != '\r') || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 void print_model_summary(const Loaded& l) {
@@ -89,6 +132,7 @@ void run_check(RunFlags& f) {
                tokens_b.size(), f.model);
   }
   if (tokens.empty() && a.tok->bos() >= 0) tokens.push_back(a.tok->bos());
+  fit_prompt(f, a.model, tokens, static_cast<size_t>(std::max(0, f.n_predict)));
   // Extend the prompt with the first model's greedy continuation so later positions are checked too.
   Forward fa(a.model, context_size(f, a.model, tokens.size() + f.n_predict), threads, kv_type(f));
   if (f.n_predict > 0) {
@@ -102,10 +146,14 @@ void run_check(RunFlags& f) {
   Forward fb(b.model, static_cast<uint32_t>(tokens.size()), threads, kv_type(f));
   const AgreementReport r = check_agreement(fa, fb, tokens);  // fa's context already holds all the tokens
   if (f.json) {
-    fmt::print("{{\"a\": \"{}\", \"b\": \"{}\", \"positions\": {}, \"top1_agreement\": {:.6f}, \"mean_kl\": {:.6e}, "
-               "\"max_kl\": {:.6e}, \"max_abs_diff\": {:.6e}}}\n",
-               escape_for_display(f.model), escape_for_display(f.check), r.positions.size(), r.top1_agreement, r.mean_kl,
-               r.max_kl, r.max_abs_diff);
+    const nlohmann::ordered_json j = {{"a", f.model},
+                                      {"b", f.check},
+                                      {"positions", r.positions.size()},
+                                      {"top1_agreement", r.top1_agreement},
+                                      {"mean_kl", r.mean_kl},
+                                      {"max_kl", r.max_kl},
+                                      {"max_abs_diff", r.max_abs_diff}};
+    fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   } else {
     fmt::print("checking {} against {} on {} positions ({} prompt + greedy continuation)\n", f.check, f.model,
                r.positions.size(), tokens.size() - static_cast<size_t>(std::max(0, f.n_predict)));
@@ -144,12 +192,15 @@ void run_generate(RunFlags& f) {
     messages.push_back({"user", f.prompt});
     f.prompt = render_chat(detect_chat_format(l.model.vocab.chat_template, f.model), messages);
   }
-  const auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
-  Forward forward(l.model, context_size(f, l.model, prompt_tokens.size() + 1), threads, kv_type(f));
+  auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
+  fit_prompt(f, l.model, prompt_tokens, 1);
+  Forward forward(l.model, context_size(f, l.model, prompt_tokens.size() + static_cast<size_t>(std::max(1, f.n_predict))),
+                  threads, kv_type(f));
   for (int s = 0; s < f.n_seq; ++s) {
     g.sampling.seed = seed + static_cast<uint64_t>(s);
     if (f.n_seq > 1) fmt::print("--- sequence {} ---\n", s + 1);
-    const auto r = generate_tokens(forward, *l.tok, prompt_tokens, g, [](std::string_view text) {
+    const auto r = generate_tokens(forward, *l.tok, prompt_tokens, g, [raw = f.raw](std::string_view piece) {
+      const std::string text = displayable(piece, raw);
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
     });
@@ -172,6 +223,21 @@ void run_generate(RunFlags& f) {
 
 }  // namespace
 
+// CLI::Range lets NaN through (every comparison with NaN is false).
+const CLI::Validator kFinite(
+    [](std::string& text) {
+      double v = 0;
+      try {
+        size_t used = 0;
+        v = std::stod(text, &used);
+        if (used != text.size()) return std::string("not a number: " + text);
+      } catch (const std::exception&) {
+        return std::string("not a number: " + text);
+      }
+      return std::isfinite(v) ? std::string() : std::string("must be a finite number, not " + text);
+    },
+    "FINITE");
+
 void add_run_command(CLI::App& app) {
   auto f = std::make_shared<RunFlags>();
   auto& s = f->gen.sampling;
@@ -181,12 +247,12 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-f,--file", f->prompt_file, "Read the prompt from this file")->excludes("--prompt");
   cmd->add_option("-n,--max-new-tokens", f->n_predict, "Tokens to generate (with --check: greedy tokens appended to the prompt)")
       ->default_val(64)->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--temp", s.temperature, "Temperature; 0 = greedy")->default_val(0.8)->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--temp", s.temperature, "Temperature; 0 = greedy")->default_val(0.8)->check(kFinite)->check(CLI::Range(0.0, 100.0));
   cmd->add_flag("--greedy", f->greedy, "Same as --temp 0");
   cmd->add_option("--top-k", s.top_k, "Keep the k most likely tokens (<= 0: off)")->default_val(40);
-  cmd->add_option("--top-p", s.top_p, "Nucleus sampling mass (1: off)")->default_val(0.95)->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--min-p", s.min_p, "Drop tokens below min-p times the top probability (0: off)")->default_val(0.05)->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--repeat-penalty", s.repeat_penalty, "Penalty for recently seen tokens (1: off)")->default_val(1.0)->check(CLI::Range(0.01, 100.0));
+  cmd->add_option("--top-p", s.top_p, "Nucleus sampling mass (1: off)")->default_val(0.95)->check(kFinite)->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-p", s.min_p, "Drop tokens below min-p times the top probability (0: off)")->default_val(0.05)->check(kFinite)->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--repeat-penalty", s.repeat_penalty, "Penalty for recently seen tokens (1: off)")->default_val(1.0)->check(kFinite)->check(CLI::Range(0.01, 100.0));
   cmd->add_option("--repeat-last-n", s.repeat_last_n, "Window of the repeat penalty (-1: all)")->default_val(64);
   cmd->add_option("--no-repeat-ngram-size", s.no_repeat_ngram_size, "Never repeat an n-gram of this size (0: off)")->default_val(0)->check(CLI::Range(0, 1024));
   cmd->add_option("-s,--seed", f->seed, "Random seed (default: random; printed with --verbose)");
@@ -205,8 +271,10 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--print-ids", f->print_ids, "Print prompt and generated token ids to stderr");
   cmd->add_flag("-v,--verbose", f->verbose, "Model summary, tokens/s and time to first token on stderr");
   cmd->add_option("--check", f->check, "Compare logits with this second model (HF dir vs GGUF, f16 vs q4_k, ...)");
-  cmd->add_option("--min-top1", f->min_top1, "With --check: exit 3 when top-1 agreement is below this fraction")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-top1", f->min_top1, "With --check: exit 3 when top-1 agreement is below this fraction")->check(kFinite)->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--json", f->json, "With --check: one JSON line");
+  cmd->add_flag("--raw", f->raw, "Print generated text byte for byte (control characters are escaped by default)");
+  cmd->add_flag("--truncate-prompt", f->truncate_prompt, "Keep the last tokens of a prompt longer than the context instead of failing");
   cmd->add_flag("--reference-kernels", f->reference_kernels, "Use the scalar reference dot products (slow; for debugging)");
   cmd->callback([f] {
     if (!f->prompt_file.empty()) {
