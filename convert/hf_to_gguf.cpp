@@ -47,15 +47,15 @@ DType tensor_out_dtype(const std::string& gguf_name, const std::vector<uint64_t>
 HfModel open_hf_model(const std::string& dir) {
   const fs::path config = fs::path(dir) / "config.json";
   std::error_code ec;
+  if (fs::exists(fs::path(dir) / "adapter_config.json", ec)) {
+    throw Error(ErrorCode::Unsupported, dir, Error::kNoOffset, "adapter_config.json",
+                "this is a PEFT adapter, not a model: merge it into its base model first");
+  }
   if (!fs::is_directory(dir, ec) || !fs::exists(config)) {
     throw Error(ErrorCode::NotFound, dir, Error::kNoOffset, "config.json",
                 "not an HF checkpoint directory: config.json is missing");
   }
   ModelSource source = open_model_source(dir);
-  if (source.kind == SourceKind::PeftAdapter) {
-    throw Error(ErrorCode::Unsupported, dir, Error::kNoOffset, "adapter_config.json",
-                "this is a PEFT adapter, not a model: merge it into its base model first");
-  }
   fold_bnb_weights(source);
   return {std::move(source), JsonFile::read(config.string())};
 }

@@ -83,60 +83,79 @@ const std::array<float, 256>& bnb_dynamic_map() {
 
 bool is_valid_bnb_blocksize(uint64_t b) { return b >= 32 && b <= 4096 && (b & (b - 1)) == 0; }
 
-Bnb4Quantized quantize_bnb4(std::span<const float> x, Bnb4Type type, uint64_t blocksize, bool double_quant, bool pack) {
-  Bnb4Quantized q;
-  q.type = type;
-  q.blocksize = blocksize;
-  const uint64_t n = x.size(), n_blocks = (n + blocksize - 1) / blocksize;
-  if (pack) q.packed.assign((n + 1) / 2, 0);
-  q.absmax.resize(n_blocks);
-  for (uint64_t b = 0; b < n_blocks; ++b) {
+void bnb4_block_absmax(std::span<const float> x, uint64_t blocksize, std::span<float> absmax) {
+  const uint64_t n = x.size();
+  for (uint64_t b = 0; b < absmax.size(); ++b) {
     const uint64_t begin = b * blocksize, end = std::min(n, begin + blocksize);
     float amax = 0.0f;
     for (uint64_t i = begin; i < end; ++i) amax = std::max(amax, std::fabs(x[i]));
-    q.absmax[b] = amax;
-    if (!pack) continue;
-    const float inv = 1.0f / amax;  // CUDA: an all-zero block gives inf * 0 = NaN -> code 0; it dequantizes to 0
+    absmax[b] = amax;
+  }
+}
+
+void bnb4_pack_codes(std::span<const float> x, std::span<const float> absmax, Bnb4Type type, uint64_t blocksize,
+                     std::span<uint8_t> packed) {
+  const uint64_t n = x.size();
+  std::fill(packed.begin(), packed.end(), uint8_t{0});
+  for (uint64_t b = 0; b < absmax.size(); ++b) {
+    const uint64_t begin = b * blocksize, end = std::min(n, begin + blocksize);
+    const float inv = 1.0f / absmax[b];  // CUDA: an all-zero block gives inf * 0 = NaN -> code 0; it dequantizes to 0
     if (type == Bnb4Type::NF4 && simd::cpu_has_avx2()) {
       uint8_t codes[4096];
       simd::nf4_codes_avx2(x.data() + begin, end - begin, inv, kNF4Thresholds.data(), codes);
       for (uint64_t i = begin; i < end; ++i) {
-        q.packed[i / 2] |= static_cast<uint8_t>(i % 2 == 0 ? codes[i - begin] << 4 : codes[i - begin]);
+        packed[i / 2] |= static_cast<uint8_t>(i % 2 == 0 ? codes[i - begin] << 4 : codes[i - begin]);
       }
       continue;
     }
     for (uint64_t i = begin; i < end; ++i) {
       const float v = x[i] * inv;
       const uint8_t code = type == Bnb4Type::NF4 ? nf4_code(v) : fp4_code(v);
-      q.packed[i / 2] |= static_cast<uint8_t>(i % 2 == 0 ? code << 4 : code);  // even element -> high nibble
+      packed[i / 2] |= static_cast<uint8_t>(i % 2 == 0 ? code << 4 : code);  // even element -> high nibble
     }
   }
-  if (double_quant) {
-    q.nested = true;
-    double sum = 0;
-    for (float a : q.absmax) sum += a;
-    q.offset = n_blocks ? static_cast<float>(sum / static_cast<double>(n_blocks)) : 0.0f;
-    const auto& map = bnb_dynamic_map();
-    std::array<float, 255> midpoints;
-    for (size_t k = 0; k < 255; ++k) midpoints[k] = (map[k] + map[k + 1]) * 0.5f;
-    const uint64_t n_nested = (n_blocks + q.nested_blocksize - 1) / q.nested_blocksize;
-    q.nested_absmax.resize(n_nested);
-    q.absmax_codes.resize(n_blocks);
-    for (uint64_t j = 0; j < n_nested; ++j) {
-      const uint64_t begin = j * q.nested_blocksize, end = std::min(n_blocks, begin + q.nested_blocksize);
-      float amax = 0.0f;
-      for (uint64_t b = begin; b < end; ++b) amax = std::max(amax, std::fabs(q.absmax[b] - q.offset));
-      q.nested_absmax[j] = amax;
-      const float inv = 1.0f / amax;
-      for (uint64_t b = begin; b < end; ++b) {
-        const float v = (q.absmax[b] - q.offset) * inv;
-        // torch.bucketize(v, midpoints): the number of midpoints strictly below v.
-        q.absmax_codes[b] = static_cast<uint8_t>(std::lower_bound(midpoints.begin(), midpoints.end(), v) - midpoints.begin());
-      }
+}
+
+void bnb4_double_quantize(Bnb4Quantized& q) {
+  q.nested = true;
+  const uint64_t n_blocks = q.absmax.size();
+  double sum = 0;
+  for (float a : q.absmax) sum += a;
+  q.offset = n_blocks ? static_cast<float>(sum / static_cast<double>(n_blocks)) : 0.0f;
+  const auto& map = bnb_dynamic_map();
+  std::array<float, 255> midpoints;
+  for (size_t k = 0; k < 255; ++k) midpoints[k] = (map[k] + map[k + 1]) * 0.5f;
+  const uint64_t n_nested = (n_blocks + q.nested_blocksize - 1) / q.nested_blocksize;
+  q.nested_absmax.resize(n_nested);
+  q.absmax_codes.resize(n_blocks);
+  for (uint64_t j = 0; j < n_nested; ++j) {
+    const uint64_t begin = j * q.nested_blocksize, end = std::min(n_blocks, begin + q.nested_blocksize);
+    float amax = 0.0f;
+    for (uint64_t b = begin; b < end; ++b) amax = std::max(amax, std::fabs(q.absmax[b] - q.offset));
+    q.nested_absmax[j] = amax;
+    const float inv = 1.0f / amax;
+    for (uint64_t b = begin; b < end; ++b) {
+      const float v = (q.absmax[b] - q.offset) * inv;
+      // torch.bucketize(v, midpoints): the number of midpoints strictly below v.
+      q.absmax_codes[b] = static_cast<uint8_t>(std::lower_bound(midpoints.begin(), midpoints.end(), v) - midpoints.begin());
     }
-    // What readers will reconstruct, so dequantizing the state in memory equals dequantizing the file.
-    q.absmax = dequantize_nested_absmax(q.absmax_codes, q.nested_absmax, map, q.offset, q.nested_blocksize);
   }
+  // What readers will reconstruct, so dequantizing the state in memory equals dequantizing the file.
+  q.absmax = dequantize_nested_absmax(q.absmax_codes, q.nested_absmax, map, q.offset, q.nested_blocksize);
+}
+
+Bnb4Quantized quantize_bnb4(std::span<const float> x, Bnb4Type type, uint64_t blocksize, bool double_quant, bool pack) {
+  Bnb4Quantized q;
+  q.type = type;
+  q.blocksize = blocksize;
+  const uint64_t n = x.size(), n_blocks = (n + blocksize - 1) / blocksize;
+  q.absmax.resize(n_blocks);
+  bnb4_block_absmax(x, blocksize, q.absmax);
+  if (pack) {
+    q.packed.resize((n + 1) / 2);
+    bnb4_pack_codes(x, q.absmax, type, blocksize, q.packed);
+  }
+  if (double_quant) bnb4_double_quantize(q);
   return q;
 }
 

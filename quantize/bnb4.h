@@ -41,6 +41,15 @@ struct Bnb4Quantized {
 // writers that need them before the packed codes.
 Bnb4Quantized quantize_bnb4(std::span<const float> x, Bnb4Type type, uint64_t blocksize, bool double_quant, bool pack = true);
 
+// The pieces of quantize_bnb4, for callers that stream a tensor in block-aligned chunks on threads:
+// absmax of each block of `x` (absmax.size() blocks; the last may be partial); the packed codes of
+// `x` (x starts at a block boundary) given those absmax; double quantization of q.absmax (which
+// becomes what readers reconstruct).
+void bnb4_block_absmax(std::span<const float> x, uint64_t blocksize, std::span<float> absmax);
+void bnb4_pack_codes(std::span<const float> x, std::span<const float> absmax, Bnb4Type type, uint64_t blocksize,
+                     std::span<uint8_t> packed);
+void bnb4_double_quantize(Bnb4Quantized& q);
+
 // Rebuilds absmax from its double-quantized form: map[code] * nested_absmax[i / 256] + offset.
 std::vector<float> dequantize_nested_absmax(std::span<const uint8_t> codes, std::span<const float> nested_absmax,
                                             std::span<const float> code_map, float offset, uint64_t nested_blocksize);

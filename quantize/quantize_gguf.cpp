@@ -151,6 +151,10 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
         throw Error(ErrorCode::InvalidArgument, order[i]->shard->file->path(), info.info_offset_in_file, "tensor '" + info.name + "'",
                     "is already " + std::string(dtype_name(info.dtype)) + "; requantizing loses quality twice (pass --allow-requantize)");
       }
+      if (to != info.dtype && shape_numel(info.ne).value_or(0) == 0) {
+        throw Error(ErrorCode::BadShape, order[i]->shard->file->path(), info.info_offset_in_file, "tensor '" + info.name + "'",
+                    "has a zero dimension " + shape_to_string(info.ne) + "; there is nothing to quantize");
+      }
       if (to != info.dtype && !can_dequantize_from(info.dtype)) {
         throw Error(ErrorCode::Unsupported, order[i]->shard->file->path(), info.info_offset_in_file, "tensor '" + info.name + "'",
                     "cannot read " + std::string(dtype_name(info.dtype)) + " data");

@@ -18,7 +18,18 @@ printf 'hello world\n' >"$d/notes.txt"
 mkdir -p "$d/bert"
 printf '{"architectures": ["BertModel"], "hidden_size": 8}' >"$d/bert/config.json"
 printf '\x08\x00\x00\x00\x00\x00\x00\x00{}      ' >"$d/bert/model.safetensors"
-# An HF directory whose pytorch_model.bin pickle calls os.system (written by write_evil_bin, $2).
-mkdir -p "$d/evil"
-printf '{"architectures": ["LlamaForCausalLM"]}' >"$d/evil/config.json"
-"$2" "$d/evil/pytorch_model.bin"
+# Pickles, GGUF hyper-parameters, safetensors headers, config/tensor disagreements and the fault-test
+# model: written by write_hostile_inputs ($2) from the sample checkpoint ($3).
+"$2" "$d" "$3"
+# A FIFO named like a model file: readers must refuse it, not wait for a writer forever.
+mkdir -p "$d/fifo-dir"
+cp "$3/config.json" "$d/fifo-dir/"
+mkfifo "$d/fifo-dir/model.safetensors" "$d/fifo.gguf"
+# A prompt holding a terminal escape sequence (run must print it escaped).
+printf 'Once \033[2J upon' >"$d/escape-prompt.txt"
+# A byte-level BPE checkpoint with a stale three-piece tokenizer.model beside it ($4: ../shared/data).
+if [ -n "${4:-}" ] && [ -d "$4/lm-buddy-fake_gpt2" ]; then
+  mkdir -p "$d/stale-spm"
+  cp "$4"/lm-buddy-fake_gpt2/* "$d/stale-spm/"
+  cp "$d/tiny-spm.model" "$d/stale-spm/tokenizer.model"
+fi
