@@ -236,9 +236,10 @@ void add_gguf_adapter_info(ModelSource& out) {
   for (const auto& t : out.all_tensors) {
     if (t.name.ends_with(".lora_a") && t.shape.size() == 2) {
       a.r = t.shape[0];
-      const std::string target = t.name.substr(0, t.name.size() - 7);
-      const auto dot = target.rfind('.', target.size() - std::string(".weight").size() - 1);
-      const std::string module = target.substr(dot == std::string::npos ? 0 : dot + 1);
+      std::string target = t.name.substr(0, t.name.size() - std::string(".lora_a").size());  // blk.0.attn_q.weight
+      if (target.ends_with(".weight")) target.resize(target.size() - std::string(".weight").size());
+      const auto dot = target.rfind('.');
+      const std::string module = target.substr(dot == std::string::npos ? 0 : dot + 1);  // attn_q
       if (std::find(a.target_modules.begin(), a.target_modules.end(), module) == a.target_modules.end()) {
         a.target_modules.push_back(module);
       }
