@@ -147,10 +147,32 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   for (const char* t : {"ckpt-t1", "ckpt-t2"}) {
     if (!g_seconds.count(t) || !g_seconds.count("cp")) continue;
-    std::printf("RATIO %s (best of 3): convert / cp = %.2fx, convert / (cp + fsync) = %.2fx; peak RSS %.0f MB (input %.2f GB; goals <= 1.3x, < 300 MB)\n",
-                t, g_seconds[t] / g_seconds["cp"], g_seconds[t] / g_seconds["cp+sync"],
-                static_cast<double>(g_rss_kb[t]) / 1024.0, static_cast<double>(in_bytes) / 1e9);
+    std::printf("best of 3 %s: convert / cp = %.2fx, convert / (cp + fsync) = %.2fx; peak RSS %.0f MB\n", t,
+                g_seconds[t] / g_seconds["cp"], g_seconds[t] / g_seconds["cp+sync"], static_cast<double>(g_rss_kb[t]) / 1024.0);
   }
+  // The ratio the goal is stated in: 5 alternating runs (cp, convert, cp, convert, ...) so that both
+  // see the same machine state; medians of each and the median of the per-pair ratios.
+  const int runs = std::getenv("CKPT_BENCH_RUNS") ? std::atoi(std::getenv("CKPT_BENCH_RUNS")) : 5;
+  std::vector<double> cp_s, conv_s, pair;
+  long rss = 0;
+  for (int i = 0; i < runs; ++i) {
+    // Each run writes a new file, as a user's conversion does: an old output left in place would make
+    // cp truncate-and-reuse while the atomic writer holds both until its rename.
+    fs::remove(out_copy);
+    fs::remove(out_gguf);
+    const auto c = run_child({"/bin/cp", input, out_copy});
+    fs::remove(out_copy);
+    const auto k = run_child({CKPT_BINARY, "convert", dir.string(), "-o", out_gguf, "--outtype", "f16", "--no-progress"});
+    fs::remove(out_gguf);
+    cp_s.push_back(c.seconds);
+    conv_s.push_back(k.seconds);
+    pair.push_back(k.seconds / c.seconds);
+    rss = std::max(rss, k.max_rss_kb);
+  }
+  std::printf("RATIO HF bf16 -> GGUF f16 (all threads) / cp, median of %d alternating runs: %.2fx (per-pair median %.2fx; "
+              "cp %.3f s, convert %.3f s; %.2f GB; peak RSS %.0f MB; goals <= 1.3x, < 300 MB)\n",
+              runs, ckpt::bench::median(conv_s) / ckpt::bench::median(cp_s), ckpt::bench::median(pair), ckpt::bench::median(cp_s),
+              ckpt::bench::median(conv_s), static_cast<double>(in_bytes) / 1e9, static_cast<double>(rss) / 1024.0);
   fs::remove(out_gguf);
   fs::remove(out_copy);
   benchmark::Shutdown();

@@ -2,6 +2,8 @@
 // running a child process with its wall time and peak RSS.
 #pragma once
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -66,6 +68,13 @@ inline ChildRun run_child(const std::vector<std::string>& argv, bool hide_stdout
   ::wait4(pid, &status, 0, &usage);
   return {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), usage.ru_maxrss,
           WIFEXITED(status) ? WEXITSTATUS(status) : 255};
+}
+
+// Median of a few timings (this 2-core VM is noisy: single runs prove nothing).
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 }  // namespace ckpt::bench
