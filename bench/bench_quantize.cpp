@@ -35,19 +35,6 @@ ChildRun run(const std::vector<std::string>& argv, bool quiet = true) { return c
 
 using ckpt::bench::capture;
 
-double best_of(int n, const std::function<ChildRun()>& fn, long* rss) {
-  double best = 1e30;
-  for (int i = 0; i < n; ++i) {
-    const ChildRun c = fn();
-    if (c.exit_code != 0) {
-      std::fprintf(stderr, "child failed (exit %d)\n", c.exit_code);
-      std::exit(1);
-    }
-    best = std::min(best, c.seconds);
-    *rss = std::max(*rss, c.max_rss_kb);
-  }
-  return best;
-}
 
 // Runs fn(row_begin, row_end) on `threads` threads over `rows` rows; returns seconds.
 double timed_rows(size_t rows, int threads, const std::function<void(size_t, size_t)>& fn) {
@@ -143,35 +130,58 @@ int main() {
   if (peer.empty()) std::printf("SKIP llama.cpp baseline: npm/libllama unavailable; ckpt figures only\n");
 
   in_memory(bins);
+  // File to file, alternating ckpt and llama.cpp runs (each writing a fresh file) so both see the same
+  // machine state; medians of 5 runs with all threads, 3 with one.
   const std::pair<const char*, int> types[] = {{"Q8_0", 7}, {"Q4_0", 2}, {"Q4_K_M", 15}};
   for (const auto& [type, ftype] : types) {
-    for (const char* threads : {"1", "2"}) {
+    for (const char* threads : {"2", "1"}) {
+      const int runs = std::string(threads) == "2" ? 5 : 3;
       long rss_ckpt = 0, rss_ref = 0;
+      std::vector<double> t_ckpt, t_ref, pair;
       const std::string o1 = (out / "ckpt-bench-q-ckpt.gguf").string(), o2 = (out / "ckpt-bench-q-ref.gguf").string();
-      const double t_ckpt = best_of(2, [&] {
-        return run({CKPT_BINARY, "quantize", f32.string(), "-o", o1, "--type", type, "--threads", threads, "--no-progress"});
-      }, &rss_ckpt);
-      double t_ref = 0;
-      if (!peer.empty()) {
-        t_ref = best_of(2, [&] { return run({peer, bins, "quantize", f32.string(), o2, std::to_string(ftype), "0", threads}); }, &rss_ref);
+      for (int r = 0; r < runs; ++r) {
+        fs::remove(o1);
+        const ChildRun c = run({CKPT_BINARY, "quantize", f32.string(), "-o", o1, "--type", type, "--threads", threads, "--no-progress"});
+        if (c.exit_code != 0) std::exit(1);
+        fs::remove(o1);
+        t_ckpt.push_back(c.seconds);
+        rss_ckpt = std::max(rss_ckpt, c.max_rss_kb);
+        if (peer.empty()) continue;
+        fs::remove(o2);
+        const ChildRun l = run({peer, bins, "quantize", f32.string(), o2, std::to_string(ftype), "0", threads});
+        if (l.exit_code != 0) std::exit(1);
+        fs::remove(o2);
+        t_ref.push_back(l.seconds);
+        rss_ref = std::max(rss_ref, l.max_rss_kb);
+        pair.push_back(l.seconds / c.seconds);
       }
-      std::printf("RATIO %-7s threads %s: ckpt %.2f GB/s (peak RSS %ld MB)", type, threads, in_bytes / 1e9 / t_ckpt, rss_ckpt / 1024);
-      if (t_ref > 0) {
-        std::printf(", llama.cpp %.2f GB/s (peak RSS %ld MB), ckpt/llama.cpp = %.2fx", in_bytes / 1e9 / t_ref, rss_ref / 1024, t_ref / t_ckpt);
+      const double mc = ckpt::bench::median(t_ckpt);
+      std::printf("RATIO %-7s threads %s, median of %d: ckpt %.2f GB/s (peak RSS %ld MB)", type, threads, runs, in_bytes / 1e9 / mc,
+                  rss_ckpt / 1024);
+      if (!t_ref.empty()) {
+        const double mr = ckpt::bench::median(t_ref);
+        std::printf(", llama.cpp %.2f GB/s (peak RSS %ld MB), ckpt/llama.cpp = %.2fx (per-pair median %.2fx)", in_bytes / 1e9 / mr,
+                    rss_ref / 1024, mr / mc, ckpt::bench::median(pair));
       }
       std::printf("\n");
       std::fflush(stdout);
-      fs::remove(o1);
-      fs::remove(o2);
     }
   }
   {
     long rss = 0;
     const std::string o = (out / "ckpt-bench-q-bnb").string();
     const double hf_bytes = static_cast<double>(fs::file_size(hf / "model.safetensors"));
-    const double t = best_of(2, [&] { return run({CKPT_BINARY, "quantize", hf.string(), "-o", o, "--type", "nf4-dq", "--no-progress"}); }, &rss);
-    std::printf("RATIO nf4-dq  (HF f32 -> bnb, 1 thread): %.2f GB/s input (peak RSS %ld MB; goal >= 1 GB/s)\n", hf_bytes / 1e9 / t, rss / 1024);
+    std::vector<double> t;
+    for (int r = 0; r < 5; ++r) {
+      fs::remove_all(o);
+      const ChildRun c = run({CKPT_BINARY, "quantize", hf.string(), "-o", o, "--type", "nf4-dq", "--no-progress"});
+      if (c.exit_code != 0) std::exit(1);
+      t.push_back(c.seconds);
+      rss = std::max(rss, c.max_rss_kb);
+    }
     fs::remove_all(o);
+    std::printf("RATIO nf4-dq  (HF f32 -> bnb, all threads), median of 5: %.2f GB/s input (peak RSS %ld MB; goal >= 1 GB/s)\n",
+                hf_bytes / 1e9 / ckpt::bench::median(t), rss / 1024);
   }
   return 0;
 }

@@ -97,6 +97,7 @@ struct WeightJob {
       bnb4_block_absmax(x, blocksize, std::span(q.absmax).subspan(begin / blocksize, (x.size() + blocksize - 1) / blocksize));
     });
     if (spec.double_quant) bnb4_double_quantize(q);
+    src.file->release(src.data);  // the plan's pass must not leave the whole model resident
     return q;
   }
   const Bnb4Quantized& quantized() {

@@ -139,8 +139,66 @@ __attribute__((target("avx2,f16c"))) inline float block_signed_max(const float* 
   return hi;
 }
 
+// Eight horizontal reductions at once (the hadd pattern with max/min): lane k of the result reduces v[k].
+template <bool kMax>
+__attribute__((target("avx2"))) inline __m256 max_or_min(__m256 a, __m256 b) {
+  if constexpr (kMax) {
+    return _mm256_max_ps(a, b);
+  } else {
+    return _mm256_min_ps(a, b);
+  }
+}
+template <bool kMax>
+__attribute__((target("avx2"))) inline __m256 reduce_pairs(__m256 a, __m256 b) {
+  return max_or_min<kMax>(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+template <bool kMax>
+__attribute__((target("avx2"))) inline __m256 reduce_x8(const __m256* v) {
+  const __m256 s0123 = reduce_pairs<kMax>(reduce_pairs<kMax>(v[0], v[1]), reduce_pairs<kMax>(v[2], v[3]));
+  const __m256 s4567 = reduce_pairs<kMax>(reduce_pairs<kMax>(v[4], v[5]), reduce_pairs<kMax>(v[6], v[7]));
+  return max_or_min<kMax>(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+}
+
+// block_signed_max of 8 consecutive blocks, one per lane, without a data-dependent branch per block
+// (on random weights "is the largest magnitude positive?" is a coin flip the predictor loses). Lanes
+// where +m and -m tie go back to the scalar rule (the first one wins).
+__attribute__((target("avx2,f16c"))) inline __m256 signed_max_x8(const float* x) {
+  __m256 hi[8], lo[8];
+  for (int k = 0; k < 8; ++k) {
+    const float* v = x + 32 * k;
+    const __m256 a = _mm256_loadu_ps(v), b = _mm256_loadu_ps(v + 8), c = _mm256_loadu_ps(v + 16), d = _mm256_loadu_ps(v + 24);
+    hi[k] = _mm256_max_ps(_mm256_max_ps(a, b), _mm256_max_ps(c, d));
+    lo[k] = _mm256_min_ps(_mm256_min_ps(a, b), _mm256_min_ps(c, d));
+  }
+  const __m256 h = reduce_x8<true>(hi);
+  const __m256 l = reduce_x8<false>(lo);
+  const __m256 neg_l = _mm256_sub_ps(_mm256_setzero_ps(), l);
+  const __m256 pos_wins = _mm256_cmp_ps(h, neg_l, _CMP_GT_OQ);
+  const __m256 neg_wins = _mm256_cmp_ps(neg_l, h, _CMP_GT_OQ);
+  const __m256 h_pos = _mm256_cmp_ps(h, _mm256_setzero_ps(), _CMP_GT_OQ);
+  __m256 r = _mm256_or_ps(_mm256_and_ps(_mm256_and_ps(pos_wins, h_pos), h), _mm256_and_ps(neg_wins, l));
+  const int ties = _mm256_movemask_ps(_mm256_andnot_ps(_mm256_or_ps(pos_wins, neg_wins), h_pos));
+  if (ties != 0) {
+    alignas(32) float out[8];
+    _mm256_store_ps(out, r);
+    for (int k = 0; k < 8; ++k) {
+      if (ties & (1 << k)) out[k] = block_signed_max(x + 32 * k);
+    }
+    r = _mm256_load_ps(out);
+  }
+  return r;
+}
+
 __attribute__((target("avx2,f16c"))) void quantize_q4_0_avx2(const float* x, size_t n_blocks, std::byte* out) {
-  quantize_blocks(x, n_blocks, out, sizeof(BlockQ4_0), -8.0f, block_signed_max, q4_0_block);
+  size_t b = 0;
+  alignas(32) float stat[8], d[8], id[8];
+  alignas(16) uint16_t h[8];
+  for (; b + 8 <= n_blocks; b += 8) {
+    _mm256_store_ps(stat, signed_max_x8(x + 32 * b));
+    scales_x8(stat, -8.0f, d, id, h);
+    for (int k = 0; k < 8; ++k) q4_0_block(x + 32 * (b + k), id[k], h[k], out + sizeof(BlockQ4_0) * (b + k));
+  }
+  quantize_blocks(x + 32 * b, n_blocks - b, out + sizeof(BlockQ4_0) * b, sizeof(BlockQ4_0), -8.0f, block_signed_max, q4_0_block);
 }
 
 // NF4 codes of v * inv for n values: the number of thresholds each value exceeds (bnb's tree).

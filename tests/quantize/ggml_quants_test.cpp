@@ -123,6 +123,10 @@ TEST(GgmlQuants, VectorizedPathsEqualScalarReferences) {
   }
   x[32 * 200 + 3] = 9.0f;  // equal magnitudes: the first one sets the sign
   x[32 * 200 + 5] = -9.0f;
+  x[32 * 201 + 2] = -9.0f;  // the negative one first: the 8-block signed max takes the scalar rule
+  x[32 * 201 + 7] = 9.0f;
+  std::fill(x.begin() + 32 * 202, x.begin() + 32 * 203, 0.0f);  // all zeros: scale 0
+  for (int j = 0; j < 32; ++j) x[32 * 203 + j] = -0.01f * static_cast<float>(j + 1);  // all negative
   std::vector<std::byte> fast(34 * 4096), ref(34 * 4096);
   quantize_q8_0(x, fast);
   quantize_q8_0_ref(x, ref);
