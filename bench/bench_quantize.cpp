@@ -4,7 +4,8 @@
 // checkpoint, and memcpy of the input bytes as the ceiling. Peak RSS of each child from wait4.
 // Goals (issue 4): >= 3x llama.cpp for Q8_0/Q4_0, >= 1.5x for Q4_K_M, nf4-dq >= 1 GB/s.
 //
-// CKPT_BENCH_QUANT_LAYERS (default 4, ~0.9 GB f32) sizes the model; CKPT_BENCH_DIR holds it.
+// CKPT_BENCH_QUANT_LAYERS (default 4, ~0.9 GB f32) sizes the model; CKPT_BENCH_DIR holds it;
+// CKPT_BENCH_QUANT_TYPES ("Q4_0,nf4-dq", ...) runs a subset of the file-to-file measurements.
 #include <dlfcn.h>
 
 #include <chrono>
@@ -129,11 +130,14 @@ int main() {
   peer_in >> peer >> bins;
   if (peer.empty()) std::printf("SKIP llama.cpp baseline: npm/libllama unavailable; ckpt figures only\n");
 
-  in_memory(bins);
+  const char* only = std::getenv("CKPT_BENCH_QUANT_TYPES");  // e.g. "Q4_0,nf4-dq" to run a subset
+  auto wanted = [&](const std::string& t) { return !only || ("," + std::string(only) + ",").find("," + t + ",") != std::string::npos; };
+  if (!only) in_memory(bins);
   // File to file, alternating ckpt and llama.cpp runs (each writing a fresh file) so both see the same
   // machine state; medians of 5 runs with all threads, 3 with one.
   const std::pair<const char*, int> types[] = {{"Q8_0", 7}, {"Q4_0", 2}, {"Q4_K_M", 15}};
   for (const auto& [type, ftype] : types) {
+    if (!wanted(type)) continue;
     for (const char* threads : {"2", "1"}) {
       const int runs = std::string(threads) == "2" ? 5 : 3;
       long rss_ckpt = 0, rss_ref = 0;
@@ -167,7 +171,7 @@ int main() {
       std::fflush(stdout);
     }
   }
-  {
+  if (wanted("nf4-dq")) {
     long rss = 0;
     const std::string o = (out / "ckpt-bench-q-bnb").string();
     const double hf_bytes = static_cast<double>(fs::file_size(hf / "model.safetensors"));

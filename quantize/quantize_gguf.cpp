@@ -15,6 +15,7 @@
 #include "formats/progress.h"
 #include "quantize/quant_policy.h"
 #include "quantize/quantize.h"
+#include "quantize/row_stream.h"
 
 namespace ckpt {
 
@@ -40,8 +41,6 @@ bool glob_match(const std::string& p, const std::string& t) {
 
 namespace {
 
-constexpr uint64_t kRowsBlockBytes = uint64_t{16} << 20;  // f32 input per batch
-
 struct Job {
   const GgufFile* shard;
   const GgufTensorInfo* info;
@@ -49,56 +48,22 @@ struct Job {
   QuantizedTensorReport* report;
 };
 
-// Quantizes one tensor row batch by row batch; with stats, compares the dequantized result to the input.
+// Quantizes one tensor through the shared row streamer; with stats, the dequantized result is compared
+// with the input.
 void write_quantized(const Job& job, unsigned threads, bool stats, ByteSink& sink, ProgressBar& progress) {
   const auto& t = *job.info;
   const auto src = job.shard->data(t);
-  const uint64_t row_len = t.ne.empty() ? 1 : t.ne[0];
-  if (row_len == 0 || *shape_numel(t.ne) == 0) return;  // an empty tensor has no bytes to write
-  const uint64_t n_rows = *shape_numel(t.ne) / row_len;
-  const uint64_t in_row = *dtype_bytes_for(t.dtype, row_len), out_row = *dtype_bytes_for(job.to, row_len);
-  const uint64_t rows_per_batch = std::max<uint64_t>(1, kRowsBlockBytes / (row_len * 4));
-  std::vector<std::byte> out(std::min(n_rows, rows_per_batch) * out_row);
-  double sq_sum = 0, max_abs = 0;
-  std::mutex stats_mutex;
-  for (uint64_t first = 0; first < n_rows; first += rows_per_batch) {
-    const uint64_t n = std::min(rows_per_batch, n_rows - first);
-    parallel_for(n, n >= 4 ? threads : 1, [&](size_t b, size_t e) {
-      std::vector<float> x(row_len), y(stats ? row_len : 0);
-      double local_sq = 0, local_max = 0;
-      for (size_t r = b; r < e; ++r) {
-        const auto in = src.subspan((first + r) * in_row, in_row);
-        std::span<const float> values;
-        if (t.dtype == DType::F32) {
-          // SAFETY: GGUF data is aligned (>= 32) and F32 rows are whole floats: read the map in place.
-          values = {reinterpret_cast<const float*>(in.data()), row_len};
-        } else {
-          decode_to_f32(t.dtype, in, x);
-          values = x;
-        }
-        const std::span<std::byte> dst(out.data() + r * out_row, out_row);
-        encode_from_f32(job.to, values, dst);
-        if (stats) {
-          decode_to_f32(job.to, dst, y);
-          for (uint64_t i = 0; i < row_len; ++i) {
-            const double d = static_cast<double>(values[i]) - static_cast<double>(y[i]);
-            local_sq += d * d;
-            local_max = std::max(local_max, std::fabs(d));
-          }
-        }
-      }
-      if (stats) {
-        std::lock_guard lock(stats_mutex);
-        sq_sum += local_sq;
-        max_abs = std::max(max_abs, local_max);
-      }
-    });
-    sink.write(std::span(out).first(n * out_row));
-    progress.add(n * in_row);
-  }
+  RowStream stream;
+  stream.src = src;
+  stream.src_dtype = t.dtype;
+  stream.out_dtype = job.to;
+  stream.row_len = t.ne.empty() ? 1 : t.ne[0];
+  stream.n_rows = stream.row_len ? *shape_numel(t.ne) / stream.row_len : 0;
+  stream.stats = stats;
+  const RowStreamStats s = stream_rows(stream, threads, sink, &progress);
   if (stats) {
-    job.report->rmse = std::sqrt(sq_sum / static_cast<double>(std::max<uint64_t>(1, n_rows * row_len)));
-    job.report->max_abs = max_abs;
+    job.report->rmse = std::sqrt(s.sq_sum / static_cast<double>(std::max<uint64_t>(1, *shape_numel(t.ne))));
+    job.report->max_abs = s.max_abs;
   }
   job.shard->file->release(src);
 }

@@ -1,0 +1,39 @@
+// The one loop every rewrite streams tensors through: rows of a source tensor (any dtype ckpt decodes)
+// become rows of the output dtype, in batches of a few MiB on worker threads, while the batch before is
+// written to the sink (double-buffered, so computing and writing overlap). convert (HF -> GGUF with the
+// Q/K permutation, GGUF -> HF with its inverse) and quantize (GGUF block types, with error statistics)
+// call it; a new transform adds a row mapping or a dtype, not another loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+#include "formats/dtype.h"
+#include "formats/progress.h"
+
+namespace ckpt {
+
+class ByteSink;
+
+struct RowStream {
+  std::span<const std::byte> src;  // the whole source tensor, row-major
+  DType src_dtype = DType::F32;
+  DType out_dtype = DType::F32;
+  uint64_t row_len = 0;  // elements per row (GGUF ne[0])
+  uint64_t n_rows = 0;
+  // Output row r comes from source row source_row(r) (a permutation); empty: the identity.
+  std::function<uint64_t(uint64_t)> source_row;
+  bool stats = false;  // measure the round-trip error of each row (quantize --stats)
+};
+
+struct RowStreamStats {
+  double sq_sum = 0;   // sum of squared (input - dequantized output)
+  double max_abs = 0;  // largest |input - dequantized output|
+};
+
+// Writes exactly n_rows * (bytes of row_len out_dtype elements) to `sink`. Same-dtype rows are copied,
+// bf16 -> f16 goes through the exact F16C path, everything else via f32.
+RowStreamStats stream_rows(const RowStream& stream, unsigned threads, ByteSink& sink, ProgressBar* progress);
+
+}  // namespace ckpt
