@@ -255,15 +255,23 @@ void quantize_q5_k_impl(std::span<const float> x, std::span<std::byte> out, bool
   }
 }
 
-void quantize_q6_k(std::span<const float> x, std::span<std::byte> out) {
+void quantize_q6_k_impl(std::span<const float> x, std::span<std::byte> out, bool use_simd);
+void quantize_q6_k(std::span<const float> x, std::span<std::byte> out) { quantize_q6_k_impl(x, out, simd::cpu_has_avx2()); }
+void quantize_q6_k_ref(std::span<const float> x, std::span<std::byte> out) { quantize_q6_k_impl(x, out, false); }
+
+void quantize_q6_k_impl(std::span<const float> x, std::span<std::byte> out, bool use_simd) {
   for (size_t i = 0; i < x.size() / kQK_K; ++i) {
     const float* v = x.data() + i * kQK_K;
     BlockQ6_K b{};
     int8_t L[kQK_K];
     float scales[kQK_K / 16];
     float max_scale = 0, max_abs_scale = 0;
+    if (use_simd) {
+      simd::fit_qx_x8(v, 32, L, scales);
+      simd::fit_qx_x8(v + 128, 32, L + 128, scales + 8);
+    }
     for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      const float scale = make_qx_quants(16, 32, v + 16 * ib, L + 16 * ib);
+      const float scale = use_simd ? scales[ib] : make_qx_quants(16, 32, v + 16 * ib, L + 16 * ib);
       scales[ib] = scale;
       if (std::fabs(scale) > max_abs_scale) {
         max_abs_scale = std::fabs(scale);

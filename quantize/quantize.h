@@ -39,6 +39,7 @@ void quantize_iq4_nl(std::span<const float> x, std::span<std::byte> out);
 void quantize_q4_k(std::span<const float> x, std::span<std::byte> out);
 void quantize_q5_k(std::span<const float> x, std::span<std::byte> out);
 void quantize_q6_k(std::span<const float> x, std::span<std::byte> out);
+void quantize_q6_k_ref(std::span<const float> x, std::span<std::byte> out);  // scalar oracle of the AVX2 path
 void dequantize_q4_0(std::span<const std::byte> in, std::span<float> out);
 void dequantize_q4_1(std::span<const std::byte> in, std::span<float> out);
 void dequantize_q5_0(std::span<const std::byte> in, std::span<float> out);

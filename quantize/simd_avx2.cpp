@@ -341,3 +341,79 @@ __attribute__((target("avx2"))) void fit_qkx2_x8(const float* x, int nmax, float
 }
 
 }  // namespace ckpt::simd
+
+namespace ckpt::simd {
+
+namespace {
+__attribute__((target("avx2"))) inline __m256i qx_codes(__m256 iscale, __m256 x, __m256i lo, __m256i hi) {
+  return _mm256_max_epi32(lo, _mm256_min_epi32(hi, nearest_int8(_mm256_mul_ps(iscale, x))));
+}
+}  // namespace
+
+// make_qx_quants (rmse_type 1: weights x^2) for 8 sub-blocks of 16 at once, Q6_K's scale search:
+// lane k follows sub-block k through the scalar sequence of f32 operations (separate multiplies and
+// adds, the 19 candidate scales in the same order), so the codes and scales are bit-identical.
+__attribute__((target("avx2"))) void fit_qx_x8(const float* x, int nmax, int8_t* L_out, float* scales) {
+  __m256 X[16];
+  const __m256i stride = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112);
+  for (int i = 0; i < 16; ++i) X[i] = _mm256_i32gather_ps(x + i, stride, 4);
+  const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+  // The first element of largest magnitude, with its sign (strictly greater, as the scalar scan).
+  __m256 amax = zero, max = zero;
+  for (int i = 0; i < 16; ++i) {
+    const __m256 ax = _mm256_andnot_ps(sign, X[i]);
+    const __m256 greater = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+    amax = blend(amax, ax, greater);
+    max = blend(max, X[i], greater);
+  }
+  const __m256 tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(1e-15f), _CMP_LT_OQ);  // lanes returning 0
+  const __m256i lo = _mm256_set1_epi32(-nmax), hi = _mm256_set1_epi32(nmax - 1);
+  __m256 W[16], WX[16];
+  for (int i = 0; i < 16; ++i) {
+    W[i] = _mm256_mul_ps(X[i], X[i]);
+    WX[i] = _mm256_mul_ps(W[i], X[i]);
+  }
+  __m256i L[16];
+  __m256 iscale = _mm256_div_ps(_mm256_set1_ps(static_cast<float>(-nmax)), max);
+  __m256 sumlx = zero, suml2 = zero;
+  for (int i = 0; i < 16; ++i) {
+    L[i] = qx_codes(iscale, X[i], lo, hi);
+    const __m256 l = _mm256_cvtepi32_ps(L[i]);
+    sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(WX[i], l));
+    suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(W[i], l), l));
+  }
+  __m256 scale = blend(_mm256_div_ps(sumlx, suml2), zero, _mm256_cmp_ps(suml2, zero, _CMP_EQ_OQ));
+  __m256 best = _mm256_mul_ps(scale, sumlx);
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    const float numerator = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is));
+    iscale = _mm256_div_ps(_mm256_set1_ps(numerator), max);
+    __m256i cand[16];
+    sumlx = suml2 = zero;
+    for (int i = 0; i < 16; ++i) {
+      cand[i] = qx_codes(iscale, X[i], lo, hi);
+      const __m256 l = _mm256_cvtepi32_ps(cand[i]);
+      sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(WX[i], l));
+      suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(W[i], l), l));
+    }
+    const __m256 better = _mm256_and_ps(_mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
+                                        _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
+    if (_mm256_movemask_ps(better) == 0) continue;
+    const __m256i take = _mm256_castps_si256(better);
+    for (int i = 0; i < 16; ++i) L[i] = _mm256_blendv_epi8(L[i], cand[i], take);
+    scale = blend(scale, _mm256_div_ps(sumlx, suml2), better);
+    best = blend(best, _mm256_mul_ps(scale, sumlx), better);
+  }
+  scale = blend(scale, zero, tiny);
+  _mm256_storeu_ps(scales, scale);
+  const __m256i offset = _mm256_set1_epi32(nmax);
+  const __m256i tiny_i = _mm256_castps_si256(tiny);
+  alignas(32) int32_t lanes[8];
+  for (int i = 0; i < 16; ++i) {
+    // Lanes below the epsilon store L = 0 (the scalar early return), others l + nmax.
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_andnot_si256(tiny_i, _mm256_add_epi32(L[i], offset)));
+    for (int k = 0; k < 8; ++k) L_out[16 * k + i] = static_cast<int8_t>(lanes[k]);
+  }
+}
+
+}  // namespace ckpt::simd

@@ -140,12 +140,13 @@ TEST(GgmlQuants, VectorizedPathsEqualScalarReferences) {
   std::fill(x.begin() + 256 * 300, x.begin() + 256 * 300 + 32, 0.25f);
   std::fill(x.begin() + 256 * 301, x.begin() + 256 * 302, 0.0f);
   std::fill(x.begin() + 256 * 302 + 64, x.begin() + 256 * 302 + 96, -3.0f);
-  for (DType t : {DType::Q4_K, DType::Q5_K}) {
+  std::fill(x.begin() + 256 * 303 + 16, x.begin() + 256 * 303 + 32, 1e-20f);  // a Q6_K sub-block under the epsilon
+  for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const size_t bytes = *dtype_bytes_for(t, x.size());
     fast.assign(bytes, std::byte{0});
     ref.assign(bytes, std::byte{0});
     encode_from_f32(t, x, fast);
-    (t == DType::Q4_K ? quantize_q4_k_ref : quantize_q5_k_ref)(x, ref);
+    (t == DType::Q4_K ? quantize_q4_k_ref : t == DType::Q5_K ? quantize_q5_k_ref : quantize_q6_k_ref)(x, ref);
     EXPECT_EQ(fast, ref) << dtype_name(t);
   }
 }
