@@ -87,6 +87,10 @@ void bnb4_block_absmax(std::span<const float> x, uint64_t blocksize, std::span<f
   const uint64_t n = x.size();
   for (uint64_t b = 0; b < absmax.size(); ++b) {
     const uint64_t begin = b * blocksize, end = std::min(n, begin + blocksize);
+    if (end - begin == blocksize && simd::cpu_has_avx2()) {
+      absmax[b] = simd::absmax_avx2(x.data() + begin, blocksize);
+      continue;
+    }
     float amax = 0.0f;
     for (uint64_t i = begin; i < end; ++i) amax = std::max(amax, std::fabs(x[i]));
     absmax[b] = amax;
@@ -101,11 +105,12 @@ void bnb4_pack_codes(std::span<const float> x, std::span<const float> absmax, Bn
     const uint64_t begin = b * blocksize, end = std::min(n, begin + blocksize);
     const float inv = 1.0f / absmax[b];  // CUDA: an all-zero block gives inf * 0 = NaN -> code 0; it dequantizes to 0
     if (type == Bnb4Type::NF4 && simd::cpu_has_avx2()) {
-      uint8_t codes[4096];
+      uint8_t codes[4096 + 1];
       simd::nf4_codes_avx2(x.data() + begin, end - begin, inv, kNF4Thresholds.data(), codes);
-      for (uint64_t i = begin; i < end; ++i) {
-        packed[i / 2] |= static_cast<uint8_t>(i % 2 == 0 ? codes[i - begin] << 4 : codes[i - begin]);
-      }
+      codes[end - begin] = 0;  // an odd tail pairs with a zero low nibble
+      // begin is even (block sizes are even), so byte j of the block holds elements 2j (high) and 2j + 1.
+      uint8_t* dst = packed.data() + begin / 2;
+      for (uint64_t j = 0; j < (end - begin + 1) / 2; ++j) dst[j] = static_cast<uint8_t>((codes[2 * j] << 4) | codes[2 * j + 1]);
       continue;
     }
     for (uint64_t i = begin; i < end; ++i) {
@@ -136,8 +141,11 @@ void bnb4_double_quantize(Bnb4Quantized& q) {
     const float inv = 1.0f / amax;
     for (uint64_t b = begin; b < end; ++b) {
       const float v = (q.absmax[b] - q.offset) * inv;
-      // torch.bucketize(v, midpoints): the number of midpoints strictly below v.
-      q.absmax_codes[b] = static_cast<uint8_t>(std::lower_bound(midpoints.begin(), midpoints.end(), v) - midpoints.begin());
+      // torch.bucketize(v, midpoints): the number of midpoints strictly below v, as a branch-free
+      // binary search over the 255 sorted midpoints (lower_bound's answer; NaN counts none).
+      unsigned idx = 0;
+      for (unsigned step = 128; step != 0; step >>= 1) idx += midpoints[idx + step - 1] < v ? step : 0;
+      q.absmax_codes[b] = static_cast<uint8_t>(idx);
     }
   }
   // What readers will reconstruct, so dequantizing the state in memory equals dequantizing the file.

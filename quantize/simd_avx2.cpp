@@ -417,3 +417,19 @@ __attribute__((target("avx2"))) void fit_qx_x8(const float* x, int nmax, int8_t*
 }
 
 }  // namespace ckpt::simd
+
+namespace ckpt::simd {
+
+__attribute__((target("avx2"))) float absmax_avx2(const float* x, size_t n) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_setzero_ps();
+  // max_ps(a, b) returns b unless a > b: |x| first keeps the running max when |x| is NaN.
+  for (size_t i = 0; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), m);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, m);
+  float amax = 0.0f;
+  for (float v : lanes) amax = std::max(amax, v);
+  return amax;
+}
+
+}  // namespace ckpt::simd
