@@ -77,6 +77,16 @@ bool is_allowed_global(const Global& g) {
 class Unpickler {
  public:
   Unpickler(std::span<const std::byte> pkl, std::string name) : r_(pkl, std::move(name)) {}
+  // A hostile pickle can make containers hold each other through the memo (L1.append(L2), L2.append(L1));
+  // shared_ptr cycles would leak, so every container is emptied when the unpickler goes.
+  ~Unpickler() {
+    for (const auto& c : containers_) {
+      if (auto* l = std::get_if<List>(&c->v)) l->items.clear();
+      if (auto* d = std::get_if<Dict>(&c->v)) d->items.clear();
+    }
+  }
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
 
   ValuePtr run() {
     // Each opcode is at least one byte and creates at most one object, so objects are bounded by the
@@ -179,7 +189,7 @@ class Unpickler {
       if (args->items.empty()) r_.fail_at(at, ErrorCode::BadValueType, full, "no tensor argument");
       stack_.push_back(full == "torch._utils._rebuild_parameter" ? args->items[0] : args->items.size() > 1 ? args->items[1] : args->items[0]);
     } else if (full == "collections.OrderedDict") {
-      stack_.push_back(make(Dict{}));
+      stack_.push_back(track(make(Dict{})));
     } else {
       r_.fail_at(at, ErrorCode::Unsupported, "pickle REDUCE", "refusing to call '" + full + "'");
     }
@@ -202,8 +212,8 @@ class Unpickler {
     switch (op) {
       case 0x80: r_.read<uint8_t>("pickle protocol"); return;                     // PROTO
       case 0x95: r_.read<uint64_t>("pickle frame"); return;                        // FRAME
-      case '}': stack_.push_back(make(Dict{})); return;                            // EMPTY_DICT
-      case ']': case ')': stack_.push_back(make(List{})); return;                  // EMPTY_LIST / EMPTY_TUPLE
+      case '}': stack_.push_back(track(make(Dict{}))); return;                     // EMPTY_DICT
+      case ']': case ')': stack_.push_back(track(make(List{}))); return;           // EMPTY_LIST / EMPTY_TUPLE
       case '(': stack_.push_back(make(Mark{})); return;                            // MARK
       case 't': push_list(pop_to_mark("TUPLE"), at); return;                       // TUPLE
       case 'l': push_list(pop_to_mark("LIST"), at); return;                        // LIST
@@ -318,7 +328,7 @@ class Unpickler {
     }
   }
   void push_list(std::vector<ValuePtr> items, uint64_t at) {
-    auto list = make(List{});
+    auto list = track(make(List{}));
     nest(*list, items, at);
     std::get<List>(list->v).items = std::move(items);
     stack_.push_back(std::move(list));
@@ -334,7 +344,15 @@ class Unpickler {
     return *l;
   }
 
+  // Every List and Dict made, for the destructor. Objects are bounded by the pickle's size (each opcode
+  // makes at most one).
+  ValuePtr track(ValuePtr v) {
+    containers_.push_back(v);
+    return v;
+  }
+
   ByteReader r_;
+  std::vector<ValuePtr> containers_;
   std::vector<ValuePtr> stack_;
   std::map<uint64_t, ValuePtr> memo_;  // a map: memo indexes come from the file
 };
@@ -382,7 +400,8 @@ TorchBinFile read_torch_bin(std::shared_ptr<const MappedFile> file) {
   std::vector<std::byte> scratch;
   // data.pkl of a state dict holds names and shapes: a few MB even for 100B-parameter models.
   const auto pkl_bytes = zip.read(*pkl, scratch, uint64_t{256} << 20);
-  const auto root = Unpickler(pkl_bytes, path + ":" + pkl->name).run();
+  Unpickler unpickler(pkl_bytes, path + ":" + pkl->name);  // alive until the tensors are collected
+  const auto root = unpickler.run();
   std::vector<std::pair<std::string, Tensor>> found;
   std::unordered_set<const Value*> visited;
   collect_tensors(*root, "", 0, path, found, visited);

@@ -1,4 +1,5 @@
 // Writes small valid GGUF and safetensors files as seed corpora for the fuzzers (made at test time).
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -42,5 +43,11 @@ int main(int argc, char** argv) {
                                                  {"a.bias", ckpt::DType::F16, {2}, std::vector<std::byte>(4)}});
   std::ofstream(dir / "torch_bin" / "small.bin", std::ios::binary)
       .write(reinterpret_cast<const char*>(bin.data()), static_cast<std::streamsize>(bin.size()));
+  // llama2.c: dim 8, hidden 16, 1 layer, 2 heads, 2 kv heads, vocab 4 (shared classifier), seq_len 4.
+  std::filesystem::create_directories(dir / "llama2c");
+  const int32_t header[7] = {8, 16, 1, 2, 2, 4, 4};
+  std::vector<char> model(28 + 4 * (4 * 8 + 8 + 4 * 64 + 8 + 3 * 128 + 8 + 4 * 4), 0);
+  std::memcpy(model.data(), header, 28);
+  std::ofstream(dir / "llama2c" / "small.bin", std::ios::binary).write(model.data(), static_cast<std::streamsize>(model.size()));
   return 0;
 }
