@@ -11,6 +11,7 @@
 #include "formats/parallel.h"
 #include "convert/tokenizer_meta.h"
 #include "formats/byte_sink.h"
+#include "formats/model_source.h"
 #include "formats/output_guard.h"
 #include "formats/safetensors_index.h"
 
@@ -116,6 +117,7 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const GgufSet set = open_gguf_set(options.input);
   const GgufFile& main = set.main();
+  refuse_gguf_adapter(main, "convert --to hf");
   const auto* arch_kv = main.find_kv("general.architecture");
   const std::string arch_name = arch_kv && arch_kv->value.as_string() ? *arch_kv->value.as_string() : "";
   const Architecture* arch = find_architecture_by_gguf_name(arch_name);

@@ -179,11 +179,16 @@ AdapterInfo read_adapter_config(const std::string& path) {
   return a;
 }
 
-ModelSource open_peft_adapter(const std::string& dir) {
+ModelSource new_source(SourceKind kind, const std::string& path, std::string dir) {
   ModelSource out;
-  out.kind = SourceKind::PeftAdapter;
-  out.path = dir;
-  out.dir = dir;
+  out.kind = kind;
+  out.path = path;
+  out.dir = std::move(dir);
+  return out;
+}
+
+ModelSource open_peft_adapter(const std::string& dir) {
+  ModelSource out = new_source(SourceKind::PeftAdapter, dir, dir);
   const fs::path d(dir);
   out.adapter = read_adapter_config((d / "adapter_config.json").string());
   std::string weights;
@@ -203,10 +208,7 @@ ModelSource open_peft_adapter(const std::string& dir) {
 }
 
 ModelSource open_hf_directory(const std::string& dir) {
-  ModelSource out;
-  out.kind = SourceKind::HfCheckpoint;
-  out.path = dir;
-  out.dir = dir;
+  ModelSource out = new_source(SourceKind::HfCheckpoint, dir, dir);
   const fs::path d(dir);
   out.format = add_weights(find_weights(dir), out);
   if (fs::exists(d / "config.json")) out.config_path = (d / "config.json").string();
@@ -249,10 +251,7 @@ void add_gguf_adapter_info(ModelSource& out) {
 }
 
 ModelSource open_gguf(const std::string& path) {
-  ModelSource out;
-  out.kind = SourceKind::Gguf;
-  out.path = path;
-  out.dir = fs::path(path).parent_path().string();
+  ModelSource out = new_source(SourceKind::Gguf, path, fs::path(path).parent_path().string());
   out.gguf = open_gguf_set(path);
   out.format = "GGUF v" + std::to_string(out.gguf->main().version) +
                (out.gguf->shards.size() > 1 ? " (" + std::to_string(out.gguf->shards.size()) + " shards)" : "");
@@ -266,10 +265,7 @@ ModelSource open_gguf(const std::string& path) {
 
 ModelSource open_llama2c(std::shared_ptr<const MappedFile> file) {
   const Llama2cFile model = read_llama2c(file);
-  ModelSource out;
-  out.kind = SourceKind::Llama2c;
-  out.path = file->path();
-  out.dir = fs::path(file->path()).parent_path().string();
+  ModelSource out = new_source(SourceKind::Llama2c, file->path(), fs::path(file->path()).parent_path().string());
   out.format = "llama2.c checkpoint";
   out.weight_files.push_back(file->path());
   const auto& c = model.config;
@@ -285,9 +281,7 @@ ModelSource open_file(const std::string& path) {
   if (kind == FileKind::Gguf) return open_gguf(path);
   const auto file = MappedFile::open(path);
   throw_if_lfs_pointer(file->bytes(), path);
-  ModelSource out;
-  out.path = path;
-  out.dir = fs::path(path).parent_path().string();
+  ModelSource out = new_source(SourceKind::Safetensors, path, fs::path(path).parent_path().string());
   if (looks_like_zip(file->bytes())) {
     out.kind = SourceKind::TorchBin;
     add_torch_bin(read_torch_bin(file), out);
@@ -313,6 +307,14 @@ ModelSource open_file(const std::string& path) {
 }
 
 }  // namespace
+
+void refuse_gguf_adapter(const GgufFile& file, std::string_view what) {
+  const auto* type = file.find_kv("general.type");
+  if (type && type->value.as_string() && *type->value.as_string() == "adapter") {
+    throw Error(ErrorCode::Unsupported, file.file->path(), type->offset_in_file, "general.type",
+                "this is a LoRA adapter, not a model: " + std::string(what) + " needs a model (merge the adapter into its base first)");
+  }
+}
 
 ModelSource open_model_source(const std::string& path) {
   struct stat st {};

@@ -99,6 +99,10 @@ struct ModelSource {
   std::unordered_map<std::string, size_t> by_name_;  // owned keys: a copied source stays valid
 };
 
+// Throws Error(Unsupported) naming general.type when `file` is a LoRA adapter (general.type "adapter"),
+// for operations that need a model: `what` says which ("run", "convert --to hf", ...).
+void refuse_gguf_adapter(const GgufFile& file, std::string_view what);
+
 // Opens `path` as whatever it is (see the table above). Throws Error naming the file at fault; a
 // directory with neither weights nor adapter_config.json lists what it holds.
 ModelSource open_model_source(const std::string& path);

@@ -10,6 +10,7 @@
 
 #include "formats/byte_sink.h"
 #include "formats/gguf_split.h"
+#include "formats/model_source.h"
 #include "formats/output_guard.h"
 #include "formats/parallel.h"
 #include "formats/progress.h"
@@ -87,6 +88,7 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
   check_output_path(o.output, {o.input}, /*output_is_directory=*/false);
   const GgufSet set = open_gguf_set(o.input);
   const GgufFile& main = set.main();
+  refuse_gguf_adapter(main, "quantize");
   for (const auto& shard : set.shards) check_output_path(o.output, {shard.file->path()}, false);
   const auto* arch_kv = main.find_kv("general.architecture");
   const std::string arch = arch_kv && arch_kv->value.as_string() ? *arch_kv->value.as_string() : "";

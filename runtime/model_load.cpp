@@ -2,6 +2,7 @@
 #include "formats/detect.h"
 #include "formats/error.h"
 #include "formats/gguf_split.h"
+#include "formats/model_source.h"
 #include "runtime/model_assemble.h"
 #include "runtime/model_loaders.h"
 
@@ -25,6 +26,7 @@ Model load_gguf_model(const std::string& path) {
   model.path = path;
   model.keep_alive.push_back(set);
   const GgufFile& main = set->main();
+  refuse_gguf_adapter(main, "run");
   model.hp = hparams_from_kvs(main.kvs, path);
   if (auto vocab = tokenizer_from_gguf(main)) model.vocab = std::move(*vocab);
   assemble_model(model, [&](const std::string& name) -> std::optional<FoundTensor> {

@@ -242,6 +242,12 @@ int main(int argc, char** argv) {
     write_gguf((dir / "zero-width.gguf").string(), kvs,
                {f32_tensor("token_embd.weight", {32, 4}), f32_tensor("blk.0.attn_q.weight", {0, 32})});
   }
+  // A GGUF LoRA adapter as llama.cpp's converter writes one (r 4, alpha 16): inspect shows it, the
+  // operations that need a model refuse it by name.
+  write_gguf((dir / "lora.gguf").string(),
+             {{"general.architecture", {"llama"s}, 0}, {"general.type", {"adapter"s}, 0}, {"adapter.type", {"lora"s}, 0},
+              {"adapter.lora.alpha", {16.0f}, 0}},
+             {f32_tensor("blk.0.attn_q.weight.lora_a", {32, 4}), f32_tensor("blk.0.attn_q.weight.lora_b", {4, 32})});
   write_file(dir / "bool2.gguf", gguf_with_raw_kv("general.flag", 7, "\x02"s));
   write_file(dir / "key-not-utf8.gguf", gguf_with_raw_kv("general.\xff", 4, "\x01\x00\x00\x00"s));
   write_file(dir / "name-not-utf8.gguf", gguf_with_raw_kv("general.x", 4, "\x01\x00\x00\x00"s, "t\xc0"));

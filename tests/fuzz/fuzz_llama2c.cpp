@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 
+#include "formats/error.h"
 #include "formats/llama2c.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
