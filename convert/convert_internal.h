@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "convert/convert.h"
-#include "convert/hf_config.h"
+#include "formats/hf_config.h"
 #include "convert/hf_plan.h"
 #include "convert/tensor_convert.h"
 

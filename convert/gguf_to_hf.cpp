@@ -6,10 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "convert/architecture.h"
+#include "formats/architecture.h"
 #include "convert/convert_internal.h"
 #include "formats/parallel.h"
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 #include "formats/byte_sink.h"
 #include "formats/model_source.h"
 #include "formats/output_guard.h"

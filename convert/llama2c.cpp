@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "convert/convert_internal.h"
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 #include "formats/byte_reader.h"
 #include "formats/checked_math.h"
 #include "formats/llama2c.h"

@@ -64,12 +64,6 @@ void check_convertible(const SourceTensor& src, DType out_dtype) {
 
 }  // namespace
 
-std::vector<uint64_t> gguf_dims_after(const SourceTensor& source, TensorOp op) {
-  std::vector<uint64_t> ne(source.shape.rbegin(), source.shape.rend());
-  if (op == TensorOp::Transpose && ne.size() == 2) std::swap(ne[0], ne[1]);
-  if (ne.empty()) ne.push_back(1);  // ggml stores a scalar as one element of n_dims 1
-  return ne;
-}
 
 TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, ProgressBar* progress) {
   check_convertible(*job.source, job.out_dtype);

@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "convert/architecture.h"
+#include "formats/architecture.h"
+#include "formats/gguf_view.h"
 #include "formats/model_source.h"
 #include "formats/progress.h"
 
@@ -21,8 +22,6 @@ struct TensorJob {
   uint64_t permute_heads = 0;  // n_head for PermuteQ, n_head_kv for PermuteK
 };
 
-// The GGUF dims of `source` after `op` (transposes swap the two dims).
-std::vector<uint64_t> gguf_dims_after(const SourceTensor& source, TensorOp op);
 
 // A data writer for the GGUF writer. `threads` workers convert rows in blocks of ~8 MiB of output;
 // the source pages are released after the tensor is written.

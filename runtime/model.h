@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 #include "formats/dtype.h"
 
 namespace ckpt::runtime {

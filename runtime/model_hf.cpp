@@ -5,7 +5,8 @@
 #include <filesystem>
 #include <unordered_map>
 
-#include "convert/hf_plan.h"
+#include "formats/gguf_view.h"
+#include "formats/tokenizer_meta.h"
 #include "formats/error.h"
 #include "quantize/bnb_layout.h"
 #include "quantize/quantize.h"
@@ -28,31 +29,31 @@ std::vector<float> decode_source(const SourceTensor& src) {
 
 Model load_hf_model(const std::string& dir) {
   auto ckpt = std::make_shared<HfModel>(open_hf_model(dir));
-  ConvertOptions options;
-  options.input = dir;
-  auto plan = std::make_shared<GgufConversion>(plan_hf_to_gguf(*ckpt, options));
+  fold_bnb_weights(ckpt->source);
+  // The view's file type is not used here (nothing is written); the weights run as stored.
+  auto view = std::make_shared<GgufView>(plan_gguf_view(ckpt->source, ckpt->config, "", 0));
   const ckpt::TensorLookup all_tensors = ckpt->source.lookup();
   Model model;
   model.path = dir;
   model.keep_alive.push_back(ckpt);
-  model.keep_alive.push_back(plan);
-  model.hp = hparams_from_kvs(plan->kvs, (std::filesystem::path(dir) / "config.json").string());
+  model.keep_alive.push_back(view);
+  model.hp = hparams_from_kvs(view->kvs, (std::filesystem::path(dir) / "config.json").string());
   GgufFile meta;
-  meta.kvs = plan->kvs;
+  meta.kvs = view->kvs;
   if (auto vocab = tokenizer_from_gguf(meta)) model.vocab = std::move(*vocab);
 
-  std::unordered_map<std::string, const TensorJob*> jobs;
+  std::unordered_map<std::string, const GgufViewTensor*> jobs;
   bool permuted = false;
-  for (const auto& job : plan->jobs) {
-    jobs.emplace(job.out_name, &job);
-    permuted |= job.op == TensorOp::PermuteQ;
+  for (const auto& t : view->tensors) {
+    jobs.emplace(t.name, &t);
+    permuted |= t.op == TensorOp::PermuteQ;
   }
   if (permuted) model.hp.rope_style = RopeStyle::Halves;
 
   assemble_model(model, [&](const std::string& name) -> std::optional<FoundTensor> {
     const auto it = jobs.find(name);
     if (it == jobs.end()) return std::nullopt;
-    const TensorJob& job = *it->second;
+    const GgufViewTensor& job = *it->second;
     const SourceTensor& src = *job.source;
     FoundTensor t;
     t.ne = job.ne;

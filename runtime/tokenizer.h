@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 #include "runtime/pretokenize.h"
 
 namespace ckpt::runtime {

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 #include "formats/gguf.h"
 #include "tests/support/test_support.h"
 

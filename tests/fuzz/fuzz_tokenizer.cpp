@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 #include "runtime/byte_unicode.h"
 #include "runtime/tokenizer.h"
 #include "runtime/unicode.h"

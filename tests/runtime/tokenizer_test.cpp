@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 #include "formats/gguf.h"
 #include "runtime/byte_unicode.h"
 #include "runtime/chat_template.h"

@@ -1,5 +1,5 @@
 // GPT2LMHeadModel -> GGUF "gpt2": Conv1D weights transposed, lm_head tied to wte (written as a copy).
-#include "convert/architecture.h"
+#include "formats/architecture.h"
 
 namespace ckpt {
 

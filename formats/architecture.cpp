@@ -1,4 +1,4 @@
-#include "convert/architecture.h"
+#include "formats/architecture.h"
 
 #include <cctype>
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/hf_config.h"
+#include "formats/hf_config.h"
 #include "formats/gguf.h"
 
 namespace ckpt {

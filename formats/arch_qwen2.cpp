@@ -1,6 +1,6 @@
 // Qwen2ForCausalLM -> GGUF "qwen2": llama's layout plus q/k/v biases (matched by the ".bias" suffix),
 // NEOX rope in llama.cpp, so no Q/K permutation.
-#include "convert/architecture.h"
+#include "formats/architecture.h"
 
 namespace ckpt {
 

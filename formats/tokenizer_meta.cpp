@@ -1,11 +1,11 @@
 // tokenizer.json / tokenizer_config.json -> TokenizerMeta, and TokenizerMeta -> tokenizer.ggml.* KVs.
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 
 #include <filesystem>
 #include <map>
 #include <unordered_map>
 
-#include "convert/hf_config.h"
+#include "formats/hf_config.h"
 
 namespace ckpt {
 

@@ -3,7 +3,7 @@
 //   SentencePiece   { string piece = 1; float score = 2; Type type = 3 (NORMAL=1 UNKNOWN=2 CONTROL=3 USER_DEFINED=4 UNUSED=5 BYTE=6); }
 //   TrainerSpec     { int32 unk_id = 40; int32 bos_id = 41; int32 eos_id = 42; int32 pad_id = 43; }
 //   NormalizerSpec  { bool add_dummy_prefix = 3; }
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 
 #include <cstring>
 

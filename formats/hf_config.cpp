@@ -1,4 +1,4 @@
-#include "convert/hf_config.h"
+#include "formats/hf_config.h"
 
 #include "formats/error.h"
 #include "formats/json_header.h"

@@ -1,6 +1,6 @@
 // LlamaForCausalLM / MistralForCausalLM -> GGUF "llama" (gguf-py tensor_mapping.py, LlamaModel), and
 // the llama-style layout other architectures reuse.
-#include "convert/architecture.h"
+#include "formats/architecture.h"
 
 namespace ckpt {
 

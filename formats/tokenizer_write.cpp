@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "convert/tokenizer_meta.h"
+#include "formats/tokenizer_meta.h"
 #include "formats/byte_sink.h"
 
 namespace ckpt {

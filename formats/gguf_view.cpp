@@ -1,0 +1,146 @@
+#include "formats/gguf_view.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <unordered_map>
+
+#include "formats/tokenizer_meta.h"
+
+namespace ckpt {
+
+namespace fs = std::filesystem;
+
+std::vector<uint64_t> gguf_dims_after(const SourceTensor& source, TensorOp op) {
+  std::vector<uint64_t> ne(source.shape.rbegin(), source.shape.rend());
+  if (op == TensorOp::Transpose && ne.size() == 2) std::swap(ne[0], ne[1]);
+  if (ne.empty()) ne.push_back(1);  // ggml stores a scalar as one element of n_dims 1
+  return ne;
+}
+
+HfModel open_hf_model(const std::string& dir) {
+  const fs::path config = fs::path(dir) / "config.json";
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "adapter_config.json", ec)) {
+    throw Error(ErrorCode::Unsupported, dir, Error::kNoOffset, "adapter_config.json",
+                "this is a PEFT adapter, not a model: merge it into its base model first");
+  }
+  if (!fs::is_directory(dir, ec) || !fs::exists(config)) {
+    throw Error(ErrorCode::NotFound, dir, Error::kNoOffset, "config.json",
+                "not an HF checkpoint directory: config.json is missing");
+  }
+  return {open_model_source(dir), JsonFile::read(config.string())};
+}
+
+namespace {
+
+// Before anything is written: every tensor config.json implies is present with the shape it implies,
+// and nothing else (a 5th layer in a 4-layer config) slips through. Without this, 15 kinds of broken
+// checkpoint became GGUFs that llama.cpp and `ckpt run` then refused.
+void check_tensors_against_config(const Architecture& arch, const ArchHparams& h, const std::vector<GgufViewTensor>& tensors,
+                                  const JsonFile& config) {
+  if (!arch.expected_tensors) return;
+  std::unordered_map<std::string, const ExpectedTensor*> expected;
+  const auto table = arch.expected_tensors(h);
+  for (const auto& e : table) expected.emplace(e.name, &e);
+  std::unordered_map<std::string, const GgufViewTensor*> present;
+  for (const auto& t : tensors) {
+    present.emplace(t.name, &t);
+    const SourceTensor& src = *t.source;
+    const std::string file = src.file ? src.file->path() : config.path();
+    const auto it = expected.find(t.name);
+    if (it == expected.end()) {
+      throw Error(ErrorCode::BadShape, file, src.offset_in_file(), "tensor '" + src.name + "'",
+                  "is not part of a model with the hyper-parameters in " + config.path() + " (" +
+                      std::to_string(h.n_layer) + " layers)");
+    }
+    if (t.ne != it->second->ne) {
+      const std::vector<uint64_t> want(it->second->ne.rbegin(), it->second->ne.rend());
+      const std::vector<uint64_t> got(t.ne.rbegin(), t.ne.rend());
+      throw Error(ErrorCode::BadShape, file, src.offset_in_file(), "tensor '" + src.name + "'",
+                  "has shape " + shape_to_string(got) + " but config.json implies " + shape_to_string(want) +
+                      (t.op == TensorOp::Transpose ? " (after transposing)" : ""));
+    }
+  }
+  for (const auto& e : table) {
+    if (e.required && !present.count(e.name)) {
+      throw Error(ErrorCode::NotFound, config.path(), Error::kNoOffset, e.name,
+                  "the checkpoint has no tensor for it, but config.json implies it");
+    }
+  }
+}
+
+}  // namespace
+
+GgufView plan_gguf_view(const ModelSource& source, const JsonFile& config, const std::string& model_name,
+                        uint32_t file_type) {
+  const auto archs = config.json().find("architectures");
+  if (archs == config.json().end() || !archs->is_array() || archs->empty() || !(*archs)[0].is_string()) {
+    config.fail("architectures", "missing: cannot tell which model this is");
+  }
+  const std::string hf_arch = (*archs)[0].get<std::string>();
+  const Architecture* arch = find_architecture(hf_arch);
+  if (!arch) {
+    std::string list;
+    for (const auto& a : supported_architectures()) list += (list.empty() ? "" : ", ") + a;
+    config.fail("architectures", "'" + hf_arch + "' is not supported (supported: " + list + ")", ErrorCode::Unsupported);
+  }
+  GgufView view;
+  view.architecture = arch->gguf_arch;
+  auto& kvs = view.kvs;
+  kvs.push_back({"general.architecture", {arch->gguf_arch}, 0});
+  kvs.push_back({"general.type", {std::string("model")}, 0});
+  const std::string name = !model_name.empty() ? model_name : fs::path(fs::absolute(source.dir)).filename().string();
+  kvs.push_back({"general.name", {name}, 0});
+  const ArchHparams h = arch->write_hparams(config, kvs);
+  kvs.push_back({"general.file_type", {file_type}, 0});
+
+  std::vector<std::string> unknown;
+  const SourceTensor* embedding = nullptr;
+  bool has_output = false;
+  for (const auto& src : source.tensors) {
+    if (src.name == "quantization_config") continue;
+    if (std::any_of(arch->skip_suffixes.begin(), arch->skip_suffixes.end(), [&](const auto& s) { return src.name.ends_with(s); })) {
+      continue;
+    }
+    const auto mapped = map_tensor_name(*arch, src.name);
+    if (!mapped) {
+      unknown.push_back(src.name);
+      continue;
+    }
+    GgufViewTensor t;
+    t.name = mapped->gguf_name;
+    t.source = &src;
+    t.op = mapped->op;
+    t.permute_heads = t.op == TensorOp::PermuteQ ? h.n_head : t.op == TensorOp::PermuteK ? h.n_head_kv : 0;
+    t.ne = gguf_dims_after(src, t.op);
+    if (t.name == "token_embd.weight") embedding = &src;
+    if (t.name == "output.weight") has_output = true;
+    view.tensors.push_back(std::move(t));
+  }
+  if (!unknown.empty()) {
+    std::string list;
+    for (size_t i = 0; i < unknown.size() && i < 20; ++i) list += (i ? ", " : "") + unknown[i];
+    if (unknown.size() > 20) list += ", ... (" + std::to_string(unknown.size()) + " in all)";
+    throw Error(ErrorCode::Unsupported, source.weight_files.empty() ? source.dir : source.weight_files.front(),
+                Error::kNoOffset, "tensors", "cannot map to " + arch->gguf_arch + ": " + list);
+  }
+  if (arch->duplicate_embedding_as_output && !has_output && embedding) {
+    GgufViewTensor t;
+    t.name = "output.weight";
+    t.source = embedding;
+    t.ne = gguf_dims_after(*embedding, TensorOp::None);
+    view.tensors.push_back(std::move(t));
+  }
+  check_tensors_against_config(*arch, h, view.tensors, config);
+  const auto tokenizer = read_hf_tokenizer(source.dir, config.path(), h.n_vocab);
+  if (!tokenizer) {
+    throw Error(ErrorCode::NotFound, source.dir, Error::kNoOffset, "tokenizer",
+                "no tokenizer.json or tokenizer.model: llama.cpp cannot load a model without a vocabulary");
+  }
+  tokenizer->append_kvs(kvs);
+  kvs.push_back({"general.quantization_version", {uint32_t{2}}, 0});
+  kvs.push_back({"general.alignment", {kGgufDefaultAlignment}, 0});
+  return view;
+}
+
+}  // namespace ckpt
