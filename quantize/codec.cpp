@@ -4,6 +4,7 @@
 #include "formats/error.h"
 #include "formats/float_convert.h"
 #include "quantize/quantize.h"
+#include "quantize/simd.h"
 
 namespace ckpt {
 
@@ -93,5 +94,7 @@ void decode_to_f32(DType t, std::span<const std::byte> in, std::span<float> out)
                   "cannot decode " + std::string(dtype_name(t)) + " yet");
   }
 }
+
+bool cpu_has_avx2_f16c() { return simd::cpu_has_avx2(); }
 
 }  // namespace ckpt

@@ -51,6 +51,9 @@ void dequantize_q6_k(std::span<const std::byte> in, std::span<float> out);
 
 // True for the types quantize_to/dequantize_from handle.
 bool can_quantize_to(DType t);
+
+// Whether this CPU runs the AVX2 (+F16C) kernels; other libraries' kernels use the same answer.
+bool cpu_has_avx2_f16c();
 bool can_dequantize_from(DType t);
 
 // Encodes f32 values as `t` (F32, F16, BF16 and every quantizer above); out.size() == dtype_bytes_for(t, x.size()).

@@ -8,7 +8,6 @@
 
 #include "quantize/ggml_blocks.h"
 #include "quantize/quantize.h"
-#include "quantize/simd.h"
 #include "runtime/dot.h"
 
 namespace ckpt::runtime {
@@ -271,7 +270,7 @@ float dot_bnb4(const Weight& w, uint64_t r, const void* act) {
 }  // namespace
 
 bool cpu_supports_avx2_kernels() {
-  static const bool has = simd::cpu_has_avx2() && __builtin_cpu_supports("fma");
+  static const bool has = cpu_has_avx2_f16c() && __builtin_cpu_supports("fma");
   return has;
 }
 
