@@ -28,6 +28,7 @@ void stream_tensor_rows(const SourceTensor& src, DType out_dtype, uint64_t row_l
   stream.row_len = row_len;
   stream.n_rows = n_rows;
   stream.source_row = std::move(source_row);
+  stream.file = src.file.get();
   stream_rows(stream, threads, sink, progress);
 }
 

@@ -78,6 +78,28 @@ void AtomicFileSink::write(std::span<const std::byte> bytes) {
   buffered_ += bytes.size();
 }
 
+void AtomicFileSink::write_from(const MappedFile& file, std::span<const std::byte> range) {
+  const auto base = file.bytes().data();
+  if (file.fd() < 0 || range.size() < (uint64_t{1} << 20) || range.data() < base || range.data() + range.size() > base + file.size()) {
+    write(range);  // small or not from a real file: the buffer is cheaper than a system call
+    return;
+  }
+  flush_buffer();
+  auto in_offset = static_cast<off64_t>(range.data() - base);
+  size_t left = range.size();
+  while (left > 0) {
+    const ssize_t n = ::copy_file_range(file.fd(), &in_offset, fd_, nullptr, left, 0);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      // Not supported here (old kernel, some file systems): write the rest from the map.
+      write(range.last(left));
+      return;
+    }
+    left -= static_cast<size_t>(n);
+    position_ += static_cast<uint64_t>(n);
+  }
+}
+
 void AtomicFileSink::flush_buffer() {
   size_t done = 0;
   while (done < buffered_) {

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "formats/mapped_file.h"
+
 namespace ckpt {
 
 class ByteSink {
@@ -21,6 +23,9 @@ class ByteSink {
   virtual const std::string& name() const = 0;
 
   void write_zeros(uint64_t n);
+  // Writes `range`, a span inside `file`'s map. File sinks copy it in the kernel (copy_file_range), so
+  // tensors that pass through unchanged never cross user space; others just write the bytes.
+  virtual void write_from(const MappedFile& file, std::span<const std::byte> range) { write(range); }
   void write_text(std::string_view text) { write(std::as_bytes(std::span(text.data(), text.size()))); }
   template <typename T>
   void write_le(T value) {  // x86-64 and aarch64 are little-endian; ckpt does not build elsewhere
@@ -55,6 +60,7 @@ class AtomicFileSink final : public ByteSink {
   AtomicFileSink& operator=(const AtomicFileSink&) = delete;
 
   void write(std::span<const std::byte> bytes) override;
+  void write_from(const MappedFile& file, std::span<const std::byte> range) override;
   uint64_t position() const override { return position_; }
   const std::string& name() const override { return path_; }
   void commit();

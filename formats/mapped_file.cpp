@@ -51,7 +51,7 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
     file->is_mmap_ = true;
     file->mapping_slot_ = register_mapping(p, file->size_, path);
   }
-  ::close(fd);  // the mapping keeps the file alive
+  file->fd_ = fd;  // kept for copy_file_range of bytes that pass through unchanged
   return file;
 }
 
@@ -67,6 +67,7 @@ std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::string name, std::
 }
 
 MappedFile::~MappedFile() {
+  if (fd_ >= 0) ::close(fd_);
   unregister_mapping(mapping_slot_);
   if (is_mmap_) ::munmap(const_cast<std::byte*>(data_), size_);
 }

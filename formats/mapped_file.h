@@ -23,6 +23,8 @@ class MappedFile {
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // The open file behind the map (-1 for from_bytes): lets sinks copy ranges in the kernel.
+  int fd() const { return fd_; }
 
   // Tells the kernel the range will be read front to back soon (readahead); purely advisory.
   void advise_sequential(size_t offset, size_t length) const;
@@ -36,7 +38,8 @@ class MappedFile {
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
   bool is_mmap_ = false;
-  int mapping_slot_ = -1;  // signal_cleanup: a SIGBUS in this range names the file
+  int mapping_slot_ = -1;
+  int fd_ = -1;  // signal_cleanup: a SIGBUS in this range names the file
   std::unique_ptr<std::byte[]> owned_;
 };
 

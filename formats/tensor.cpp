@@ -20,4 +20,9 @@ TensorDataWriter write_bytes_from(std::span<const std::byte> bytes) {
   return [bytes](ByteSink& sink) { sink.write(bytes); };
 }
 
+TensorDataWriter write_bytes_from(std::shared_ptr<const MappedFile> file, std::span<const std::byte> bytes) {
+  if (!file) return write_bytes_from(bytes);
+  return [file = std::move(file), bytes](ByteSink& sink) { sink.write_from(*file, bytes); };
+}
+
 }  // namespace ckpt

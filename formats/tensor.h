@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -14,6 +15,7 @@
 namespace ckpt {
 
 class ByteSink;
+class MappedFile;
 
 struct TensorInfo {
   std::string name;
@@ -49,5 +51,7 @@ struct TensorLookup {
 
 // Convenience: a TensorDataWriter that copies a span the caller keeps alive.
 TensorDataWriter write_bytes_from(std::span<const std::byte> bytes);
+// The same for bytes inside a mapped file (kept alive by the writer): file sinks copy them in the kernel.
+TensorDataWriter write_bytes_from(std::shared_ptr<const MappedFile> file, std::span<const std::byte> bytes);
 
 }  // namespace ckpt

@@ -155,7 +155,7 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
     const bool keep = std::any_of(o.keep_patterns.begin(), o.keep_patterns.end(), [&](const auto& p) { return glob_match(p, t.name); });
     QuantizedTensorReport r{t.name, t.dtype, t.dtype, t.data.size(), t.data.size(), 0, 0};
     if (keep || !bnb_should_quantize(t.name, t.shape, t.dtype)) {
-      tensors.push_back({t.name, t.dtype, t.shape, write_bytes_from(t.data)});
+      tensors.push_back({t.name, t.dtype, t.shape, write_bytes_from(t.file, t.data)});
       report.tensors.push_back(r);
       report.bytes_before += r.bytes_before;
       report.bytes_after += r.bytes_after;

@@ -158,7 +158,7 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
     TensorDataWriter writer;
     if (job.to == job.info->dtype) {
       writer = [job, &progress](ByteSink& sink) {
-        sink.write(job.shard->data(*job.info));
+        sink.write_from(*job.shard->file, job.shard->data(*job.info));
         progress.add(job.info->n_bytes);
       };
     } else {

@@ -41,6 +41,11 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
   const uint64_t in_row = *dtype_bytes_for(s.src_dtype, s.row_len);
   const uint64_t out_row = *dtype_bytes_for(s.out_dtype, s.row_len);
   const bool same_dtype = s.src_dtype == s.out_dtype && !s.stats;
+  if (same_dtype && !s.source_row && s.file) {
+    sink.write_from(*s.file, s.src.first(s.n_rows * in_row));
+    if (progress) progress->add(s.n_rows * in_row);
+    return stats;
+  }
   const uint64_t rows_per_batch = std::max<uint64_t>(
       1, std::min(kBatchOutputBytes / std::max<uint64_t>(1, out_row), kBatchInputF32Bytes / (s.row_len * 4)));
   const uint64_t batch_rows = std::min(s.n_rows, rows_per_batch);

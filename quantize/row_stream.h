@@ -15,6 +15,7 @@
 namespace ckpt {
 
 class ByteSink;
+class MappedFile;
 
 struct RowStream {
   std::span<const std::byte> src;  // the whole source tensor, row-major
@@ -25,6 +26,9 @@ struct RowStream {
   // Output row r comes from source row source_row(r) (a permutation); empty: the identity.
   std::function<uint64_t(uint64_t)> source_row;
   bool stats = false;  // measure the round-trip error of each row (quantize --stats)
+  // The mapped file holding `src`, when it is one: bytes that pass through unchanged (same dtype, rows
+  // in order) are then copied in the kernel (copy_file_range) instead of through user space.
+  const MappedFile* file = nullptr;
 };
 
 struct RowStreamStats {

@@ -178,3 +178,34 @@ TEST(SignalCleanupDeathTest, TruncatedInputIsAnErrorLineNotACrash) {
 
 }  // namespace
 }  // namespace ckpt
+
+namespace ckpt {
+namespace {
+
+// Bytes copied in the kernel (copy_file_range) land exactly where buffered writes would have put them.
+TEST(AtomicFileSink, KernelCopiedRangesInterleaveWithBufferedWrites) {
+  test::TempDir dir;
+  std::vector<std::byte> input(3 << 20);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<std::byte>((i * 131) >> 3);
+  test::write_file_bytes(dir.file("in.bin"), input);
+  const auto file = MappedFile::open(dir.file("in.bin"));
+  {
+    AtomicFileSink sink(dir.file("out.bin"));
+    sink.write_text("head");
+    sink.write_from(*file, file->bytes().subspan(100, (2 << 20) + 7));  // large: copied in the kernel
+    sink.write_text("mid");
+    sink.write_from(*file, file->bytes().subspan(5, 10));  // small: through the buffer
+    EXPECT_EQ(sink.position(), 4u + (2u << 20) + 7u + 3u + 10u);
+    sink.commit();
+  }
+  std::vector<std::byte> expected;
+  auto append = [&](std::span<const std::byte> b) { expected.insert(expected.end(), b.begin(), b.end()); };
+  append(test::as_bytes("head"));
+  append(std::span(input).subspan(100, (2 << 20) + 7));
+  append(test::as_bytes("mid"));
+  append(std::span(input).subspan(5, 10));
+  EXPECT_EQ(test::read_file_bytes(dir.file("out.bin")), expected);
+}
+
+}  // namespace
+}  // namespace ckpt
