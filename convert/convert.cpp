@@ -9,6 +9,7 @@
 #include "formats/detect.h"
 #include "formats/json_header.h"
 #include "formats/output_guard.h"
+#include "formats/rewrite.h"
 
 namespace ckpt {
 
@@ -30,11 +31,13 @@ ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOpt
     throw Error(ErrorCode::InvalidArgument, options.output, Error::kNoOffset, "-o", "is a directory; give a .gguf file name");
   }
   ProgressBar progress("convert", bytes_in, options.progress);
-  std::vector<GgufTensorToWrite> tensors;
+  RewritePlan rewrite;
+  rewrite.gguf_kvs = plan.kvs;
   for (const auto& job : plan.jobs) {
-    tensors.push_back({job.out_name, job.ne, job.out_dtype, make_tensor_writer(job, threads, &progress)});
+    rewrite.tensors.push_back({job.out_name, job.out_dtype, std::vector<uint64_t>(job.ne.rbegin(), job.ne.rend()),
+                               make_tensor_writer(job, threads, &progress)});
   }
-  report.outputs = write_gguf_split(options.output, plan.kvs, tensors, options.split);
+  report.outputs = write_rewrite(std::move(rewrite), {RewriteTarget::Kind::GgufFile, options.output, options.split});
   progress.finish();
   for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

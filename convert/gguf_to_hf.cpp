@@ -13,6 +13,7 @@
 #include "formats/byte_sink.h"
 #include "formats/model_source.h"
 #include "formats/output_guard.h"
+#include "formats/rewrite.h"
 #include "formats/safetensors_index.h"
 
 namespace ckpt {
@@ -189,28 +190,22 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   std::vector<std::string> inputs;
   for (const auto& shard : set.shards) inputs.push_back(shard.file->path());
   check_output_path(options.output, inputs, /*output_is_directory=*/true);
-  StagingDir stage(options.output, options.force);
   const uint64_t n_vocab = h.u("vocab_size").value_or(tokenizer ? tokenizer->tokens.size() : 0);
   const auto config = make_config(h, *arch, tied, main_dtype, tokenizer, n_vocab);
-  std::vector<std::string> staged;
-  {
-    const std::string path = (fs::path(stage.path()) / "config.json").string();
-    AtomicFileSink sink(path);
-    sink.write_text(config.dump(2) + "\n");
+  RewritePlan rewrite;
+  rewrite.tensors = std::move(tensors);
+  rewrite.safetensors_metadata = {{"format", "pt"}};
+  rewrite.side_files.push_back([text = config.dump(2) + "\n"](const std::string& dir) {
+    AtomicFileSink sink((fs::path(dir) / "config.json").string());
+    sink.write_text(text);
     sink.commit();
-    staged.push_back(path);
-  }
-  const uint64_t max_shard = options.split.max_bytes ? options.split.max_bytes : uint64_t{5} * 1000 * 1000 * 1000;
-  const auto written = write_safetensors_sharded(stage.path(), std::move(tensors), max_shard, {{"format", "pt"}});
-  staged.insert(staged.end(), written.files.begin(), written.files.end());
-  if (written.wrote_index) staged.push_back((fs::path(stage.path()) / "model.safetensors.index.json").string());
-  if (tokenizer) {
-    const auto files = write_hf_tokenizer(*tokenizer, stage.path());
-    staged.insert(staged.end(), files.begin(), files.end());
-  }
-  for (const auto& out : staged) report.bytes_out += fs::file_size(out);
-  stage.commit();
-  for (const auto& out : staged) report.outputs.push_back(stage.final_path(fs::path(out).filename().string()));
+  });
+  if (tokenizer) rewrite.side_files.push_back([&tokenizer](const std::string& dir) { write_hf_tokenizer(*tokenizer, dir); });
+  RewriteTarget target{RewriteTarget::Kind::HfDirectory, options.output};
+  if (options.split.max_bytes) target.max_shard_bytes = options.split.max_bytes;
+  target.force = options.force;
+  report.outputs = write_rewrite(std::move(rewrite), target);
+  for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

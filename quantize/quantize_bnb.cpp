@@ -11,6 +11,7 @@
 
 #include "formats/byte_sink.h"
 #include "formats/output_guard.h"
+#include "formats/rewrite.h"
 #include "formats/detect.h"
 #include "formats/model_source.h"
 #include "formats/parallel.h"
@@ -226,20 +227,24 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
     report.bytes_after += r.bytes_after;
   }
   if (o.dry_run) return report;
-  StagingDir stage(out.string(), o.force);
-  const fs::path staged(stage.path());
-  write_safetensors_sharded(stage.path(), std::move(tensors), parse_shard_size("5GB"), {{"format", "pt"}});
   // config.json: the input's, plus quantization_config as transformers writes it.
   const auto cfg_file = MappedFile::open(*source.config_path);
   const std::string_view cfg_text(reinterpret_cast<const char*>(cfg_file->bytes().data()), cfg_file->size());
   auto config = parse_json_strictly(cfg_text, cfg_file->path(), 0, "config.json");
   config["quantization_config"] = nlohmann::ordered_json::parse(bnb4_quantization_config_json(spec.type, spec.double_quant, compute_dtype));
-  write_text(staged / "config.json", config.dump(2) + "\n");
-  for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                        "generation_config.json", "vocab.json", "merges.txt"}) {
-    if (fs::exists(in / f)) fs::copy_file(in / f, staged / f, fs::copy_options::overwrite_existing);
-  }
-  stage.commit();
+  RewritePlan rewrite;
+  rewrite.tensors = std::move(tensors);
+  rewrite.safetensors_metadata = {{"format", "pt"}};
+  rewrite.side_files.push_back([text = config.dump(2) + "\n"](const std::string& dir) { write_text(fs::path(dir) / "config.json", text); });
+  rewrite.side_files.push_back([in](const std::string& dir) {
+    for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                          "generation_config.json", "vocab.json", "merges.txt"}) {
+      if (fs::exists(in / f)) fs::copy_file(in / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
+    }
+  });
+  RewriteTarget target{RewriteTarget::Kind::HfDirectory, out.string()};
+  target.force = o.force;
+  write_rewrite(std::move(rewrite), target);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -12,6 +12,7 @@
 #include "formats/gguf_split.h"
 #include "formats/model_source.h"
 #include "formats/output_guard.h"
+#include "formats/rewrite.h"
 #include "formats/parallel.h"
 #include "formats/progress.h"
 #include "quantize/quant_policy.h"
@@ -153,7 +154,8 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
 
   const unsigned threads = bounded_thread_count(o.threads);
   ProgressBar progress("quantize", report.bytes_before, o.progress);
-  std::vector<GgufTensorToWrite> tensors;
+  RewritePlan rewrite;
+  rewrite.gguf_kvs = std::move(kvs);
   for (const auto& job : jobs) {
     TensorDataWriter writer;
     if (job.to == job.info->dtype) {
@@ -164,9 +166,10 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
     } else {
       writer = [job, threads, stats = o.stats, &progress](ByteSink& sink) { write_quantized(job, threads, stats, sink, progress); };
     }
-    tensors.push_back({job.info->name, job.info->ne, job.to, std::move(writer)});
+    rewrite.tensors.push_back({job.info->name, job.to, std::vector<uint64_t>(job.info->ne.rbegin(), job.info->ne.rend()),
+                               std::move(writer)});
   }
-  write_gguf(o.output, kvs, tensors);
+  write_rewrite(std::move(rewrite), {RewriteTarget::Kind::GgufFile, o.output, {}});
   progress.finish();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

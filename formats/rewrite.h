@@ -1,0 +1,42 @@
+// One way out. Every rewrite (convert in both directions, quantize to GGUF types or to bitsandbytes,
+// later LoRA merge and the native archive) is a plan - every output tensor's name, dtype and shape
+// fixed before a byte is written, each with the writer that streams its bytes - handed to one sink:
+//   GgufFile      a GGUF, split into a staged set when limits say so
+//   HfDirectory   model.safetensors or shards + index, plus side files (config.json, tokenizer files),
+//                 built in a staging directory and moved into place in one step
+// A new feature adds a transform (a TensorDataWriter) or a sink kind here, not another flow.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "formats/gguf.h"
+#include "formats/gguf_split.h"
+#include "formats/safetensors.h"
+#include "formats/tensor.h"
+
+namespace ckpt {
+
+struct RewritePlan {
+  std::vector<TensorToWrite> tensors;  // shapes in PyTorch order (GGUF ne is their reverse)
+  std::vector<GgufKv> gguf_kvs;        // GgufFile: the metadata, in order
+  Metadata safetensors_metadata;       // HfDirectory: the __metadata__ of every shard
+  // HfDirectory: files written beside the weights, each given the staging directory.
+  std::vector<std::function<void(const std::string& dir)>> side_files;
+};
+
+struct RewriteTarget {
+  enum class Kind { GgufFile, HfDirectory };
+  Kind kind = Kind::GgufFile;
+  std::string path;
+  GgufSplitLimits split;                         // GgufFile
+  uint64_t max_shard_bytes = uint64_t{5} * 1000 * 1000 * 1000;  // HfDirectory (save_pretrained's 5GB)
+  bool force = false;                            // HfDirectory: replace a non-empty directory
+};
+
+// Writes the plan; returns the files as they are once in place. Nothing appears at target.path until
+// everything is written (see output_guard.h and signal_cleanup.h).
+std::vector<std::string> write_rewrite(RewritePlan plan, const RewriteTarget& target);
+
+}  // namespace ckpt
