@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "formats/json_header.h"
 #include "formats/tokenizer_meta.h"
 
 namespace ckpt {
@@ -91,7 +92,7 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& config, const
   kvs.push_back({"general.type", {std::string("model")}, 0});
   const std::string name = !model_name.empty() ? model_name : fs::path(fs::absolute(source.dir)).filename().string();
   kvs.push_back({"general.name", {name}, 0});
-  const ArchHparams h = arch->write_hparams(config, kvs);
+  const ArchHparams h = with_json_errors(config.path(), "config.json", [&] { return arch->write_hparams(config, kvs); });
   kvs.push_back({"general.file_type", {file_type}, 0});
 
   std::vector<std::string> unknown;

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/error.h"
+
 namespace ckpt {
 
 inline constexpr int kMaxJsonDepth = 64;
@@ -20,5 +22,18 @@ nlohmann::ordered_json parse_json_strictly(std::string_view text, const std::str
 
 // Best-effort absolute offset of the object member `key` in `text` (for error messages), or base_offset.
 uint64_t locate_json_key(std::string_view text, std::string_view key, uint64_t base_offset, int occurrence = 1);
+
+// Runs `fn`, which interprets parsed JSON: a value of the wrong type read with .value()/.get() becomes
+// Error(BadJson) naming `file` and `field` instead of nlohmann's "[json.exception.type_error.302] ...".
+template <typename Fn>
+auto with_json_errors(const std::string& file, std::string_view field, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const nlohmann::json::exception& e) {
+    std::string what = e.what();
+    if (const auto bracket = what.find("] "); bracket != std::string::npos) what = what.substr(bracket + 2);
+    throw Error(ErrorCode::BadJson, file, Error::kNoOffset, std::string(field), "unexpected JSON value: " + what);
+  }
+}
 
 }  // namespace ckpt

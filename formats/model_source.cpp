@@ -190,7 +190,8 @@ ModelSource new_source(SourceKind kind, const std::string& path, std::string dir
 ModelSource open_peft_adapter(const std::string& dir) {
   ModelSource out = new_source(SourceKind::PeftAdapter, dir, dir);
   const fs::path d(dir);
-  out.adapter = read_adapter_config((d / "adapter_config.json").string());
+  const std::string config_path = (d / "adapter_config.json").string();
+  out.adapter = with_json_errors(config_path, "adapter_config.json", [&] { return read_adapter_config(config_path); });
   std::string weights;
   for (const char* name : {"adapter_model.safetensors", "adapter_model.bin"}) {
     if (fs::exists(d / name)) {

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "formats/hf_config.h"
+#include "formats/json_header.h"
 
 namespace ckpt {
 
@@ -62,8 +63,16 @@ bool is_byte_token(const std::string& t) {
          std::isxdigit(static_cast<unsigned char>(t[4]));
 }
 
+TokenizerMeta read_tokenizer_json_values(const std::string& path, const std::optional<TokenizerMeta>& spm,
+                                         std::optional<uint64_t> vocab_size);
+
 TokenizerMeta read_tokenizer_json(const std::string& path, const std::optional<TokenizerMeta>& spm,
                                   std::optional<uint64_t> vocab_size) {
+  return with_json_errors(path, "tokenizer.json", [&] { return read_tokenizer_json_values(path, spm, vocab_size); });
+}
+
+TokenizerMeta read_tokenizer_json_values(const std::string& path, const std::optional<TokenizerMeta>& spm,
+                                         std::optional<uint64_t> vocab_size) {
   const JsonFile tok = JsonFile::read(path);
   const auto& model = tok.json().contains("model") ? tok.json()["model"] : nlohmann::ordered_json();
   if (!model.is_object() || model.value("type", "") != "BPE") tok.fail("model", "only BPE tokenizer.json models are supported");
@@ -186,7 +195,7 @@ std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std
       if (!meta->scores.empty()) meta->scores.push_back(-10000.0f);
     }
   }
-  if (fs::exists(d / "tokenizer_config.json")) {
+  if (fs::exists(d / "tokenizer_config.json")) with_json_errors((d / "tokenizer_config.json").string(), "tokenizer_config.json", [&] {
     const JsonFile cfg = JsonFile::read((d / "tokenizer_config.json").string());
     meta->source_files.push_back(cfg.path());
     auto set_id = [&](const char* key, std::optional<uint32_t>& id) {
@@ -204,7 +213,7 @@ std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std
     if (const auto ct = cfg.json().find("chat_template"); ct != cfg.json().end() && ct->is_string()) {
       meta->chat_template = ct->get<std::string>();
     }
-  }
+  });
   // config.json, then generation_config.json, name the special ids when the tokenizer files do not.
   for (const std::string& path : {config_json_path, (d / "generation_config.json").string()}) {
     if (!fs::exists(path)) continue;

@@ -101,7 +101,14 @@ struct Bnb4State {
   DType dtype;
 };
 
+std::optional<Bnb4State> find_bnb4_values(const TensorLookup& l, const std::string& name);
+
+// The quant_state JSON interpreted; a value of the wrong type names the file and the key.
 std::optional<Bnb4State> find_bnb4(const TensorLookup& l, const std::string& name) {
+  return with_json_errors(l.file, name + ".quant_state", [&] { return find_bnb4_values(l, name); });
+}
+
+std::optional<Bnb4State> find_bnb4_values(const TensorLookup& l, const std::string& name) {
   const TensorInfo* state = l.find(name + ".quant_state.bitsandbytes__nf4");
   const char* suffix = "nf4";
   if (!state) {
@@ -141,7 +148,13 @@ std::optional<std::pair<std::vector<uint64_t>, DType>> bnb_weight_shape(const Te
   return std::nullopt;
 }
 
+std::optional<Bnb4Weight> read_bnb4_weight_values(const TensorLookup& l, const std::string& name);
+
 std::optional<Bnb4Weight> read_bnb4_weight(const TensorLookup& l, const std::string& name) {
+  return with_json_errors(l.file, name + ".quant_state", [&] { return read_bnb4_weight_values(l, name); });
+}
+
+std::optional<Bnb4Weight> read_bnb4_weight_values(const TensorLookup& l, const std::string& name) {
   const auto s = find_bnb4(l, name);
   if (!s) return std::nullopt;
   auto fail = [&](const TensorInfo* at, const std::string& field, const std::string& what) -> void {

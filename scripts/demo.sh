@@ -18,13 +18,13 @@ echo "== ckpt convert samples/tiny-llama -o $out/tiny-llama-q8_0.gguf --outtype 
 echo "== ckpt inspect $out/tiny-llama-q8_0.gguf"
 "$ckpt" inspect "$out/tiny-llama-q8_0.gguf"
 echo "== ckpt convert $out/tiny-llama-f16.gguf --to hf -o $out/tiny-llama-hf"
-"$ckpt" convert "$out/tiny-llama-f16.gguf" --to hf -o "$out/tiny-llama-hf"
+"$ckpt" convert "$out/tiny-llama-f16.gguf" --to hf -o "$out/tiny-llama-hf" --force  # --force: replace an earlier demo run's directory
 echo "== ckpt convert samples/tiny-llama -o $out/tiny-llama-f32.gguf --outtype f32"
 "$ckpt" convert samples/tiny-llama -o "$out/tiny-llama-f32.gguf" --outtype f32
 echo "== ckpt quantize $out/tiny-llama-f32.gguf -o $out/tiny-llama-q4_k_m.gguf --type Q4_K_M --stats"
 "$ckpt" quantize "$out/tiny-llama-f32.gguf" -o "$out/tiny-llama-q4_k_m.gguf" --type Q4_K_M --stats
 echo "== ckpt quantize samples/tiny-llama -o $out/tiny-llama-nf4 --type nf4-dq"
-"$ckpt" quantize samples/tiny-llama -o "$out/tiny-llama-nf4" --type nf4-dq
+"$ckpt" quantize samples/tiny-llama -o "$out/tiny-llama-nf4" --type nf4-dq --force
 echo "== ckpt convert $out/tiny-llama-nf4 -o $out/tiny-llama-from-nf4.gguf (bnb 4-bit in, dequantized on the fly)"
 "$ckpt" convert "$out/tiny-llama-nf4" -o "$out/tiny-llama-from-nf4.gguf"
 echo "== ckpt run $out/tiny-llama-q4_k_m.gguf -p 'Once upon a time' -n 24 --verbose"
@@ -35,6 +35,11 @@ echo "== ckpt run $out/tiny-llama-f32.gguf --check $out/tiny-llama-q4_k_m.gguf (
 "$ckpt" run "$out/tiny-llama-f32.gguf" --check "$out/tiny-llama-q4_k_m.gguf" -p "Once upon a time" -n 16
 echo "== ckpt run $out/tiny-llama-nf4 (bitsandbytes NF4 runs on its 4-bit codes)"
 "$ckpt" run "$out/tiny-llama-nf4" -p "Once upon a time" -n 16 --greedy
+adapter=../shared/data/peft-gpt2-lora-tigrinya
+if [ -d "$adapter" ]; then
+  echo "== ckpt inspect a PEFT LoRA adapter (r, lora_alpha, scale, targets)"
+  "$ckpt" inspect "$adapter"
+fi
 stories=../shared/data/karpathy-stories260K
 if [ -f "$stories/stories260K.bin" ]; then
   echo "== a trained model: llama2.c stories260K -> GGUF -> Q8_0, then greedy text"

@@ -293,6 +293,15 @@ int main(int argc, char** argv) {
     tok["model"]["vocab"]["zzz"] = 16777215;
     write_file(dir / "token-id-16M/tokenizer.json", tok.dump());
   }
+  // JSON values of the wrong type where a string or bool is read: one line naming the file, never
+  // nlohmann's "[json.exception.type_error.302]".
+  sample_with_config(sample, dir / "json-type-tokenizer", [](auto&) {});
+  {
+    auto tok = nlohmann::ordered_json::parse(read_text(sample / "tokenizer.json"));
+    tok["model"]["byte_fallback"] = "yes";
+    write_file(dir / "json-type-tokenizer/tokenizer.json", tok.dump());
+  }
+  sample_with_config(sample, dir / "json-type-config", [](auto& c) { c["rope_scaling"] = {{"rope_type", 1}}; });
   // A tokenizer.model with three pieces, for a byte-level BPE directory (stale leftovers are common).
   {
     std::string model;
