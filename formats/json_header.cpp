@@ -3,6 +3,7 @@
 #include "formats/error.h"
 #include "formats/utf8.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -27,9 +28,14 @@ struct SyntaxError {
 // through ordered_map::operator[], a linear search per key: a 150k-entry vocabulary took 27 s and a
 // 9.6 MB safetensors header 68 s. Duplicates are caught here with one hash set per open object, so
 // members can be appended to the underlying vector directly and parsing stays linear.
+struct DuplicateSomewhere {};
+
 class StrictBuilder {
  public:
-  explicit StrictBuilder(Json& root) : root_(root) {}
+  // Fast mode sorts each finished object's keys to find a repeat (no per-key hashing or copies); a
+  // repeat throws DuplicateSomewhere and the text is parsed again in locating mode, which counts every
+  // key so the error can point at the repeated one.
+  StrictBuilder(Json& root, bool locating) : root_(root), locating_(locating) {}
 
   bool null() { return put(Json(nullptr)); }
   bool boolean(bool v) { return put(Json(v)); }
@@ -44,13 +50,25 @@ class StrictBuilder {
     return true;
   }
   bool key(Json::string_t& k) {
-    Frame& f = stack_.back();
-    const int n = ++key_counts_[k];
-    if (!f.keys.insert(k).second) throw DuplicateKey{k, n};
+    if (locating_) {
+      Frame& f = stack_.back();
+      const int n = ++key_counts_[k];
+      if (!f.keys.insert(k).second) throw DuplicateKey{k, n};
+    }
     pending_key_ = std::move(k);
     return true;
   }
   bool end_object() {
+    if (!locating_) {
+      const auto& members = *stack_.back().node->get_ptr<Json::object_t*>();
+      if (members.size() > 1) {
+        std::vector<std::string_view> keys;
+        keys.reserve(members.size());
+        for (const auto& m : members) keys.push_back(m.first);
+        std::sort(keys.begin(), keys.end());
+        if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) throw DuplicateSomewhere{};
+      }
+    }
     stack_.pop_back();
     return true;
   }
@@ -109,6 +127,7 @@ class StrictBuilder {
   }
 
   Json& root_;
+  bool locating_;
   std::vector<Frame> stack_;
   std::string pending_key_;
   std::unordered_map<std::string, int> key_counts_;  // for locating a repeated key in the text
@@ -144,10 +163,15 @@ nlohmann::ordered_json parse_json_strictly(std::string_view text, const std::str
     throw Error(ErrorCode::BadJson, file, base_offset + nul, std::string(field), "invalid JSON: NUL byte");
   }
   Json root;
-  StrictBuilder builder(root);
   try {
-    Json::sax_parse(text.begin(), text.end(), &builder, nlohmann::detail::input_format_t::json, /*strict=*/true,
-                    /*ignore_comments=*/false);
+    try {
+      StrictBuilder builder(root, /*locating=*/false);
+      Json::sax_parse(text.begin(), text.end(), &builder, nlohmann::detail::input_format_t::json, /*strict=*/true,
+                      /*ignore_comments=*/false);
+    } catch (const DuplicateSomewhere&) {
+      StrictBuilder locate(root, /*locating=*/true);
+      Json::sax_parse(text.begin(), text.end(), &locate, nlohmann::detail::input_format_t::json, true, false);
+    }
   } catch (const SyntaxError& e) {
     throw Error(ErrorCode::BadJson, file, base_offset + std::min<uint64_t>(e.position, text.size()), std::string(field),
                 "invalid JSON: " + e.what);
