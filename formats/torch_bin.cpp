@@ -91,11 +91,18 @@ class Unpickler {
   ValuePtr run() {
     // Each opcode is at least one byte and creates at most one object, so objects are bounded by the
     // pickle's size; the tensor walk below is bounded by the objects (each dict visited once).
+    // Memory: an object made by a 1-byte opcode can only stay on the stack (moving it into a container
+    // costs another byte), so capping the stack at half the pickle's bytes keeps a 1 MB pickle to a few
+    // hundred thousand objects (tens of MB), far above what a state dict ever stacks up.
+    const uint64_t max_stack = r_.size() / 2 + 1024;
     while (true) {
       const uint64_t at = r_.offset();
       const auto op = r_.read<uint8_t>("pickle opcode");
       if (op == '.') break;
       step(op, at);
+      if (stack_.size() > max_stack) {
+        r_.fail_at(at, ErrorCode::TooLarge, "pickle", "more than " + std::to_string(max_stack) + " objects on the stack");
+      }
     }
     if (stack_.size() != 1) r_.fail(ErrorCode::BadValueType, "pickle", "stack does not hold exactly one object at STOP");
     return stack_.back();

@@ -92,12 +92,16 @@ std::string displayable(std::string_view text, bool raw) {
   if (raw) return std::string(text);
   std::string out;
   out.reserve(text.size());
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\n' && c != '\t' && c != '\r') || u == 0x7f) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    if ((u < 0x20 && u != '\n' && u != '\t' && u != '\r') || u == 0x7f) {
       out += fmt::format("\\x{:02x}", u);
+    } else if (u == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9F) {
+      // C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F): CSI U+009B starts escape sequences too.
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(text[++i]));
     } else {
-      out += c;
+      out += text[i];
     }
   }
   return out;

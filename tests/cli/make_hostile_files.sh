@@ -27,6 +27,7 @@ cp "$3/config.json" "$d/fifo-dir/"
 mkfifo "$d/fifo-dir/model.safetensors" "$d/fifo.gguf"
 # A prompt holding a terminal escape sequence (run must print it escaped).
 printf 'Once \033[2J upon' >"$d/escape-prompt.txt"
+printf 'Once \302\2332J upon' >"$d/c1-escape-prompt.txt"   # U+009B, the 8-bit CSI
 # A byte-level BPE checkpoint with a stale three-piece tokenizer.model beside it ($4: ../shared/data).
 if [ -n "${4:-}" ] && [ -d "$4/lm-buddy-fake_gpt2" ]; then
   mkdir -p "$d/stale-spm"

@@ -217,6 +217,9 @@ int main(int argc, char** argv) {
   write_file(dir / "evil/pytorch_model.bin", test::torch_archive_with_pickle("\x80\x02" "cposix\nsystem\n" "X\x02\x00\x00\x00" "ls\x85R."s));
   write_file(dir / "nested-pickle/config.json", kLlamaConfig);
   write_file(dir / "nested-pickle/pytorch_model.bin", test::torch_archive_with_pickle(nested_list_pickle(200000)));
+  // 600,000 one-byte objects left on the stack (600 kB): memory must stay bounded by the input.
+  write_file(dir / "wide-pickle/config.json", kLlamaConfig);
+  write_file(dir / "wide-pickle/pytorch_model.bin", test::torch_archive_with_pickle("\x80\x02"s + std::string(600000, ']') + "."));
   write_file(dir / "memo-fanout/config.json", kLlamaConfig);
   write_file(dir / "memo-fanout/pytorch_model.bin", test::torch_archive_with_pickle(memo_fanout_pickle(7)));
   write_file(dir / "zip-bomb/config.json", kLlamaConfig);
