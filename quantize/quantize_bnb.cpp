@@ -244,7 +244,7 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
   });
   RewriteTarget target{RewriteTarget::Kind::HfDirectory, out.string()};
   target.force = o.force;
-  write_rewrite(std::move(rewrite), target);
+  report.outputs = write_rewrite(std::move(rewrite), target);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

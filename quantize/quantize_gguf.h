@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "formats/dtype.h"
+#include "formats/gguf_split.h"
 
 namespace ckpt {
 
@@ -22,6 +23,7 @@ struct QuantizeOptions {
   bool dry_run = false;
   uint64_t blocksize = 64;                 // bitsandbytes 4-bit block size
   bool force = false;                      // replace a non-empty output directory (bnb)
+  GgufSplitLimits split;                   // GGUF output as a split set (llama.cpp's gguf-split layout)
 };
 
 struct QuantizedTensorReport {
@@ -39,6 +41,7 @@ struct QuantizeReport {
   uint64_t bytes_before = 0;
   uint64_t bytes_after = 0;
   double seconds = 0;
+  std::vector<std::string> outputs;  // files written (shards of a split set)
 };
 
 QuantizeReport quantize_gguf_file(const QuantizeOptions& options);

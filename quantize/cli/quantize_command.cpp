@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "formats/progress.h"
+#include "formats/safetensors_index.h"
 #include "inspect/cli/commands.h"
 #include "quantize/quant_policy.h"
 #include "quantize/quantize_bnb.h"
@@ -15,6 +16,7 @@ namespace ckpt::cli {
 namespace {
 struct QuantizeFlags {
   QuantizeOptions options;
+  std::string split_max_size;
   bool no_progress = false;
 };
 
@@ -39,6 +41,8 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("-o,--output", o.output, "Output .gguf, or output directory for nf4/fp4")->required();
   cmd->add_option("--blocksize", o.blocksize, "bitsandbytes block size (32..4096, power of two)")->default_val(64);
   cmd->add_option("--type", o.type, type_help())->required();
+  cmd->add_option("--split-max-size", flags->split_max_size, "Write the GGUF as a split set of shards of at most this size (e.g. 2G, 500M)");
+  cmd->add_option("--split-max-tensors", o.split.max_tensors, "Write the GGUF as a split set of at most N tensors per shard");
   cmd->add_flag("--pure", o.pure, "Every quantizable tensor gets the type's default (no K-quant mix rules)");
   cmd->add_option("--keep", o.keep_patterns, "Leave tensors matching this glob as stored (repeatable), e.g. --keep 'output.weight'");
   cmd->add_flag("--allow-requantize", o.allow_requantize, "Quantize tensors that are already quantized");
@@ -50,6 +54,12 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
   cmd->callback([flags] {
     auto options = flags->options;
+    if (!flags->split_max_size.empty()) {
+      // llama.cpp's --split-max-size takes decimal M/G suffixes ("2G" = 2,000,000,000 bytes).
+      std::string size = flags->split_max_size;
+      if (size.ends_with("G") || size.ends_with("M") || size.ends_with("K")) size += "B";
+      options.split.max_bytes = parse_shard_size(size);
+    }
     options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
     const auto bnb = parse_bnb_type(options.type);
     const QuantizeReport r = bnb ? quantize_hf_to_bnb(options, *bnb) : quantize_gguf_file(options);
@@ -61,7 +71,10 @@ void add_quantize_command(CLI::App& app) {
                    t.bytes_before, t.bytes_after, t.rmse, t.max_abs);
       }
     }
-    if (!options.dry_run) fmt::print("wrote {}\n", options.output);
+    if (!options.dry_run) {
+      if (r.outputs.empty()) fmt::print("wrote {}\n", options.output);
+      for (const auto& out : r.outputs) fmt::print("wrote {}\n", out);
+    }
     fmt::print("{} tensors: {:.2f} MB -> {:.2f} MB ({:.1f}%) in {:.2f} s\n", r.tensors.size(), static_cast<double>(r.bytes_before) / 1e6,
                static_cast<double>(r.bytes_after) / 1e6,
                r.bytes_before ? 100.0 * static_cast<double>(r.bytes_after) / static_cast<double>(r.bytes_before) : 0.0, r.seconds);
