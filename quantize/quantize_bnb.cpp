@@ -64,8 +64,9 @@ void for_each_chunk(const SourceTensor& t, uint64_t blocksize, unsigned threads,
     for (size_t c = first; c < last; ++c) {
       const uint64_t begin = c * chunk, len = std::min(chunk, n - begin);
       std::span<const float> values;
-      if (t.dtype == DType::F32) {
-        // SAFETY: safetensors data is 8-byte aligned and F32 tensors hold whole floats: read the map in place.
+      if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data.data()) % alignof(float) == 0) {
+        // SAFETY: aligned whole floats of the mapped file (safetensors and torch storages are aligned; a
+        // hostile file that is not takes the copying path below): read the map in place.
         values = {reinterpret_cast<const float*>(t.data.data()) + begin, len};
       } else {
         decode_to_f32(t.dtype, t.data.subspan(begin * elem, len * elem), std::span(x).first(len));
