@@ -27,9 +27,6 @@ ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOpt
   }
   report.bytes_in = bytes_in;
   if (options.dry_run) return report;
-  if (fs::exists(options.output) && fs::is_directory(options.output)) {
-    throw Error(ErrorCode::InvalidArgument, options.output, Error::kNoOffset, "-o", "is a directory; give a .gguf file name");
-  }
   ProgressBar progress("convert", bytes_in, options.progress);
   RewritePlan rewrite;
   rewrite.gguf_kvs = plan.kvs;

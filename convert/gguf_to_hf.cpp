@@ -116,7 +116,9 @@ bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
 
 ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  const GgufSet set = open_gguf_set(options.input);
+  const ModelSource source = open_model_source(options.input);
+  if (!source.gguf) open_gguf_set(options.input);  // not a GGUF: the GGUF reader says why, naming the offset
+  const GgufSet& set = *source.gguf;
   const GgufFile& main = set.main();
   refuse_gguf_adapter(main, "convert --to hf");
   const auto* arch_kv = main.find_kv("general.architecture");
@@ -143,21 +145,22 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   // GPT-2 stores a copy of wte as output; HF ties them instead.
   const bool output_is_copy = embd && output && same_bytes(embd->shard->data(*embd->info), output->shard->data(*output->info));
   const bool tied = !output || (arch->duplicate_embedding_as_output && output_is_copy);
-  std::vector<SourceTensor> sources;
-  sources.reserve(set.tensors.size());
+  // The model source's tensors are the set's, in the same order, with PyTorch-order shapes.
+  std::vector<const SourceTensor*> sources;
   std::vector<std::pair<std::string, TensorOp>> targets;
   DType main_dtype = DType::F32;
-  for (const auto& e : set.tensors) {
+  for (size_t i = 0; i < set.tensors.size(); ++i) {
+    const auto& e = set.tensors[i];
     if (e.info->name == "output.weight" && tied) continue;
     const auto mapped = map_tensor_name_to_hf(*arch, e.info->name);
     if (!mapped) {
       throw Error(ErrorCode::Unsupported, e.shard->file->path(), e.info->info_offset_in_file, "tensor '" + e.info->name + "'",
                   "has no HF name in the " + arch_name + " table");
     }
-    const TensorInfo info = e.shard->tensor_info(*e.info);
-    sources.push_back({e.info->name, info.dtype, info.shape, e.shard->data(*e.info), e.shard->file});
+    const SourceTensor& t = source.tensors[i];
+    sources.push_back(&t);
     targets.emplace_back(mapped->gguf_name, mapped->op);
-    if (info.shape.size() >= 2) main_dtype = info.dtype;
+    if (t.shape.size() >= 2) main_dtype = t.dtype;
   }
   std::optional<DType> forced;
   if (!options.outtype.empty() && options.outtype != "auto") {
@@ -172,7 +175,7 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   ProgressBar progress("convert", 0, false);
   std::vector<TensorToWrite> tensors;
   for (size_t i = 0; i < sources.size(); ++i) {
-    const auto& s = sources[i];
+    const SourceTensor& s = *sources[i];
     // Keep float types as stored (lossless); quantized tensors come back as f16 unless --outtype says otherwise.
     DType out = forced.value_or(s.dtype == DType::F32 || s.dtype == DType::F16 || s.dtype == DType::BF16 ? s.dtype : DType::F16);
     std::vector<uint64_t> shape = s.shape;
@@ -187,9 +190,7 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   if (options.dry_run) return report;
 
   // Shards of a split input are inputs too.
-  std::vector<std::string> inputs;
-  for (const auto& shard : set.shards) inputs.push_back(shard.file->path());
-  check_output_path(options.output, inputs, /*output_is_directory=*/true);
+  check_output_path(options.output, source.input_files(), /*output_is_directory=*/true);
   const uint64_t n_vocab = h.u("vocab_size").value_or(tokenizer ? tokenizer->tokens.size() : 0);
   const auto config = make_config(h, *arch, tied, main_dtype, tokenizer, n_vocab);
   RewritePlan rewrite;
@@ -201,7 +202,9 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
     sink.commit();
   });
   if (tokenizer) rewrite.side_files.push_back([&tokenizer](const std::string& dir) { write_hf_tokenizer(*tokenizer, dir); });
-  RewriteTarget target{RewriteTarget::Kind::HfDirectory, options.output};
+  RewriteTarget target;
+  target.kind = RewriteTarget::Kind::HfDirectory;
+  target.path = options.output;
   if (options.split.max_bytes) target.max_shard_bytes = options.split.max_bytes;
   target.force = options.force;
   report.outputs = write_rewrite(std::move(rewrite), target);

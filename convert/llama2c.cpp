@@ -98,7 +98,7 @@ ConvertReport convert_llama2c_to_gguf(const ConvertOptions& options) {
   plan.sources.reserve(4 + 9 * L);
   auto view = [&](const std::string& gguf_name, const char* array, uint64_t index, std::vector<uint64_t> shape) {
     const uint64_t n = *shape_numel(shape);
-    SourceTensor s{array, DType::F32, shape, model.array(array).data.subspan(index * n * 4, n * 4), file};
+    SourceTensor s{array, DType::F32, shape, model.array(array).data.subspan(index * n * 4, n * 4), file, {}, DType::F32, ""};
     s.name = std::string(array) + (shape.size() > 1 || L > 1 ? "[" + std::to_string(index) + "]" : "");
     plan.sources.push_back(std::move(s));
     TensorJob job;

@@ -1,7 +1,6 @@
 #include "convert/tensor_convert.h"
 
 #include <cstring>
-#include <memory>
 
 #include "formats/parallel.h"
 #include "convert/permute.h"

@@ -25,7 +25,7 @@ class ByteSink {
   void write_zeros(uint64_t n);
   // Writes `range`, a span inside `file`'s map. File sinks copy it in the kernel (copy_file_range), so
   // tensors that pass through unchanged never cross user space; others just write the bytes.
-  virtual void write_from(const MappedFile& file, std::span<const std::byte> range) { write(range); }
+  virtual void write_from(const MappedFile& /*file*/, std::span<const std::byte> range) { write(range); }
   void write_text(std::string_view text) { write(std::as_bytes(std::span(text.data(), text.size()))); }
   template <typename T>
   void write_le(T value) {  // x86-64 and aarch64 are little-endian; ckpt does not build elsewhere

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
-#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -12,12 +11,10 @@
 #include "formats/byte_sink.h"
 #include "formats/output_guard.h"
 #include "formats/rewrite.h"
-#include "formats/detect.h"
 #include "formats/model_source.h"
 #include "formats/parallel.h"
 #include "formats/json_header.h"
 #include "formats/safetensors.h"
-#include "formats/safetensors_index.h"
 #include "quantize/bnb_layout.h"
 #include "quantize/quantize.h"
 #include "quantize/quantize_bnb.h"
@@ -243,7 +240,9 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
       if (fs::exists(in / f)) fs::copy_file(in / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
     }
   });
-  RewriteTarget target{RewriteTarget::Kind::HfDirectory, out.string()};
+  RewriteTarget target;
+  target.kind = RewriteTarget::Kind::HfDirectory;
+  target.path = out.string();
   target.force = o.force;
   report.outputs = write_rewrite(std::move(rewrite), target);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

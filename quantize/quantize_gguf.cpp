@@ -90,7 +90,11 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
   const GgufSet set = open_gguf_set(o.input);
   const GgufFile& main = set.main();
   refuse_gguf_adapter(main, "quantize");
-  for (const auto& shard : set.shards) check_output_path(o.output, {shard.file->path()}, false);
+  if (set.shards.size() > 1) {  // the other shards of a split input are inputs too
+    std::vector<std::string> shards;
+    for (const auto& shard : set.shards) shards.push_back(shard.file->path());
+    check_output_path(o.output, shards, false);
+  }
   const auto* arch_kv = main.find_kv("general.architecture");
   const std::string arch = arch_kv && arch_kv->value.as_string() ? *arch_kv->value.as_string() : "";
   const uint64_t n_layer = kv_u64(main, arch + ".block_count", 0);
