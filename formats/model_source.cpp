@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <regex>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -32,6 +33,36 @@ std::string_view source_kind_name(SourceKind kind) {
     case SourceKind::PeftAdapter: return "peft-adapter";
   }
   return "unknown";
+}
+
+namespace {
+// PEFT's get_pattern_key: re.match(rf"(.*\.)?({pattern})$", module).
+bool pattern_matches(const std::string& pattern, const std::string& module, const std::string& file) {
+  try {
+    return std::regex_match(module, std::regex("(.*\\.)?(" + pattern + ")"));
+  } catch (const std::regex_error&) {
+    throw Error(ErrorCode::BadJson, file, Error::kNoOffset, "pattern '" + pattern + "'", "is not a regular expression ckpt can read");
+  }
+}
+}  // namespace
+
+uint64_t AdapterInfo::rank_for(const std::string& module) const {
+  for (const auto& [pattern, value] : rank_pattern) {
+    if (pattern_matches(pattern, module, config_path)) return value;
+  }
+  return r;
+}
+
+double AdapterInfo::alpha_for(const std::string& module) const {
+  for (const auto& [pattern, value] : alpha_pattern) {
+    if (pattern_matches(pattern, module, config_path)) return value;
+  }
+  return lora_alpha;
+}
+
+double AdapterInfo::scale_for(const std::string& module) const {
+  const double rank = static_cast<double>(rank_for(module)), alpha = alpha_for(module);
+  return use_rslora ? alpha / std::sqrt(rank) : alpha / rank;
 }
 
 double AdapterInfo::scale() const {
@@ -174,8 +205,51 @@ AdapterInfo read_adapter_config(const std::string& path) {
   a.use_rslora = flag("use_rslora");
   a.use_dora = flag("use_dora");
   a.fan_in_fan_out = flag("fan_in_fan_out");
-  if (const auto it = json.find("target_modules"); it != json.end()) a.target_modules = string_list(*it);
+  if (const auto it = json.find("target_modules"); it != json.end()) {
+    a.target_modules = string_list(*it);
+    a.target_modules_regex = it->is_string() && *it != "all-linear";
+  }
   if (const auto it = json.find("modules_to_save"); it != json.end()) a.modules_to_save = string_list(*it);
+  if (const auto it = json.find("exclude_modules"); it != json.end()) a.exclude_modules = string_list(*it);
+  if (const auto it = json.find("layers_pattern"); it != json.end()) a.layers_pattern = string_list(*it);
+  if (const auto it = json.find("layers_to_transform"); it != json.end() && !it->is_null()) {
+    for (const auto& v : it->is_array() ? *it : nlohmann::ordered_json::array({*it})) {
+      if (!v.is_number_integer()) fail("layers_to_transform", "not an integer or a list of integers");
+      a.layers_to_transform.push_back(v.get<int64_t>());
+    }
+  }
+  auto object = [&](const char* key) {
+    const auto it = json.find(key);
+    if (it == json.end() || it->is_null()) return nlohmann::ordered_json::object();
+    if (!it->is_object()) fail(key, "not an object of {pattern: value}");
+    return *it;
+  };
+  const auto rank_pattern = object("rank_pattern"), alpha_pattern = object("alpha_pattern");
+  for (const auto& [pattern, v] : rank_pattern.items()) {
+    if (!v.is_number_unsigned() || v.get<uint64_t>() == 0 || v.get<uint64_t>() > (uint64_t{1} << 20)) {
+      fail("rank_pattern", "'" + pattern + "' is not a positive integer rank");
+    }
+    a.rank_pattern.emplace_back(pattern, v.get<uint64_t>());
+  }
+  for (const auto& [pattern, v] : alpha_pattern.items()) {
+    if (!v.is_number() || !std::isfinite(v.get<double>())) fail("alpha_pattern", "'" + pattern + "' is not a finite number");
+    a.alpha_pattern.emplace_back(pattern, v.get<double>());
+  }
+  if (const auto it = json.find("bias"); it != json.end() && !it->is_null()) {
+    if (!it->is_string() || (*it != "none" && *it != "all" && *it != "lora_only")) fail("bias", "not one of none, all, lora_only");
+    a.bias = it->get<std::string>();
+  }
+  a.lora_bias = flag("lora_bias");
+  // Variants that change what the tensors mean: refuse rather than merge them wrongly.
+  if (const auto it = json.find("layer_replication"); it != json.end() && !it->is_null()) {
+    throw Error(ErrorCode::Unsupported, path, locate_json_key(text, "layer_replication", 0), "layer_replication",
+                "adapters on replicated layers cannot be merged (PEFT refuses too)");
+  }
+  for (const char* key : {"use_qalora", "use_bdlora"}) {
+    if (flag(key)) throw Error(ErrorCode::Unsupported, path, locate_json_key(text, key, 0), key, "this LoRA variant is not implemented");
+  }
+  for (const auto& entry : a.rank_pattern) (void)pattern_matches(entry.first, "", path);  // reject bad regexes now
+  for (const auto& entry : a.alpha_pattern) (void)pattern_matches(entry.first, "", path);
   return a;
 }
 

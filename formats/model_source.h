@@ -69,9 +69,23 @@ struct AdapterInfo {
   bool fan_in_fan_out = false;
   std::vector<std::string> target_modules;
   std::vector<std::string> modules_to_save;
+  bool target_modules_regex = false;  // target_modules given as one string: a re.fullmatch pattern
+  std::vector<std::string> exclude_modules;
+  // {pattern: r} / {pattern: alpha}, in file order; PEFT matches re.match(r"(.*\.)?(pattern)$", module)
+  // and the first matching pattern wins.
+  std::vector<std::pair<std::string, uint64_t>> rank_pattern;
+  std::vector<std::pair<std::string, double>> alpha_pattern;
+  std::vector<int64_t> layers_to_transform;
+  std::vector<std::string> layers_pattern;
+  std::string bias = "none";  // "none" | "all" | "lora_only": which base biases the adapter carries
+  bool lora_bias = false;     // lora_B has a bias
   std::string config_path;
   // PEFT: lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA.
   double scale() const;
+  // The rank, alpha and scale PEFT gives `module` ("model.layers.0.self_attn.q_proj") after the patterns.
+  uint64_t rank_for(const std::string& module) const;
+  double alpha_for(const std::string& module) const;
+  double scale_for(const std::string& module) const;
 };
 
 struct ModelSource {

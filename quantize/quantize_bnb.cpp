@@ -56,12 +56,16 @@ void for_each_chunk(const SourceTensor& t, uint64_t blocksize, unsigned threads,
   const uint64_t chunk = std::max<uint64_t>(blocksize, kChunkElems / blocksize * blocksize);
   const uint64_t n_chunks = (n + chunk - 1) / chunk;
   const uint64_t elem = dtype_info(t.dtype).block_bytes;
+  // A computed tensor (a merge, a bnb fold) is produced once, then chunked like mapped bytes.
+  const std::vector<float> computed = t.decode ? t.decode() : std::vector<float>();
   parallel_for(n_chunks, threads, [&](size_t first, size_t last) {
     std::vector<float> x(chunk);
     for (size_t c = first; c < last; ++c) {
       const uint64_t begin = c * chunk, len = std::min(chunk, n - begin);
       std::span<const float> values;
-      if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data.data()) % alignof(float) == 0) {
+      if (t.decode) {
+        values = std::span(computed).subspan(begin, len);
+      } else if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data.data()) % alignof(float) == 0) {
         // SAFETY: aligned whole floats of the mapped file (safetensors and torch storages are aligned; a
         // hostile file that is not takes the copying path below): read the map in place.
         values = {reinterpret_cast<const float*>(t.data.data()) + begin, len};
@@ -128,11 +132,9 @@ void write_text(const fs::path& path, const std::string& text) {
 }  // namespace
 
 QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec) {
-  const auto start = std::chrono::steady_clock::now();
   if (!is_valid_bnb_blocksize(o.blocksize)) {
     throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--blocksize", "must be a power of two from 32 to 4096");
   }
-  const fs::path in(o.input), out(o.output);
   check_output_path(o.output, {o.input}, /*output_is_directory=*/true);
   const ModelSource source = open_model_source(o.input);
   if (source.kind != SourceKind::HfCheckpoint || !source.config_path) {
@@ -146,6 +148,12 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
                   "the checkpoint is already bitsandbytes-quantized");
     }
   }
+  return quantize_source_to_bnb(source, std::string(), o, spec);
+}
+
+QuantizeReport quantize_source_to_bnb(const ModelSource& source, const std::string& config_text, const QuantizeOptions& o, const BnbSpec& spec) {
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path in(source.dir), out(o.output);
   const unsigned threads = bounded_thread_count(o.threads);
   QuantizeReport report;
   std::vector<TensorToWrite> tensors;
@@ -153,14 +161,25 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
   for (const auto& t : source.tensors) {
     const bool keep = std::any_of(o.keep_patterns.begin(), o.keep_patterns.end(), [&](const auto& p) { return glob_match(p, t.name); });
     QuantizedTensorReport r{t.name, t.dtype, t.dtype, t.data.size(), t.data.size(), 0, 0};
-    if (keep || !bnb_should_quantize(t.name, t.shape, t.dtype)) {
-      tensors.push_back({t.name, t.dtype, t.shape, write_bytes_from(t.file, t.data)});
+    const DType stored = t.decode ? t.stored_dtype : t.dtype;
+    if (keep || !bnb_should_quantize(t.name, t.shape, stored)) {
+      if (t.decode) {
+        r.from = r.to = stored;
+        tensors.push_back({t.name, stored, t.shape, [&t](ByteSink& sink) {
+                             const auto v = t.decode();
+                             std::vector<std::byte> bytes(*dtype_bytes_for(t.stored_dtype, v.size()));
+                             encode_from_f32(t.stored_dtype, v, bytes);
+                             sink.write(bytes);
+                           }});
+      } else {
+        tensors.push_back({t.name, t.dtype, t.shape, write_bytes_from(t.file, t.data)});
+      }
       report.tensors.push_back(r);
       report.bytes_before += r.bytes_before;
       report.bytes_after += r.bytes_after;
       continue;
     }
-    compute_dtype = t.dtype;
+    compute_dtype = stored;
     auto job = std::make_shared<WeightJob>(WeightJob{t, spec, o.blocksize, threads, nullptr});
     const uint64_t n = job->n(), n_blocks = job->n_blocks();
     const size_t idx = report.tensors.size();
@@ -169,7 +188,11 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
                          sink.write(std::as_bytes(std::span(q.packed)));
                          if (o.stats) {
                            std::vector<float> x(job->n()), y(job->n());
-                           decode_to_f32(job->src.dtype, job->src.data, x);
+                           if (job->src.decode) {
+                             x = job->src.decode();
+                           } else {
+                             decode_to_f32(job->src.dtype, job->src.data, x);
+                           }
                            dequantize_bnb4(q.packed, q.absmax, bnb4_code(job->spec.type), job->blocksize, y);
                            double sq = 0, mx = 0;
                            for (size_t i = 0; i < x.size(); ++i) {
@@ -186,7 +209,7 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
       // The F32 companions are written before the U8 group (safetensors orders by dtype): keep the small
       // nested state from the plan's pass; the absmax codes come with the weight's full pass.
       auto plan_scales = std::make_shared<Bnb4Quantized>(job->scales());
-      json = bnb4_quant_state_json(*plan_scales, t.shape, t.dtype);
+      json = bnb4_quant_state_json(*plan_scales, t.shape, stored);
       plan_scales->absmax.clear();
       plan_scales->absmax.shrink_to_fit();
       plan_scales->absmax_codes.clear();
@@ -203,7 +226,7 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
       Bnb4Quantized shape_only;
       shape_only.type = spec.type;
       shape_only.blocksize = o.blocksize;
-      json = bnb4_quant_state_json(shape_only, t.shape, t.dtype);
+      json = bnb4_quant_state_json(shape_only, t.shape, stored);
       tensors.push_back({t.name + ".absmax", DType::F32, {n_blocks},
                          [job](ByteSink& sink) {
                            const auto q = job->scales();
@@ -226,9 +249,13 @@ QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec)
   }
   if (o.dry_run) return report;
   // config.json: the input's, plus quantization_config as transformers writes it.
-  const auto cfg_file = MappedFile::open(*source.config_path);
-  const std::string_view cfg_text(reinterpret_cast<const char*>(cfg_file->bytes().data()), cfg_file->size());
-  auto config = parse_json_strictly(cfg_text, cfg_file->path(), 0, "config.json");
+  std::shared_ptr<const MappedFile> cfg_file;
+  std::string_view cfg_text = config_text;
+  if (cfg_text.empty()) {
+    cfg_file = MappedFile::open(*source.config_path);
+    cfg_text = {reinterpret_cast<const char*>(cfg_file->bytes().data()), cfg_file->size()};
+  }
+  auto config = parse_json_strictly(cfg_text, *source.config_path, 0, "config.json");
   config["quantization_config"] = nlohmann::ordered_json::parse(bnb4_quantization_config_json(spec.type, spec.double_quant, compute_dtype));
   RewritePlan rewrite;
   rewrite.tensors = std::move(tensors);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/model_source.h"
 #include "quantize/bnb4.h"
 #include "quantize/quantize_gguf.h"
 
@@ -23,5 +24,9 @@ bool bnb_should_quantize(const std::string& name, const std::vector<uint64_t>& s
 
 // Writes OUTPUT_DIR/model.safetensors (+ shards), config.json with quantization_config, tokenizer files.
 QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& options, const BnbSpec& spec);
+// The same for an opened source (tensors may be computed: `decode`), with its config.json text
+// (empty: read source.config_path). Used by merge --outtype nf4-dq.
+QuantizeReport quantize_source_to_bnb(const ModelSource& source, const std::string& config_text, const QuantizeOptions& options,
+                                      const BnbSpec& spec);
 
 }  // namespace ckpt

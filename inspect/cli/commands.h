@@ -11,5 +11,6 @@ void add_inspect_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+void add_merge_command(CLI::App& app);
 
 }  // namespace ckpt::cli

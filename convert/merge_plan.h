@@ -1,0 +1,74 @@
+// The merge, planned: for every base tensor an adapter touches, where each adapter's delta lands (name
+// mapping HF <-> GGUF, rows permuted for llama's Q/K, transposed for Conv1D), what replaces it, and the
+// output dtype. Internal to convert.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convert/merge.h"
+#include "formats/architecture.h"
+#include "formats/hf_config.h"
+#include "formats/lora_adapter.h"
+#include "formats/model_source.h"
+
+namespace ckpt {
+
+struct DeltaTerm {
+  const LoraModule* module = nullptr;
+  const LoraAdapter* adapter = nullptr;
+  double weight = 1;      // the user's adapter weight
+  bool transpose = false;  // the base stores this weight [in, out] (HF Conv1D)
+  // Base row (in [out, in] orientation) -> the adapter's row; empty: the same row.
+  std::function<uint64_t(uint64_t)> adapter_row;
+};
+
+struct TensorRecipe {
+  std::string name;                     // output tensor name
+  std::vector<uint64_t> shape;          // output shape, PyTorch order
+  const SourceTensor* base = nullptr;   // base values (the embedding for an untied lm_head)
+  const SourceTensor* replacement = nullptr;  // modules_to_save / trained bias: replaces the base values
+  TensorOp replacement_op = TensorOp::None;   // HF -> GGUF transform of the replacement
+  uint64_t replacement_heads = 0;
+  std::vector<DeltaTerm> terms;        // LoRA deltas of weights
+  std::vector<DeltaTerm> bias_terms;   // lora_B.bias added to this bias tensor
+  bool nf4_roundtrip = false;          // merge into dequant(NF4-dq(base)) (QLoRA's training base)
+  std::string how;
+  std::vector<std::string> adapter_names;
+};
+
+struct MergeInputs {
+  ModelSource base;
+  std::optional<JsonFile> config;      // HF bases
+  const Architecture* arch = nullptr;  // when known
+  bool gguf = false;
+  bool bnb = false;                    // bitsandbytes 4-bit / int8 base (folded)
+  std::vector<std::unique_ptr<LoraAdapter>> adapters;
+  std::vector<double> weights;
+};
+
+struct MergePlan {
+  std::vector<TensorRecipe> recipes;   // touched tensors, by output name
+  std::vector<std::string> warnings;
+  std::string untied_output;           // lm_head / output.weight added to untie a tied model
+  std::string resized;                 // the embedding whose vocabulary grows
+  uint64_t vocab_from = 0, vocab_to = 0;
+  const TensorRecipe* find(const std::string& name) const;
+};
+
+MergeInputs open_merge_inputs(const MergeOptions& options);
+// Matches every adapter module and full tensor to a base tensor; throws one Error listing every
+// mismatch (or returns them, with `collect`).
+MergePlan plan_merge(const MergeInputs& in, const MergeOptions& options, std::vector<std::string>* collect = nullptr);
+
+// The merged values of one recipe in the output's layout (f32, each element W + sum of deltas rounded
+// once); fills the report's delta norm and NF4 noise ratio. Throws Error on NaN/Inf.
+std::vector<float> merged_values(const TensorRecipe& recipe, unsigned threads, MergedTensorReport& report);
+
+// Every value of a source tensor as f32 (decoded, dequantized).
+std::vector<float> tensor_values(const SourceTensor& t);
+
+}  // namespace ckpt

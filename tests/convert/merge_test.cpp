@@ -1,0 +1,608 @@
+// ckpt merge against a float64 reference written here, independent of the merge code: the formulas of
+// PEFT's get_delta_weight / DoRA merge applied element by element in double, to random bases and
+// adapters built in the test (and the real PEFT GPT-2 adapter in ../shared).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "convert/convert.h"
+#include "convert/merge.h"
+#include "convert/permute.h"
+#include "formats/byte_sink.h"
+#include "formats/float_convert.h"
+#include "formats/lora_adapter.h"
+#include "formats/model_source.h"
+#include "formats/safetensors.h"
+#include "quantize/bnb4.h"
+#include "quantize/bnb_layout.h"
+#include "quantize/quantize.h"
+#include "quantize/quantize_bnb.h"
+#include "quantize/quantize_gguf.h"
+#include "tests/support/test_support.h"
+
+namespace ckpt {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kSample = std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama";
+
+struct Mat {
+  std::vector<uint64_t> shape;
+  std::vector<double> v;  // exactly representable in the stored dtype
+  uint64_t rows() const { return shape[0]; }
+  uint64_t cols() const { return shape.size() > 1 ? shape[1] : 1; }
+};
+
+using Tensors = std::map<std::string, Mat>;
+
+double round_to(DType t, double x) {
+  const float f = static_cast<float>(x);
+  if (t == DType::BF16) return bf16_to_f32(f32_to_bf16(f));
+  if (t == DType::F16) return f16_to_f32(f32_to_f16(f));
+  return f;
+}
+
+Mat random_mat(std::vector<uint64_t> shape, std::mt19937& rng, double scale, DType t = DType::F32) {
+  Mat m{std::move(shape), {}};
+  std::normal_distribution<double> n(0, scale);
+  m.v.resize(shape_numel(m.shape).value());
+  for (auto& x : m.v) x = round_to(t, n(rng));
+  return m;
+}
+
+void write_tensors(const std::string& path, const Tensors& ts, DType t) {
+  std::vector<TensorToWrite> out;
+  for (const auto& [name, m] : ts) {
+    std::vector<float> f(m.v.begin(), m.v.end());
+    auto bytes = std::make_shared<std::vector<std::byte>>(*dtype_bytes_for(t, f.size()));
+    encode_from_f32(t, f, *bytes);
+    out.push_back({name, t, m.shape, [bytes](ByteSink& s) { s.write(*bytes); }});
+  }
+  write_safetensors(path, std::move(out), {{"format", "pt"}});
+}
+
+Tensors read_tensors(const std::string& path) {
+  ModelSource src = open_model_source(path);
+  fold_bnb_weights(src);  // bitsandbytes directories: the dequantized weights
+  Tensors out;
+  for (const auto& t : src.tensors) {
+    std::vector<float> f(shape_numel(t.shape).value());
+    if (t.decode) {
+      f = t.decode();
+    } else {
+      decode_to_f32(t.dtype, t.data, f);
+    }
+    out[t.name] = Mat{t.shape, std::vector<double>(f.begin(), f.end())};
+  }
+  return out;
+}
+
+// The sample's layout (names, shapes, config, tokenizer) with random weights of dtype `t`.
+Tensors make_base(const std::string& dir, DType t, std::mt19937& rng, const nlohmann::json& config_patch = {}) {
+  fs::create_directories(dir);
+  Tensors ts;
+  for (const auto& s : open_model_source(kSample).tensors) ts[s.name] = random_mat(s.shape, rng, 0.05, t);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) fs::copy_file(fs::path(kSample) / f, fs::path(dir) / f);
+  auto config = nlohmann::json::parse(std::ifstream(fs::path(kSample) / "config.json"));
+  if (!config_patch.is_null()) config.merge_patch(config_patch);
+  if (config.value("tie_word_embeddings", false)) ts.erase("lm_head.weight");
+  std::ofstream(fs::path(dir) / "config.json") << config.dump(2);
+  write_tensors(dir + "/model.safetensors", ts, t);
+  return ts;
+}
+
+struct AdapterModule {
+  Mat a, b;  // [r, in], [out, r] (embedding: [r, vocab], [dim, r])
+  std::optional<Mat> magnitude, bias;
+  bool embedding = false;
+};
+
+struct TestAdapter {
+  nlohmann::json config = nlohmann::json::object();
+  std::map<std::string, AdapterModule> modules;  // HF module names
+  Tensors full;                                  // base names (modules_to_save)
+};
+
+void write_adapter(const std::string& dir, const TestAdapter& ad, DType t = DType::F32) {
+  fs::create_directories(dir);
+  Tensors ts;
+  for (const auto& [m, mod] : ad.modules) {
+    const std::string k = "base_model.model." + m;
+    ts[k + (mod.embedding ? ".lora_embedding_A" : ".lora_A.weight")] = mod.a;
+    ts[k + (mod.embedding ? ".lora_embedding_B" : ".lora_B.weight")] = mod.b;
+    if (mod.magnitude) ts[k + ".lora_magnitude_vector"] = *mod.magnitude;
+    if (mod.bias) ts[k + ".lora_B.bias"] = *mod.bias;
+  }
+  for (const auto& [name, m] : ad.full) ts["base_model.model." + name] = m;
+  write_tensors(dir + "/adapter_model.safetensors", ts, t);
+  nlohmann::json c = {{"peft_type", "LORA"}, {"r", 4}, {"lora_alpha", 8}, {"target_modules", {"q_proj"}}};
+  c.merge_patch(ad.config);
+  std::ofstream(dir + "/adapter_config.json") << c.dump(2);
+}
+
+// PEFT's scaling for one module, from the test's own reading of the config.
+double ref_scale(const nlohmann::json& c, const std::string& module, uint64_t r) {
+  double alpha = c.value("lora_alpha", 8.0);
+  const nlohmann::json patterns = c.value("alpha_pattern", nlohmann::json::object());
+  for (const auto& [p, v] : patterns.items()) {
+    if (module.ends_with(p)) {
+      alpha = v.get<double>();
+      break;
+    }
+  }
+  return c.value("use_rslora", false) ? alpha / std::sqrt(static_cast<double>(r)) : alpha / static_cast<double>(r);
+}
+
+// delta in the module's [out, in] orientation (embeddings: [vocab, dim]).
+std::vector<double> ref_delta(const AdapterModule& m, double scale) {
+  const uint64_t r = m.a.rows();
+  if (m.embedding) {
+    const uint64_t vocab = m.a.cols(), dim = m.b.rows();
+    std::vector<double> d(vocab * dim);
+    for (uint64_t v = 0; v < vocab; ++v) {
+      for (uint64_t j = 0; j < dim; ++j) {
+        double s = 0;
+        for (uint64_t k = 0; k < r; ++k) s += m.b.v[j * r + k] * m.a.v[k * vocab + v];
+        d[v * dim + j] = s * scale;
+      }
+    }
+    return d;
+  }
+  const uint64_t out = m.b.rows(), in = m.a.cols();
+  std::vector<double> d(out * in);
+  for (uint64_t o = 0; o < out; ++o) {
+    for (uint64_t i = 0; i < in; ++i) {
+      double s = 0;
+      for (uint64_t k = 0; k < r; ++k) s += m.b.v[o * r + k] * m.a.v[k * in + i];
+      d[o * in + i] = s * scale;
+    }
+  }
+  return d;
+}
+
+// W + sum(weight * delta) (DoRA rescaled) in double; `transpose`: W is stored [in, out].
+std::vector<double> ref_merge(const Mat& w, const std::vector<std::pair<const AdapterModule*, double>>& deltas, bool transpose = false) {
+  const uint64_t out = transpose ? w.cols() : w.rows(), in = transpose ? w.rows() : w.cols();
+  std::vector<double> m(out * in);
+  for (uint64_t o = 0; o < out; ++o) {
+    for (uint64_t i = 0; i < in; ++i) m[o * in + i] = transpose ? w.v[i * out + o] : w.v[o * in + i];
+  }
+  const AdapterModule* dora = nullptr;
+  for (const auto& [mod, s] : deltas) {
+    const auto d = ref_delta(*mod, s);
+    for (size_t i = 0; i < m.size(); ++i) m[i] += d[i];
+    if (mod->magnitude) dora = mod;
+  }
+  if (dora) {
+    for (uint64_t o = 0; o < out; ++o) {
+      double n = 0;
+      for (uint64_t i = 0; i < in; ++i) n += m[o * in + i] * m[o * in + i];
+      for (uint64_t i = 0; i < in; ++i) m[o * in + i] *= dora->magnitude->v[o] / std::sqrt(n);
+    }
+  }
+  if (!transpose) return m;
+  std::vector<double> t(m.size());
+  for (uint64_t o = 0; o < out; ++o) {
+    for (uint64_t i = 0; i < in; ++i) t[i * out + o] = m[o * in + i];
+  }
+  return t;
+}
+
+// f32 outputs: W + delta rounded once in f32 arithmetic, so a relative 2^-22 band around the double.
+void expect_close(const std::vector<double>& want, const Mat& got, const std::string& what, double rel = 1e-6, double abs = 1e-7) {
+  ASSERT_EQ(want.size(), got.v.size()) << what;
+  size_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (std::fabs(want[i] - got.v[i]) > abs + rel * std::fabs(want[i])) {
+      if (bad++ < 3) ADD_FAILURE() << what << "[" << i << "]: want " << want[i] << " got " << got.v[i];
+    }
+  }
+  EXPECT_EQ(bad, 0u) << what;
+}
+
+AdapterModule linear_module(uint64_t out, uint64_t in, uint64_t r, std::mt19937& rng) {
+  return {random_mat({r, in}, rng, 0.1), random_mat({out, r}, rng, 0.1), std::nullopt, std::nullopt, false};
+}
+
+const char* kProjections[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                              "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+
+// Every projection of both layers, with rank/alpha patterns and rsLoRA.
+TestAdapter all_linear_adapter(const Tensors& base, std::mt19937& rng) {
+  TestAdapter ad;
+  ad.config = {{"r", 4}, {"lora_alpha", 8}, {"use_rslora", true}, {"rank_pattern", {{"v_proj", 2}}}, {"alpha_pattern", {{"o_proj", 3}}}};
+  for (int l = 0; l < 2; ++l) {
+    for (const char* p : kProjections) {
+      const std::string m = "model.layers." + std::to_string(l) + "." + p;
+      const Mat& w = base.at(m + ".weight");
+      ad.modules[m] = linear_module(w.rows(), w.cols(), std::string(p).ends_with("v_proj") ? 2 : 4, rng);
+    }
+  }
+  return ad;
+}
+
+void expect_merged(const Tensors& base, const Tensors& out, const std::vector<std::pair<const TestAdapter*, double>>& adapters, DType dtype = DType::F32) {
+  for (const auto& [name, w] : base) {
+    ASSERT_TRUE(out.count(name)) << name;
+    std::vector<std::pair<const AdapterModule*, double>> deltas;
+    const std::string module = name.substr(0, name.size() - std::string(".weight").size());
+    for (const auto& [ad, weight] : adapters) {
+      if (auto it = ad->modules.find(module); it != ad->modules.end()) {
+        deltas.push_back({&it->second, weight * ref_scale(ad->config, module, it->second.a.rows())});
+      }
+    }
+    if (deltas.empty()) {
+      EXPECT_EQ(out.at(name).v, w.v) << name << " must pass through unchanged";
+      continue;
+    }
+    auto want = ref_merge(w, deltas);
+    if (dtype != DType::F32) {
+      // One rounding to the output type: at most one ulp from the double's rounding.
+      const auto& got = out.at(name).v;
+      size_t bad = 0;
+      // One ulp of the output type, plus f32's rounding of the delta (PEFT sums B A in f32 too) where
+      // W and the delta nearly cancel.
+      const int mantissa_bits = dtype == DType::BF16 ? 7 : 10;
+      for (size_t i = 0; i < want.size(); ++i) {
+        const double ulp = std::ldexp(1.0, std::ilogb(std::max(std::fabs(want[i]), std::fabs(got[i]))) - mantissa_bits);
+        if (std::fabs(got[i] - want[i]) > ulp + 2e-8 && bad++ < 3) ADD_FAILURE() << name << "[" << i << "] want " << want[i] << " got " << got[i];
+      }
+      EXPECT_EQ(bad, 0u) << name;
+    } else {
+      expect_close(want, out.at(name), name);
+    }
+  }
+}
+
+MergeReport merge(const std::string& base, const std::vector<std::pair<std::string, double>>& adapters, const std::string& out,
+                  const std::string& outtype = "", const std::string& into = "original") {
+  MergeOptions o;
+  o.base = base;
+  for (const auto& [p, w] : adapters) o.adapters.push_back({p, w});
+  o.output = out;
+  o.outtype = outtype;
+  o.merge_into = into;
+  o.threads = 2;
+  return merge_lora(o);
+}
+
+TEST(Merge, AllProjectionsWithPatternsAndRsloraMatchTheFloat64Reference) {
+  test::TempDir tmp;
+  std::mt19937 rng(1);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  const TestAdapter ad = all_linear_adapter(base, rng);
+  write_adapter(tmp.file("ad"), ad);
+  const auto report = merge(tmp.file("base"), {{tmp.file("ad"), 1.0}}, tmp.file("out"));
+  EXPECT_EQ(report.tensors.size(), 14u);
+  const Tensors out = read_tensors(tmp.file("out"));
+  expect_merged(base, out, {{&ad, 1.0}});
+  // rank_pattern/alpha_pattern/rsLoRA as PEFT reads them.
+  const auto opened = open_lora_adapter(tmp.file("ad"));
+  const auto* v = opened->find("model.layers.0.self_attn.v_proj");
+  const auto* o = opened->find("model.layers.1.self_attn.o_proj");
+  ASSERT_TRUE(v && o);
+  EXPECT_DOUBLE_EQ(v->scale, 8 / std::sqrt(2.0));
+  EXPECT_DOUBLE_EQ(o->scale, 3 / 2.0);
+  EXPECT_TRUE(fs::exists(tmp.file("out/tokenizer.json")));
+}
+
+TEST(Merge, Bf16BaseIsWithinOneUlpOfTheRoundedReference) {
+  test::TempDir tmp;
+  std::mt19937 rng(2);
+  const Tensors base = make_base(tmp.file("base"), DType::BF16, rng);
+  const TestAdapter ad = all_linear_adapter(base, rng);
+  write_adapter(tmp.file("ad"), ad);
+  merge(tmp.file("base"), {{tmp.file("ad"), 1.0}}, tmp.file("out"));
+  const ModelSource out = open_model_source(tmp.file("out"));
+  EXPECT_EQ(out.tensors.front().dtype, DType::BF16);
+  expect_merged(base, read_tensors(tmp.file("out")), {{&ad, 1.0}}, DType::BF16);
+}
+
+TEST(Merge, WeightedAdaptersWithDifferentModulesAndRanksSum) {
+  test::TempDir tmp;
+  std::mt19937 rng(3);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  TestAdapter a1, a2;
+  a1.config = {{"r", 4}, {"lora_alpha", 16}};
+  a2.config = {{"r", 2}, {"lora_alpha", 2}};
+  a1.modules["model.layers.0.self_attn.q_proj"] = linear_module(64, 64, 4, rng);
+  a1.modules["model.layers.1.mlp.up_proj"] = linear_module(192, 64, 4, rng);
+  a2.modules["model.layers.0.self_attn.q_proj"] = linear_module(64, 64, 2, rng);
+  a2.modules["model.layers.0.mlp.down_proj"] = linear_module(64, 192, 2, rng);
+  write_adapter(tmp.file("a1"), a1);
+  write_adapter(tmp.file("a2"), a2);
+  merge(tmp.file("base"), {{tmp.file("a1"), 0.7}, {tmp.file("a2"), -0.3}}, tmp.file("out"));
+  expect_merged(base, read_tensors(tmp.file("out")), {{&a1, 0.7}, {&a2, -0.3}});
+}
+
+TEST(Merge, DoraRescalesRowsByMagnitudeOverTheNormAfterTheAdd) {
+  test::TempDir tmp;
+  std::mt19937 rng(4);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  TestAdapter ad;
+  ad.config = {{"use_dora", true}, {"r", 4}, {"lora_alpha", 8}};
+  for (const char* m : {"model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"}) {
+    const Mat& w = base.at(std::string(m) + ".weight");
+    AdapterModule mod = linear_module(w.rows(), w.cols(), 4, rng);
+    mod.magnitude = random_mat({w.rows()}, rng, 1.0);
+    for (auto& x : mod.magnitude->v) x = std::fabs(x) + 0.1;
+    ad.modules[m] = mod;
+  }
+  write_adapter(tmp.file("ad"), ad);
+  merge(tmp.file("base"), {{tmp.file("ad"), 1.0}}, tmp.file("out"));
+  expect_merged(base, read_tensors(tmp.file("out")), {{&ad, 1.0}});
+}
+
+TEST(Merge, EmbeddingLoraIsTransposedAndModulesToSaveResizeTheVocabulary) {
+  test::TempDir tmp;
+  std::mt19937 rng(5);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  TestAdapter ad;
+  AdapterModule emb{random_mat({4, 512}, rng, 0.1), random_mat({64, 4}, rng, 0.1), std::nullopt, std::nullopt, true};
+  ad.modules["model.embed_tokens"] = emb;
+  write_adapter(tmp.file("ad"), ad);
+  merge(tmp.file("base"), {{tmp.file("ad"), 1.0}}, tmp.file("out"));
+  expect_merged(base, read_tensors(tmp.file("out")), {{&ad, 1.0}});
+
+  TestAdapter resize;
+  resize.config = {{"modules_to_save", {"lm_head", "embed_tokens"}}};
+  resize.modules["model.layers.0.self_attn.q_proj"] = linear_module(64, 64, 4, rng);
+  resize.full["lm_head.weight"] = random_mat({520, 64}, rng, 0.05);
+  resize.full["model.embed_tokens.weight"] = random_mat({520, 64}, rng, 0.05);
+  write_adapter(tmp.file("resize"), resize);
+  const auto report = merge(tmp.file("base"), {{tmp.file("resize"), 1.0}}, tmp.file("out2"));
+  EXPECT_EQ(report.vocab_to, 520u);
+  const Tensors out = read_tensors(tmp.file("out2"));
+  EXPECT_EQ(out.at("lm_head.weight").v, resize.full.at("lm_head.weight").v);
+  EXPECT_EQ(out.at("model.embed_tokens.weight").shape, (std::vector<uint64_t>{520, 64}));
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(tmp.file("out2/config.json")))["vocab_size"], 520);
+}
+
+TEST(Merge, LmHeadLoraOnATiedModelUntiesIt) {
+  test::TempDir tmp;
+  std::mt19937 rng(6);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng, {{"tie_word_embeddings", true}});
+  ASSERT_FALSE(base.count("lm_head.weight"));
+  TestAdapter ad;
+  ad.modules["lm_head"] = linear_module(512, 64, 4, rng);
+  write_adapter(tmp.file("ad"), ad);
+  const auto report = merge(tmp.file("base"), {{tmp.file("ad"), 1.0}}, tmp.file("out"));
+  EXPECT_TRUE(report.untied);
+  const Tensors out = read_tensors(tmp.file("out"));
+  expect_close(ref_merge(base.at("model.embed_tokens.weight"), {{&ad.modules.at("lm_head"), 2.0}}), out.at("lm_head.weight"), "lm_head");
+  EXPECT_EQ(out.at("model.embed_tokens.weight").v, base.at("model.embed_tokens.weight").v);
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(tmp.file("out/config.json")))["tie_word_embeddings"], false);
+}
+
+TEST(Merge, LoraBiasIsScaledIntoTheBaseBias) {
+  test::TempDir tmp;
+  std::mt19937 rng(7);
+  Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  base["model.layers.0.self_attn.q_proj.bias"] = random_mat({64}, rng, 0.1);
+  write_tensors(tmp.file("base/model.safetensors"), base, DType::F32);
+  TestAdapter ad;
+  ad.config = {{"lora_bias", true}};
+  AdapterModule m = linear_module(64, 64, 4, rng);
+  m.bias = random_mat({64}, rng, 0.1);
+  ad.modules["model.layers.0.self_attn.q_proj"] = m;
+  write_adapter(tmp.file("ad"), ad);
+  merge(tmp.file("base"), {{tmp.file("ad"), 1.0}}, tmp.file("out"));
+  const Tensors out = read_tensors(tmp.file("out"));
+  std::vector<double> want = base.at("model.layers.0.self_attn.q_proj.bias").v;
+  for (size_t i = 0; i < want.size(); ++i) want[i] += m.bias->v[i] * 2.0;
+  expect_close(want, out.at("model.layers.0.self_attn.q_proj.bias"), "bias");
+}
+
+TEST(Merge, GgufBaseGetsTheDeltaOnPermutedQkRows) {
+  test::TempDir tmp;
+  std::mt19937 rng(8);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  ConvertOptions c;
+  c.input = tmp.file("base");
+  c.output = tmp.file("base.gguf");
+  c.outtype = "f32";
+  convert(c);
+  const TestAdapter ad = all_linear_adapter(base, rng);
+  write_adapter(tmp.file("ad"), ad);
+  merge(tmp.file("base.gguf"), {{tmp.file("ad"), 1.0}}, tmp.file("out.gguf"));
+  const Tensors out = read_tensors(tmp.file("out.gguf"));
+  for (const char* proj : {"q_proj", "k_proj", "v_proj"}) {
+    const std::string m = std::string("model.layers.1.self_attn.") + proj;
+    const auto want_hf = ref_merge(base.at(m + ".weight"), {{&ad.modules.at(m), ref_scale(ad.config, m, ad.modules.at(m).a.rows())}});
+    const uint64_t rows = base.at(m + ".weight").rows(), heads = std::string(proj) == "q_proj" ? 4 : 2;
+    std::vector<double> want(want_hf.size());
+    for (uint64_t g = 0; g < rows; ++g) {
+      const uint64_t src = std::string(proj) == "v_proj" ? g : hf_row_for_gguf_row(g, rows, heads);
+      std::copy_n(want_hf.begin() + static_cast<long>(src * 64), 64, want.begin() + static_cast<long>(g * 64));
+    }
+    const std::string gguf = std::string("blk.1.attn_") + proj[0] + ".weight";
+    expect_close(want, out.at(gguf), gguf);
+  }
+}
+
+TEST(Merge, QuantizedOutputIsByteIdenticalToQuantizingTheF32Merge) {
+  test::TempDir tmp;
+  std::mt19937 rng(9);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  ConvertOptions c;
+  c.input = tmp.file("base");
+  c.output = tmp.file("base.gguf");
+  c.outtype = "f32";
+  convert(c);
+  const TestAdapter ad = all_linear_adapter(base, rng);
+  write_adapter(tmp.file("ad"), ad);
+  merge(tmp.file("base.gguf"), {{tmp.file("ad"), 1.0}}, tmp.file("f32.gguf"));
+  for (const char* type : {"Q4_K_M", "Q8_0"}) {
+    const auto report = merge(tmp.file("base.gguf"), {{tmp.file("ad"), 1.0}}, tmp.file(std::string(type) + ".gguf"), type);
+    QuantizeOptions q;
+    q.input = tmp.file("f32.gguf");
+    q.output = tmp.file(std::string("requant-") + type + ".gguf");
+    q.type = type;
+    quantize_gguf_file(q);
+    EXPECT_EQ(test::read_file_bytes(tmp.file(std::string(type) + ".gguf")), test::read_file_bytes(q.output)) << type;
+    for (const auto& t : report.tensors) {
+      EXPECT_GE(t.delta_correlation, -1.0) << t.name;
+      EXPECT_GE(t.codes_changed, 0.0) << t.name;
+    }
+  }
+}
+
+TEST(Merge, QuantizedBaseIsDequantizedMergedAndRequantized) {
+  test::TempDir tmp;
+  std::mt19937 rng(10);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  ConvertOptions c;
+  c.input = tmp.file("base");
+  c.output = tmp.file("base.gguf");
+  c.outtype = "q8_0";
+  convert(c);
+  TestAdapter ad;
+  ad.modules["model.layers.0.mlp.up_proj"] = linear_module(192, 64, 4, rng);
+  write_adapter(tmp.file("ad"), ad);
+  merge(tmp.file("base.gguf"), {{tmp.file("ad"), 1.0}}, tmp.file("out.gguf"));
+  const ModelSource in = open_model_source(tmp.file("base.gguf")), out = open_model_source(tmp.file("out.gguf"));
+  const SourceTensor* b = in.find("blk.0.ffn_up.weight");
+  const SourceTensor* m = out.find("blk.0.ffn_up.weight");
+  ASSERT_TRUE(b && m);
+  EXPECT_EQ(m->dtype, DType::Q8_0);
+  std::vector<float> deq(192 * 64);
+  decode_to_f32(DType::Q8_0, b->data, deq);
+  Mat w{{192, 64}, std::vector<double>(deq.begin(), deq.end())};
+  const auto want = ref_merge(w, {{&ad.modules.at("model.layers.0.mlp.up_proj"), 2.0}});
+  std::vector<float> wantf(want.begin(), want.end());
+  std::vector<std::byte> q(m->data.size());
+  quantize_q8_0_ref(wantf, q);
+  std::vector<std::byte> got(m->data.begin(), m->data.end());
+  size_t differ = 0;
+  for (size_t i = 0; i < q.size(); ++i) differ += q[i] != got[i];
+  EXPECT_LE(differ, q.size() / 1000) << "Q8_0 of the f64 reference merge";
+  EXPECT_EQ(std::vector<std::byte>(out.find("blk.0.ffn_down.weight")->data.begin(), out.find("blk.0.ffn_down.weight")->data.end()),
+            std::vector<std::byte>(in.find("blk.0.ffn_down.weight")->data.begin(), in.find("blk.0.ffn_down.weight")->data.end()));
+}
+
+TEST(Merge, Nf4RoundtripMergesIntoTheDequantizedQloraBase) {
+  test::TempDir tmp;
+  std::mt19937 rng(11);
+  const Tensors base = make_base(tmp.file("base"), DType::BF16, rng);
+  TestAdapter ad;
+  const std::string m = "model.layers.0.mlp.gate_proj";
+  ad.modules[m] = linear_module(192, 64, 4, rng);
+  write_adapter(tmp.file("ad"), ad);
+  const auto report = merge(tmp.file("base"), {{tmp.file("ad"), 1.0}}, tmp.file("out"), "f32", "nf4-roundtrip");
+  // The QLoRA base: NF4 (blocks of 64, double-quantized absmax) dequantized to bf16.
+  const Mat& w = base.at(m + ".weight");
+  std::vector<float> wf(w.v.begin(), w.v.end());
+  const Bnb4Quantized q = quantize_bnb4(wf, Bnb4Type::NF4, 64, true);
+  std::vector<float> deq(wf.size());
+  dequantize_bnb4(q.packed, q.absmax, bnb4_code(Bnb4Type::NF4), 64, deq);
+  Mat w4{w.shape, {}};
+  for (float v : deq) w4.v.push_back(bf16_to_f32(f32_to_bf16(v)));
+  expect_close(ref_merge(w4, {{&ad.modules.at(m), 2.0}}), read_tensors(tmp.file("out")).at(m + ".weight"), "nf4-roundtrip");
+  ASSERT_EQ(report.tensors.size(), 1u);
+  double noise = 0, delta = 0;
+  const auto d = ref_delta(ad.modules.at(m), 2.0);
+  for (size_t i = 0; i < wf.size(); ++i) {
+    noise += (w.v[i] - w4.v[i]) * (w.v[i] - w4.v[i]);
+    delta += d[i] * d[i];
+  }
+  EXPECT_NEAR(report.tensors[0].nf4_noise_ratio, std::sqrt(noise / delta), 1e-3 * std::sqrt(noise / delta));
+}
+
+TEST(Merge, BitsandbytesBaseMergesIntoDequantW4) {
+  test::TempDir tmp;
+  std::mt19937 rng(12);
+  make_base(tmp.file("base"), DType::BF16, rng);
+  QuantizeOptions q;
+  q.input = tmp.file("base");
+  q.output = tmp.file("nf4");
+  q.type = "nf4-dq";
+  quantize_hf_to_bnb(q, *parse_bnb_type("nf4-dq"));
+  const Tensors w4 = read_tensors(tmp.file("nf4"));  // the reader's dequantized weights
+  TestAdapter ad;
+  const std::string m = "model.layers.1.self_attn.o_proj";
+  ad.modules[m] = linear_module(64, 64, 4, rng);
+  write_adapter(tmp.file("ad"), ad);
+  merge(tmp.file("nf4"), {{tmp.file("ad"), 1.0}}, tmp.file("out"), "f32");
+  const Tensors out = read_tensors(tmp.file("out"));
+  expect_close(ref_merge(w4.at(m + ".weight"), {{&ad.modules.at(m), 2.0}}), out.at(m + ".weight"), m);
+  EXPECT_FALSE(nlohmann::json::parse(std::ifstream(tmp.file("out/config.json"))).contains("quantization_config"));
+}
+
+TEST(Merge, EveryMismatchIsListedAndNothingIsWritten) {
+  test::TempDir tmp;
+  std::mt19937 rng(13);
+  make_base(tmp.file("base"), DType::F32, rng);
+  TestAdapter ad;
+  ad.modules["model.layers.0.self_attn.q_proj"] = linear_module(32, 64, 4, rng);   // wrong out
+  ad.modules["model.layers.7.self_attn.q_proj"] = linear_module(64, 64, 4, rng);   // no such layer
+  ad.modules["model.layers.1.self_attn.v_proj"] = linear_module(32, 64, 4, rng);   // fits
+  write_adapter(tmp.file("ad"), ad);
+  try {
+    merge(tmp.file("base"), {{tmp.file("ad"), 1.0}}, tmp.file("out"));
+    FAIL() << "merged an adapter that does not fit";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::BadShape);
+    EXPECT_NE(std::string(e.what()).find("layers.0.self_attn.q_proj"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("layers.7.self_attn.q_proj"), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(tmp.file("out")));
+  EXPECT_EQ(adapter_mismatches(tmp.file("ad"), tmp.file("base")).size(), 2u);
+}
+
+TEST(Merge, NonFiniteResultNamesTheTensor) {
+  test::TempDir tmp;
+  std::mt19937 rng(14);
+  make_base(tmp.file("base"), DType::F32, rng);
+  TestAdapter ad;
+  AdapterModule m = linear_module(64, 64, 4, rng);
+  m.b.v[5] = std::numeric_limits<double>::infinity();
+  ad.modules["model.layers.0.self_attn.q_proj"] = m;
+  write_adapter(tmp.file("ad"), ad);
+  try {
+    merge(tmp.file("base"), {{tmp.file("ad"), 1.0}}, tmp.file("out"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(e.field().find("q_proj"), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(tmp.file("out")));
+}
+
+TEST(Merge, PeftKeySpellingsMapToBaseNames) {
+  EXPECT_EQ(peft_key_to_base_name("base_model.model.lm_head.modules_to_save.default.weight"), "lm_head.weight");
+  EXPECT_EQ(peft_key_to_base_name("base_model.model.model.layers.0.self_attn.q_proj.base_layer.bias"), "model.layers.0.self_attn.q_proj.bias");
+  EXPECT_EQ(parse_adapter_spec("dir/a:0.7").weight, 0.7);
+  EXPECT_EQ(parse_adapter_spec("dir/a:-0.3").path, "dir/a");
+  EXPECT_EQ(parse_adapter_spec("dir/a").weight, 1.0);
+}
+
+// The real PEFT GPT-2 adapter (Conv1D, fan_in_fan_out) into a random base of GPT-2's shapes.
+TEST(Merge, RealPeftGpt2AdapterMatchesTheReference) {
+  CKPT_SHARED_OR_SKIP(adapter, "peft-gpt2-lora-tigrinya");
+  test::TempDir tmp;
+  std::mt19937 rng(15);
+  const auto opened = open_lora_adapter(adapter);
+  ASSERT_EQ(opened->modules.size(), 36u);
+  Tensors base;
+  for (const auto& m : opened->modules) base[m.module + ".weight"] = random_mat({m.in_features(), m.out_features()}, rng, 0.02, DType::F16);
+  fs::create_directories(tmp.file("base"));
+  write_tensors(tmp.file("base/model.safetensors"), base, DType::F16);
+  std::ofstream(tmp.file("base/config.json")) << nlohmann::json{{"architectures", {"GPT2LMHeadModel"}}, {"n_embd", 768}, {"n_head", 12}, {"n_layer", 12}}.dump();
+  merge(tmp.file("base"), {{adapter, 1.0}}, tmp.file("out"), "f32");
+  const Tensors out = read_tensors(tmp.file("out"));
+  const Tensors raw = read_tensors(adapter);
+  for (const char* module : {"transformer.h.0.attn.c_attn", "transformer.h.11.mlp.c_proj"}) {
+    AdapterModule m{raw.at("base_model.model." + std::string(module) + ".lora_A.weight"), raw.at("base_model.model." + std::string(module) + ".lora_B.weight"),
+                    std::nullopt, std::nullopt, false};
+    const auto want = ref_merge(base.at(std::string(module) + ".weight"), {{&m, 32.0 / 8}}, /*transpose=*/true);
+    expect_close(want, out.at(std::string(module) + ".weight"), module);
+  }
+}
+
+}  // namespace
+}  // namespace ckpt
