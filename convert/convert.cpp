@@ -34,7 +34,7 @@ ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOpt
     rewrite.tensors.push_back({job.out_name, job.out_dtype, std::vector<uint64_t>(job.ne.rbegin(), job.ne.rend()),
                                make_tensor_writer(job, threads, &progress)});
   }
-  report.outputs = write_rewrite(std::move(rewrite), {RewriteTarget::Kind::GgufFile, options.output, options.split});
+  report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::gguf(options.output, options.split));
   progress.finish();
   for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -45,10 +45,15 @@ ConvertReport convert(const ConvertOptions& options) {
   if (options.input.empty()) throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "input", "no input given");
   if (options.output.empty()) throw Error(ErrorCode::InvalidArgument, options.input, Error::kNoOffset, "-o", "no output given");
   // Refused before anything is read or written: an output that is (or would replace) an input.
-  check_output_path(options.output, {options.input, options.llama2c_vocab}, options.to == "hf");
+  check_output_path(options.output, {options.input, options.llama2c_vocab, options.base}, options.to == "hf" || options.to == "peft");
+  if (options.to == "peft") return convert_gguf_adapter_to_peft(options);
+  // A PEFT adapter directory becomes a llama.cpp GGUF LoRA.
+  if (options.to == "gguf" && std::filesystem::exists(std::filesystem::path(options.input) / "adapter_config.json")) {
+    return convert_adapter_to_gguf(options);
+  }
   if (options.to == "hf") return convert_gguf_to_hf(options);
   if (options.to != "gguf") {
-    throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--to", "'" + options.to + "' is not gguf or hf");
+    throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--to", "'" + options.to + "' is not gguf, hf or peft");
   }
   const FileKind kind = detect_file_kind(options.input);
   if (kind == FileKind::HfDirectory) return convert_hf_to_gguf(options);

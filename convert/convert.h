@@ -13,8 +13,9 @@ namespace ckpt {
 struct ConvertOptions {
   std::string input;   // HF model directory, a GGUF file (with to == "hf"), or a llama2.c .bin
   std::string output;  // .gguf path, or a directory for to == "hf"
-  std::string to = "gguf";           // "gguf" | "hf"
+  std::string to = "gguf";           // "gguf" | "hf" | "peft" (a GGUF LoRA back to a PEFT directory)
   std::string outtype;               // f32 | f16 | bf16 | q8_0 | auto; empty: f16 to GGUF, as stored to HF
+  std::string base;                  // adapters: the base model they belong to (names, head counts)
   std::string llama2c_vocab;         // tokenizer.bin for llama2.c checkpoints (tok512.bin)
   std::string model_name;            // general.name (default: the input's name)
   GgufSplitLimits split;

@@ -21,5 +21,7 @@ DType tensor_out_dtype(const std::string& gguf_name, const std::vector<uint64_t>
 ConvertReport convert_hf_to_gguf(const ConvertOptions& options);
 ConvertReport convert_llama2c_to_gguf(const ConvertOptions& options);
 ConvertReport convert_gguf_to_hf(const ConvertOptions& options);
+ConvertReport convert_adapter_to_gguf(const ConvertOptions& options);
+ConvertReport convert_gguf_adapter_to_peft(const ConvertOptions& options);
 
 }  // namespace ckpt

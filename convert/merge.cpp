@@ -320,7 +320,7 @@ MergeReport merge_lora(const MergeOptions& o) {
       }
       rewrite.tensors.push_back({t.name, t.dtype, t.shape, std::move(writer)});
     }
-    report.outputs = write_rewrite(std::move(rewrite), {RewriteTarget::Kind::GgufFile, o.output, o.split});
+    report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::gguf(o.output, o.split));
   } else {
     // An HF base: the merged model as a source whose touched tensors compute their values when read.
     ModelSource merged = in.base;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -32,18 +33,7 @@ struct Placement {
 
 class Resolver {
  public:
-  Resolver(const MergeInputs& in) : in_(in) {
-    if (in.gguf) {
-      const GgufFile& main = in.base.gguf->main();
-      const auto* a = main.find_kv("general.architecture");
-      arch_name_ = a && a->value.as_string() ? *a->value.as_string() : "";
-      n_head_ = gguf_u64(main, arch_name_ + ".attention.head_count", 0);
-      n_head_kv_ = gguf_u64(main, arch_name_ + ".attention.head_count_kv", n_head_);
-    } else if (in.config) {
-      n_head_ = in.config->opt_u64("num_attention_heads").value_or(in.config->opt_u64("n_head").value_or(0));
-      n_head_kv_ = in.config->opt_u64("num_key_value_heads").value_or(n_head_);
-    }
-  }
+  explicit Resolver(const MergeInputs& in) : in_(in) { std::tie(n_head_, n_head_kv_) = base_head_counts(in); }
 
   // The base tensor that an adapter name (HF for PEFT, GGUF for GGUF adapters) refers to.
   std::optional<Placement> place(const std::string& adapter_name, bool adapter_is_gguf) const {
@@ -92,13 +82,27 @@ class Resolver {
 
  private:
   const MergeInputs& in_;
-  std::string arch_name_;
   uint64_t n_head_ = 0, n_head_kv_ = 0;
 };
 
 bool is_bias_name(const std::string& name) { return name.ends_with(".bias"); }
 
 }  // namespace
+
+std::pair<uint64_t, uint64_t> base_head_counts(const MergeInputs& in) {
+  uint64_t n_head = 0, n_head_kv = 0;
+  if (in.gguf) {
+    const GgufFile& main = in.base.gguf->main();
+    const auto* a = main.find_kv("general.architecture");
+    const std::string arch = a && a->value.as_string() ? *a->value.as_string() : "";
+    n_head = gguf_u64(main, arch + ".attention.head_count", 0);
+    n_head_kv = gguf_u64(main, arch + ".attention.head_count_kv", n_head);
+  } else if (in.config) {
+    n_head = in.config->opt_u64("num_attention_heads").value_or(in.config->opt_u64("n_head").value_or(0));
+    n_head_kv = in.config->opt_u64("num_key_value_heads").value_or(n_head);
+  }
+  return {n_head, n_head_kv};
+}
 
 const TensorRecipe* MergePlan::find(const std::string& name) const {
   for (const auto& r : recipes) {
@@ -303,7 +307,9 @@ MergePlan plan_merge(const MergeInputs& in, const MergeOptions& o, std::vector<s
       return plan;
     }
     std::string list;
-    for (const auto& p : problems) list += (list.empty() ? " " : "; ") + p;
+    constexpr size_t kShown = 8;
+    for (size_t i = 0; i < problems.size() && i < kShown; ++i) list += (list.empty() ? " " : "; ") + problems[i];
+    if (problems.size() > kShown) list += fmt::format("; and {} more (`ckpt inspect ADAPTER --base BASE` lists them all)", problems.size() - kShown);
     throw Error(ErrorCode::BadShape, o.base, Error::kNoOffset, "adapter",
                 fmt::format("{} module(s) do not fit the base, nothing was written:{}", problems.size(), list));
   }

@@ -60,6 +60,8 @@ struct MergePlan {
 };
 
 MergeInputs open_merge_inputs(const MergeOptions& options);
+// The base's attention head counts (n_head, n_head_kv) for llama's Q/K permutation; 0 when unknown.
+std::pair<uint64_t, uint64_t> base_head_counts(const MergeInputs& in);
 // Matches every adapter module and full tensor to a base tensor; throws one Error listing every
 // mismatch (or returns them, with `collect`).
 MergePlan plan_merge(const MergeInputs& in, const MergeOptions& options, std::vector<std::string>* collect = nullptr);

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "formats/output_guard.h"
+#include "formats/safetensors.h"
 #include "formats/safetensors_index.h"
 
 namespace ckpt {
@@ -22,7 +23,11 @@ std::vector<std::string> write_rewrite(RewritePlan plan, const RewriteTarget& ta
     return write_gguf_split(target.path, plan.gguf_kvs, tensors, target.split);
   }
   StagingDir stage(target.path, target.force);
-  write_safetensors_sharded(stage.path(), std::move(plan.tensors), target.max_shard_bytes, plan.safetensors_metadata);
+  if (target.weights_name.empty()) {
+    write_safetensors_sharded(stage.path(), std::move(plan.tensors), target.max_shard_bytes, plan.safetensors_metadata);
+  } else {
+    write_safetensors((fs::path(stage.path()) / target.weights_name).string(), std::move(plan.tensors), plan.safetensors_metadata);
+  }
   for (const auto& side : plan.side_files) side(stage.path());
   stage.commit();
   std::vector<std::string> outputs;

@@ -33,6 +33,14 @@ struct RewriteTarget {
   GgufSplitLimits split;                         // GgufFile
   uint64_t max_shard_bytes = uint64_t{5} * 1000 * 1000 * 1000;  // HfDirectory (save_pretrained's 5GB)
   bool force = false;                            // HfDirectory: replace a non-empty directory
+  std::string weights_name;                      // HfDirectory: one file of this name (adapter_model.safetensors), never sharded
+
+  static RewriteTarget gguf(std::string path, GgufSplitLimits split) {
+    RewriteTarget t;
+    t.path = std::move(path);
+    t.split = split;
+    return t;
+  }
 };
 
 // Writes the plan; returns the files as they are once in place. Nothing appears at target.path until

@@ -173,7 +173,7 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
     rewrite.tensors.push_back({job.info->name, job.to, std::vector<uint64_t>(job.info->ne.rbegin(), job.info->ne.rend()),
                                std::move(writer)});
   }
-  report.outputs = write_rewrite(std::move(rewrite), {RewriteTarget::Kind::GgufFile, o.output, o.split});
+  report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::gguf(o.output, o.split));
   progress.finish();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -24,9 +24,13 @@ void add_convert_command(CLI::App& app) {
   auto flags = std::make_shared<ConvertFlags>();
   auto& o = flags->options;
   CLI::App* cmd = app.add_subcommand("convert", "Convert an HF checkpoint (or llama2.c .bin) to GGUF, or a GGUF back to HF");
-  cmd->add_option("input", o.input, "HF model directory, llama2.c model .bin, or .gguf (with --to hf)")->required();
-  cmd->add_option("-o,--output", o.output, "Output .gguf file, or directory with --to hf")->required();
-  cmd->add_option("--to", o.to, "Output format")->check(CLI::IsMember({"gguf", "hf"}))->default_str("gguf");
+  cmd->add_option("input", o.input,
+                  "HF model directory, llama2.c model .bin, .gguf (with --to hf), a PEFT adapter directory (with --base), "
+                  "or a GGUF LoRA (with --to peft --base)")
+      ->required();
+  cmd->add_option("-o,--output", o.output, "Output .gguf file, or directory with --to hf / --to peft")->required();
+  cmd->add_option("--to", o.to, "Output format")->check(CLI::IsMember({"gguf", "hf", "peft"}))->default_str("gguf");
+  cmd->add_option("--base", o.base, "Adapters: the base model (HF directory or GGUF) they were trained on");
   cmd->add_option("--outtype", o.outtype, "f32, f16 (default to GGUF), bf16, q8_0, or auto (F16 if the first tensor is F16, else BF16)")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "auto"}));
   cmd->add_option("--llama2c-vocab", o.llama2c_vocab, "tokenizer.bin of a llama2.c checkpoint (e.g. tok512.bin)");

@@ -7,6 +7,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "convert/merge.h"
+#include "formats/error.h"
 #include "inspect/cli/commands.h"
 #include "inspect/inspect.h"
 
@@ -17,6 +19,7 @@ struct InspectFlags {
   std::vector<std::string> paths;
   bool json = false;
   bool full = false;
+  std::string base;
 };
 }  // namespace
 
@@ -28,7 +31,19 @@ void add_inspect_command(CLI::App& app) {
       ->required();
   cmd->add_flag("--json", flags->json, "Print JSON (one object per path; an array for several)");
   cmd->add_flag("--full", flags->full, "Print whole arrays (e.g. tokenizer vocabularies) instead of a summary");
+  cmd->add_option("--base", flags->base, "With an adapter: check that it fits this base model and list every mismatch");
   cmd->callback([flags] {
+    if (!flags->base.empty()) {
+      size_t bad = 0;
+      for (const auto& path : flags->paths) {
+        const auto problems = adapter_mismatches(path, flags->base);
+        for (const auto& p : problems) fmt::print("{}\n", escape_for_display(p));
+        if (problems.empty()) fmt::print("{} fits {}\n", escape_for_display(path), escape_for_display(flags->base));
+        bad += problems.size();
+      }
+      if (bad) throw Error(ErrorCode::BadShape, flags->base, Error::kNoOffset, "adapter", fmt::format("{} module(s) do not fit this base", bad));
+      return;
+    }
     InspectOptions options;
     options.full = flags->full;
     options.text_only = !flags->json;

@@ -573,6 +573,73 @@ TEST(Merge, NonFiniteResultNamesTheTensor) {
   EXPECT_FALSE(fs::exists(tmp.file("out")));
 }
 
+ConvertOptions adapter_convert(const std::string& in, const std::string& base, const std::string& out, const std::string& to = "gguf") {
+  ConvertOptions c;
+  c.input = in;
+  c.base = base;
+  c.output = out;
+  c.to = to;
+  c.outtype = "f32";
+  return c;
+}
+
+TEST(Merge, GgufLoraCarriesPeftScalesAndPermutationAndComesBack) {
+  test::TempDir tmp;
+  std::mt19937 rng(16);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  ConvertOptions c;
+  c.input = tmp.file("base");
+  c.output = tmp.file("base.gguf");
+  c.outtype = "f32";
+  convert(c);
+  const TestAdapter ad = all_linear_adapter(base, rng);  // rsLoRA + patterns: scales differ per module
+  write_adapter(tmp.file("ad"), ad);
+  convert(adapter_convert(tmp.file("ad"), tmp.file("base"), tmp.file("ad.gguf")));
+  const auto gguf = open_lora_adapter(tmp.file("ad.gguf"));
+  EXPECT_TRUE(gguf->gguf);
+  EXPECT_EQ(gguf->info.lora_alpha, 0.0) << "non-uniform scales are folded into lora_b";
+  ASSERT_EQ(gguf->modules.size(), 14u);
+  const auto* q = gguf->find("blk.0.attn_q");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->a->shape, (std::vector<uint64_t>{4, 64}));  // ne {in, r}
+  // Merging the GGUF LoRA into the GGUF base equals merging the PEFT adapter into it.
+  merge(tmp.file("base.gguf"), {{tmp.file("ad"), 1.0}}, tmp.file("peft.gguf"));
+  merge(tmp.file("base.gguf"), {{tmp.file("ad.gguf"), 1.0}}, tmp.file("lora.gguf"));
+  const Tensors a = read_tensors(tmp.file("peft.gguf")), b = read_tensors(tmp.file("lora.gguf"));
+  for (const auto& [name, m] : a) expect_close(m.v, b.at(name), name, 1e-6, 1e-7);
+  // ... and into the HF base (the permutation undone).
+  merge(tmp.file("base"), {{tmp.file("ad.gguf"), 1.0}}, tmp.file("hf-from-lora"));
+  expect_merged(base, read_tensors(tmp.file("hf-from-lora")), {{&ad, 1.0}});
+  // Back to PEFT: the same merge.
+  convert(adapter_convert(tmp.file("ad.gguf"), tmp.file("base.gguf"), tmp.file("back"), "peft"));
+  EXPECT_TRUE(fs::exists(tmp.file("back/adapter_config.json")));
+  merge(tmp.file("base"), {{tmp.file("back"), 1.0}}, tmp.file("hf-from-back"));
+  expect_merged(base, read_tensors(tmp.file("hf-from-back")), {{&ad, 1.0}});
+}
+
+TEST(Merge, UniformAdapterKeepsItsAlphaAndDoraIsRefusedForGguf) {
+  test::TempDir tmp;
+  std::mt19937 rng(17);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  TestAdapter ad;
+  ad.config = {{"r", 4}, {"lora_alpha", 16}};
+  ad.modules["model.layers.0.self_attn.k_proj"] = linear_module(32, 64, 4, rng);
+  write_adapter(tmp.file("ad"), ad);
+  convert(adapter_convert(tmp.file("ad"), tmp.file("base"), tmp.file("ad.gguf")));
+  EXPECT_EQ(open_lora_adapter(tmp.file("ad.gguf"))->info.lora_alpha, 16.0);
+  TestAdapter dora = ad;
+  dora.config["use_dora"] = true;
+  dora.modules.begin()->second.magnitude = random_mat({32}, rng, 1.0);
+  write_adapter(tmp.file("dora"), dora);
+  try {
+    convert(adapter_convert(tmp.file("dora"), tmp.file("base"), tmp.file("dora.gguf")));
+    FAIL() << "DoRA has no GGUF LoRA form";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+  }
+  EXPECT_FALSE(fs::exists(tmp.file("dora.gguf")));
+}
+
 TEST(Merge, PeftKeySpellingsMapToBaseNames) {
   EXPECT_EQ(peft_key_to_base_name("base_model.model.lm_head.modules_to_save.default.weight"), "lm_head.weight");
   EXPECT_EQ(peft_key_to_base_name("base_model.model.model.layers.0.self_attn.q_proj.base_layer.bias"), "model.layers.0.self_attn.q_proj.bias");
