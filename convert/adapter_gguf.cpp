@@ -15,7 +15,7 @@
 
 #include "convert/convert_internal.h"
 #include "convert/merge_plan.h"
-#include "convert/permute.h"
+#include "formats/permute.h"
 #include "formats/byte_sink.h"
 #include "formats/output_guard.h"
 #include "formats/rewrite.h"

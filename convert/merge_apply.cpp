@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "convert/merge_plan.h"
-#include "convert/permute.h"
+#include "formats/permute.h"
 #include "formats/float_convert.h"
 #include "formats/parallel.h"
 #include "quantize/bnb4.h"

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "convert/merge_plan.h"
-#include "convert/permute.h"
+#include "formats/permute.h"
 #include "quantize/bnb_layout.h"
 
 namespace ckpt {

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "formats/parallel.h"
-#include "convert/permute.h"
+#include "formats/permute.h"
 #include "formats/float_convert.h"
 #include "formats/byte_sink.h"
 #include "quantize/quantize.h"

@@ -37,7 +37,48 @@ const char* kernel_name(const Weight& w) {
   return choose_dot(w) == scalar_dot_for(w) ? "scalar" : "avx2";
 }
 
+namespace {
+
+// run --lora: y_t += B (A x_t) per adapter, then DoRA's per-row factor. r is small (4..64), so this is
+// 2 r (rows + cols) flops per token next to the product's rows * cols.
+void apply_lora(const Weight& w, const float* x, size_t n_tokens, float* y) {
+  std::vector<float> u;
+  for (size_t t = 0; t < n_tokens; ++t) {
+    const float* xt = x + t * w.cols;
+    float* yt = y + t * w.rows;
+    for (const auto& l : w.lora) {
+      u.assign(l.r, 0.0f);
+      const float* a = l.a->data();
+      for (uint32_t k = 0; k < l.r; ++k) {
+        float s = 0;
+        for (uint64_t i = 0; i < w.cols; ++i) s += a[k * w.cols + i] * xt[i];
+        u[k] = s;
+      }
+      const float* b = l.b->data();
+      for (uint64_t o = 0; o < w.rows; ++o) {
+        float s = 0;
+        for (uint32_t k = 0; k < l.r; ++k) s += b[o * l.r + k] * u[k];
+        yt[o] += s;
+      }
+    }
+    if (w.dora_factor) {
+      for (uint64_t o = 0; o < w.rows; ++o) yt[o] *= (*w.dora_factor)[o];
+    }
+  }
+}
+
+void matmul_weights(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool);
+
+}  // namespace
+
 void matmul(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
+  matmul_weights(w, x, n_tokens, y, pool);
+  if (!w.lora.empty() || w.dora_factor) apply_lora(w, x, n_tokens, y);
+}
+
+namespace {
+
+void matmul_weights(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
   if (g_choice.load() == KernelChoice::Best && prefill_avx512_handles(w, n_tokens)) {
     prefill_avx512(w, x, n_tokens, y, pool);
     return;
@@ -86,5 +127,7 @@ void matmul(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPo
     pool.run(work);
   }
 }
+
+}  // namespace
 
 }  // namespace ckpt::runtime

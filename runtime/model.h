@@ -42,6 +42,13 @@ struct Hparams {
 // Weight encodings the matmul kernels understand: every ggml type the quantizer writes, plus
 // bitsandbytes NF4/FP4 (4-bit codes into a 16-entry code book, two per byte, high nibble first, one
 // f32 absmax per block of bnb4_block values; blocks never straddle rows).
+// A LoRA adapter applied at run time: y += B (A x), B already scaled (and its rows in the weight's order).
+struct LoraTerm {
+  std::shared_ptr<const std::vector<float>> a;  // [r, cols]
+  std::shared_ptr<const std::vector<float>> b;  // [rows, r]
+  uint32_t r = 0;
+};
+
 struct Weight {
   std::string name;
   DType dtype = DType::F32;
@@ -53,6 +60,8 @@ struct Weight {
   uint64_t row_bytes = 0;
   std::span<const float> bnb4_absmax;  // rows * cols / bnb4_block values
   std::span<const float> bnb4_code;    // 16 values
+  std::vector<LoraTerm> lora;          // run --lora: deltas added after the product
+  std::shared_ptr<const std::vector<float>> dora_factor;  // DoRA: m / ||W + delta||, per row, applied last
 
   bool present() const { return data != nullptr; }
   std::span<const std::byte> row(uint64_t r) const { return {data + r * row_bytes, row_bytes}; }
@@ -74,6 +83,7 @@ struct Model {
   std::vector<float> output_norm, output_norm_b;
   std::vector<float> rope_freq_factors;  // llama3-style per-dimension divisors (rope_freqs), may be empty
   std::vector<Layer> layers;
+  bool hf_qk_rows = false;  // Q/K rows as HF stores them (not llama.cpp's permuted order)
 
   uint64_t weight_bytes() const;  // bytes of every matrix read per token (what decode streams)
   // Storage the weights point into: mapped files and buffers made at load time.

@@ -48,7 +48,10 @@ Model load_hf_model(const std::string& dir) {
     jobs.emplace(t.name, &t);
     permuted |= t.op == TensorOp::PermuteQ;
   }
-  if (permuted) model.hp.rope_style = RopeStyle::Halves;
+  if (permuted) {
+    model.hp.rope_style = RopeStyle::Halves;
+    model.hf_qk_rows = true;
+  }
 
   assemble_model(model, [&](const std::string& name) -> std::optional<FoundTensor> {
     const auto it = jobs.find(name);

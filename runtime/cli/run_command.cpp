@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "convert/merge.h"
 #include "formats/error.h"
 #include "formats/parallel.h"
 #include "inspect/cli/commands.h"
@@ -24,6 +25,7 @@ using namespace ckpt::runtime;
 
 struct RunFlags {
   std::string model, prompt, prompt_file, check, system;
+  std::vector<std::string> lora, check_lora;  // PATH[:SCALE]
   bool chat = false;
   std::string kv_type = "f16";
   int n_predict = 64;
@@ -47,9 +49,15 @@ struct Loaded {
   double seconds;
 };
 
-Loaded load(const std::string& path) {
+Loaded load(const std::string& path, const std::vector<std::string>& adapters) {
   const double t0 = now_seconds();
   Loaded l{load_model(path), nullptr, 0};
+  std::vector<LoraSpec> specs;
+  for (const auto& a : adapters) {
+    const auto spec = parse_adapter_spec(a);
+    specs.push_back({spec.path, spec.weight});
+  }
+  attach_lora(l.model, specs);
   l.tok = std::make_unique<Tokenizer>(l.model.vocab, path);
   l.seconds = now_seconds() - t0;
   return l;
@@ -123,7 +131,7 @@ void print_model_summary(const Loaded& l) {
 }
 
 void run_check(RunFlags& f) {
-  Loaded a = load(f.model), b = load(f.check);
+  Loaded a = load(f.model, f.lora), b = load(f.check, f.check_lora);
   const unsigned threads = bounded_thread_count(f.threads);
   if (f.verbose) {
     print_model_summary(a);
@@ -180,7 +188,7 @@ void run_check(RunFlags& f) {
 }
 
 void run_generate(RunFlags& f) {
-  Loaded l = load(f.model);
+  Loaded l = load(f.model, f.lora);
   const unsigned threads = bounded_thread_count(f.threads);
   if (f.verbose) print_model_summary(l);
   auto& g = f.gen;
@@ -274,7 +282,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--no-echo", f->no_echo, "Do not print the prompt before the generated text");
   cmd->add_flag("--print-ids", f->print_ids, "Print prompt and generated token ids to stderr");
   cmd->add_flag("-v,--verbose", f->verbose, "Model summary, tokens/s and time to first token on stderr");
-  cmd->add_option("--check", f->check, "Compare logits with this second model (HF dir vs GGUF, f16 vs q4_k, ...)");
+  cmd->add_option("--lora", f->lora, "Apply a LoRA/DoRA adapter at run time: PEFT directory or GGUF LoRA, optionally PATH:SCALE (repeatable)");
+  cmd->add_option("--check", f->check, "Compare logits with this second model (HF dir vs GGUF, f16 vs q4_k, base+adapter vs merged, ...)");
+  cmd->add_option("--check-lora", f->check_lora, "Adapters applied to the --check model (PATH[:SCALE], repeatable)")->needs("--check");
   cmd->add_option("--min-top1", f->min_top1, "With --check: exit 3 when top-1 agreement is below this fraction")->check(kFinite)->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--json", f->json, "With --check: one JSON line");
   cmd->add_flag("--raw", f->raw, "Print generated text byte for byte (control characters are escaped by default)");

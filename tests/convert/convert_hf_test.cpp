@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "convert/convert.h"
-#include "convert/permute.h"
+#include "formats/permute.h"
 #include "formats/byte_sink.h"
 #include "formats/float_convert.h"
 #include "formats/gguf.h"
