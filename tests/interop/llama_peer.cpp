@@ -2,7 +2,8 @@
 // @node-llama-cpp/linux-x64@3.21.1) so tests can ask llama.cpp itself whether it loads and runs what
 // ckpt writes. Built at test time by run_interop.sh, never part of ckpt.
 //
-//   llama_peer BINS_DIR greedy MODEL PROMPT N    prints "prompt ids: ..." and "generated ids: ..." (greedy)
+//   llama_peer BINS_DIR greedy MODEL PROMPT N [LORA SCALE]...   prints "prompt ids: ..." and "generated ids: ..."
+//                                                (greedy), with GGUF LoRA adapters applied at run time
 //   llama_peer BINS_DIR quantize IN OUT FTYPE [PURE [NTHREAD]]   llama_model_quantize, no imatrix
 //   llama_peer BINS_DIR bench MODEL N_PROMPT N_GEN THREADS REPEATS  prints "pp_tps X tg_tps Y" (best of REPEATS)
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ggml-backend.h"
@@ -28,7 +30,7 @@ void print_ids(const char* label, const std::vector<llama_token>& ids) {
   std::printf("\n");
 }
 
-int greedy(const char* model_path, const char* prompt, int n_predict) {
+int greedy(const char* model_path, const char* prompt, int n_predict, const std::vector<std::pair<std::string, float>>& loras) {
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = 0;
   mp.progress_callback = [](float, void*) { return true; };  // no dots on stderr
@@ -51,6 +53,18 @@ int greedy(const char* model_path, const char* prompt, int n_predict) {
   cp.n_threads_batch = 1;
   llama_context* ctx = llama_init_from_model(model, cp);
   if (!ctx) return 5;
+  std::vector<llama_adapter_lora*> adapters;
+  std::vector<float> scales;
+  for (const auto& [path, scale] : loras) {
+    llama_adapter_lora* a = llama_adapter_lora_init(model, path.c_str());
+    if (!a) {
+      std::fprintf(stderr, "llama_peer: llama.cpp could not load the LoRA %s\n", path.c_str());
+      return 8;
+    }
+    adapters.push_back(a);
+    scales.push_back(scale);
+  }
+  if (!adapters.empty() && llama_set_adapters_lora(ctx, adapters.data(), adapters.size(), scales.data()) != 0) return 9;
   const int n_vocab = llama_vocab_n_tokens(vocab);
   std::vector<llama_token> generated;
   llama_batch batch = llama_batch_get_one(ids.data(), static_cast<int32_t>(ids.size()));
@@ -136,7 +150,11 @@ int main(int argc, char** argv) {
   ggml_backend_load_all_from_path(argv[1]);
   llama_backend_init();
   const std::string verb = argv[2];
-  if (verb == "greedy" && argc == 6) return greedy(argv[3], argv[4], std::atoi(argv[5]));
+  if (verb == "greedy" && argc >= 6 && argc % 2 == 0) {
+    std::vector<std::pair<std::string, float>> loras;
+    for (int i = 6; i + 1 < argc; i += 2) loras.emplace_back(argv[i], static_cast<float>(std::atof(argv[i + 1])));
+    return greedy(argv[3], argv[4], std::atoi(argv[5]), loras);
+  }
   if (verb == "bench" && argc == 8) {
     return bench(argv[3], std::atoi(argv[4]), std::atoi(argv[5]), std::atoi(argv[6]), std::atoi(argv[7]));
   }

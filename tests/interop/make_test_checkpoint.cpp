@@ -1,15 +1,58 @@
-// Writes a small random HF checkpoint for the llama.cpp interop tests (never committed).
+// Writes a small random HF checkpoint (or a PEFT adapter for one) for the llama.cpp interop tests
+// (never committed).
 // Usage: make_test_checkpoint ARCH OUT_DIR TOKENIZER_DIR HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB
 //   ARCH: llama (no biases) or qwen2 (q/k/v biases, tied embeddings). The tokenizer files are copied.
+//        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
+//   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
+//   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <cmath>
 #include <random>
+#include <string>
 
+#include "formats/model_source.h"
 #include "formats/safetensors.h"
 
+namespace {
+
+int write_lora(const std::string& out, const std::string& base, const std::string& kind) {
+  namespace fs = std::filesystem;
+  const ckpt::ModelSource src = ckpt::open_model_source(base);
+  const bool rs = kind == "rslora";
+  fs::create_directories(out);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> data;
+  data.reserve(src.tensors.size() * 2);
+  std::vector<ckpt::TensorToWrite> tensors;
+  auto add = [&](const std::string& name, std::vector<uint64_t> shape, float sd) {
+    auto& v = data.emplace_back(shape[0] * shape[1]);
+    for (auto& x : v) x = sd * normal(rng);
+    tensors.push_back({name, ckpt::DType::F32, shape, ckpt::write_bytes_from(std::as_bytes(std::span(v)))});
+  };
+  for (const auto& t : src.tensors) {
+    const bool head = t.name == "lm_head.weight";
+    if (t.shape.size() != 2 || (!head && t.name.find("_proj.weight") == std::string::npos)) continue;
+    const std::string m = "base_model.model." + t.name.substr(0, t.name.size() - 7);
+    const uint64_t r = rs && t.name.find("v_proj") != std::string::npos ? 4 : 8;
+    add(m + ".lora_A.weight", {r, t.shape[1]}, 1.0f / std::sqrt(static_cast<float>(t.shape[1])));
+    add(m + ".lora_B.weight", {t.shape[0], r}, head ? 1.0f : 0.02f);
+  }
+  ckpt::write_safetensors(out + "/adapter_model.safetensors", std::move(tensors), {{"format", "pt"}});
+  std::ofstream(out + "/adapter_config.json")
+      << "{\"peft_type\": \"LORA\", \"r\": 8, \"lora_alpha\": 16, \"use_rslora\": " << (rs ? "true" : "false")
+      << ", \"rank_pattern\": " << (rs ? "{\"v_proj\": 4}" : "{}") << ", \"alpha_pattern\": " << (rs ? "{\"o_proj\": 4}" : "{}")
+      << ", \"target_modules\": [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", \"gate_proj\", \"up_proj\", \"down_proj\", \"lm_head\"]}";
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "lora") return write_lora(argv[2], argv[3], argv[4]);
   if (argc != 10) {
     std::fprintf(stderr, "usage: make_test_checkpoint ARCH OUT_DIR TOKENIZER_DIR HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB\n");
     return 2;

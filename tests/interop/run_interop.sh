@@ -9,7 +9,7 @@ peer_line=$(bash "$here/peer.sh") || exit $?
 read -r peer bins <<<"$peer_line"
 mkdir -p "$work"
 need_shared() { [ -e "$shared/$1" ] || { echo "SKIP: $shared/$1 absent (no ../shared)"; exit 77; }; }
-greedy() { "$peer" "$bins" greedy "$1" "$2" "$3"; }
+greedy() { "$peer" "$bins" greedy "$@"; }
 
 case $case_name in
   stories260k)
@@ -121,6 +121,32 @@ case $case_name in
       # activations alone move these logits by 1-2% of their norm, see the float64 tests).
       "$agreement" "$model" "$prompt" "$want" 0.03
     fi
+    ;;
+  lora-*)
+    # A PEFT adapter (rsLoRA + a rank/alpha pattern for lora-rslora: scales llama.cpp's one alpha cannot
+    # hold, folded into lora_b) on the random 256-wide llama: llama.cpp applying ckpt's GGUF LoRA at run
+    # time (llama_adapter_lora_init) must generate the ids llama.cpp generates from ckpt's merged GGUF,
+    # and ckpt run --lora the same ids.
+    kind=${case_name#lora-}
+    m=$work/lora-model
+    if [ ! -f "$m.f32.gguf" ]; then
+      "$maker" llama "$m" "$src/samples/tiny-llama" 256 512 4 4 2 512
+      "$ckpt" convert "$m" -o "$m.f32.gguf" --outtype f32 --no-progress >/dev/null
+    fi
+    rm -rf "$work/adapter-$kind"
+    "$maker" lora "$work/adapter-$kind" "$m" "$kind"
+    "$ckpt" convert "$work/adapter-$kind" --base "$m" -o "$work/adapter-$kind.gguf" --outtype f32 --no-progress >/dev/null
+    "$ckpt" merge "$m.f32.gguf" "$work/adapter-$kind" -o "$work/merged-$kind.gguf" --no-progress >/dev/null
+    prompt="Once upon a time" n=16
+    applied=$(greedy "$m.f32.gguf" "$prompt" $n "$work/adapter-$kind.gguf" 1.0 | sed -n 's/^generated ids: //p' | tr ' ' ',')
+    merged=$(greedy "$work/merged-$kind.gguf" "$prompt" $n | sed -n 's/^generated ids: //p' | tr ' ' ',')
+    plain=$(greedy "$m.f32.gguf" "$prompt" $n | sed -n 's/^generated ids: //p' | tr ' ' ',')
+    ours=$("$ckpt" run "$m.f32.gguf" --lora "$work/adapter-$kind" -p "$prompt" -n $n --greedy --no-special --ignore-eos --no-echo --print-ids -c 256 2>&1 >/dev/null |
+           sed -n 's/^generated ids: \[\(.*\)\]$/\1/p')
+    echo "llama.cpp + ckpt's GGUF LoRA: [$applied]"; echo "llama.cpp on ckpt's merge:    [$merged]"
+    echo "ckpt run --lora:              [$ours]"; echo "llama.cpp, no adapter:        [$plain]"
+    [ -n "$applied" ] && [ "$applied" = "$merged" ] && [ "$ours" = "$merged" ]
+    [ "$applied" != "$plain" ]  # the adapter changes the output, so the comparison means something
     ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
