@@ -361,7 +361,12 @@ MergeReport merge_lora(const MergeOptions& o) {
       report.warnings.push_back(fmt::format("the vocabulary grows from {} to {} rows ('{}' from the adapter); tokenizer files come from {}", plan.vocab_from,
                                             plan.vocab_to, plan.resized, resizer ? resizer->source.path : o.base));
     }
-    if (o.dry_run) return report;
+    if (o.dry_run) {
+      for (const auto& t : outs) {
+        if (t.report != SIZE_MAX) report.tensors[t.report].dtype = t.dtype;
+      }
+      return report;
+    }
     if (bnb_out) {
       report.output_format = "bitsandbytes " + o.outtype;
       QuantizeOptions q;

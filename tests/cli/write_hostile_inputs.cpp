@@ -109,6 +109,45 @@ std::vector<std::byte> tensor_bytes(size_t n_floats) {
 
 // --- GGUF ----------------------------------------------------------------------------------------
 
+// A PEFT adapter for the sample (hidden 64, kv 32, 2 layers): `modules` maps a module to (out, in, r);
+// values are a fixed pattern scaled so the adapter visibly changes generation. `config` is merged in.
+void write_peft_adapter(const fs::path& dir, const std::vector<std::pair<std::string, std::vector<uint64_t>>>& modules,
+                        const nlohmann::ordered_json& config, float poison = 0.0f) {
+  std::vector<TensorToWrite> tensors;
+  auto add = [&](const std::string& name, std::vector<uint64_t> shape, float scale) {
+    auto v = std::make_shared<std::vector<float>>(shape[0] * shape[1]);
+    for (size_t i = 0; i < v->size(); ++i) v->at(i) = scale * std::sin(0.7f * static_cast<float>(i) + static_cast<float>(name.size()));
+    if (poison != 0.0f && name.find("lora_B") != std::string::npos) v->at(3) = poison;
+    tensors.push_back({name, DType::F32, shape, [v](ByteSink& sink) { sink.write(std::as_bytes(std::span(*v))); }});
+  };
+  for (const auto& [m, d] : modules) {
+    if (d[2] == 0) continue;
+    add("base_model.model." + m + ".lora_A.weight", {d[2], d[1]}, 0.3f);
+    if (d.size() < 4) add("base_model.model." + m + ".lora_B.weight", {d[0], d[2]}, 0.3f);  // a 4th entry drops lora_B
+  }
+  fs::create_directories(dir);
+  write_safetensors((dir / "adapter_model.safetensors").string(), std::move(tensors), {{"format", "pt"}});
+  nlohmann::ordered_json c = {{"peft_type", "LORA"}, {"r", 4}, {"lora_alpha", 8}, {"target_modules", {"q_proj", "v_proj"}}};
+  c.update(config);
+  write_file(dir / "adapter_config.json", c.dump(2));
+}
+
+void write_adapters(const fs::path& dir) {
+  const std::vector<std::pair<std::string, std::vector<uint64_t>>> good = {
+      {"model.layers.0.self_attn.q_proj", {64, 64, 4}}, {"model.layers.0.self_attn.v_proj", {32, 64, 4}},
+      {"model.layers.1.self_attn.q_proj", {64, 64, 4}}, {"model.layers.1.self_attn.v_proj", {32, 64, 4}}};
+  write_peft_adapter(dir / "lora-good", good, nlohmann::ordered_json::object());
+  write_peft_adapter(dir / "lora-rslora", good, {{"use_rslora", true}, {"alpha_pattern", {{"v_proj", 2}}}});
+  write_peft_adapter(dir / "lora-wrong-shape", {{"model.layers.0.self_attn.q_proj", {32, 64, 4}}, {"model.layers.9.self_attn.q_proj", {64, 64, 4}}},
+                     nlohmann::ordered_json::object());
+  write_peft_adapter(dir / "lora-half", {{"model.layers.0.self_attn.q_proj", {64, 64, 4, 0}}}, nlohmann::ordered_json::object());
+  write_peft_adapter(dir / "lora-bad-regex", good, {{"rank_pattern", {{"q_proj(", 2}}}});
+  write_peft_adapter(dir / "lora-replicated", good, {{"layer_replication", {{0, 2}}}});
+  write_peft_adapter(dir / "lora-rank-mismatch", good, {{"r", 8}});
+  write_peft_adapter(dir / "lora-nan", good, nlohmann::ordered_json::object(), std::nanf(""));
+  write_peft_adapter(dir / "lora-loha", good, {{"peft_type", "LOHA"}});
+}
+
 GgufTensorToWrite f32_tensor(const std::string& name, std::vector<uint64_t> ne) {
   uint64_t n = 1;
   for (auto d : ne) n *= d;
@@ -236,6 +275,7 @@ int main(int argc, char** argv) {
     write_file(dir / "torch-bin/pytorch_model.bin", test::torch_save_bytes(a));
   }
 
+  write_adapters(dir);
   // GGUF: hyper-parameters that used to divide by zero or be copied into config.json.
   write_gguf((dir / "heads0.gguf").string(), llama_kvs(0, 1, 10000.0f), {f32_tensor("token_embd.weight", {32, 4})});
   write_gguf((dir / "layers0.gguf").string(), llama_kvs(4, 0, 10000.0f), {f32_tensor("token_embd.weight", {32, 4})});
