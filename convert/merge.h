@@ -42,7 +42,8 @@ struct MergedTensorReport {
   DType dtype = DType::F32;  // written as
   double delta_norm = 0;     // ||merged - base|| (Frobenius, before output rounding)
   double nf4_noise_ratio = -1;  // ||W16 - dequant(NF4-dq(W16))|| / ||delta W|| (dense bases; -1: not measured)
-  double codes_changed = -1;    // quantized outputs: fraction of elements whose quantized value the merge changed
+  double codes_changed = -1;    // quantized outputs: fraction of elements whose dequantized value the merge changed
+                                // (a block's new scale moves every value in it, so this is an upper bound on codes)
   double delta_correlation = -1;  // quantized outputs: corr(dequant(merged) - dequant(base), delta W)
   bool kept_as_q8_0 = false;
 };

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 
@@ -355,6 +356,43 @@ TEST(Merge, QuantizedOutputIsByteIdenticalToQuantizingTheF32Merge) {
       EXPECT_GE(t.codes_changed, 0.0) << t.name;
     }
   }
+}
+
+// mflux's erasure: a delta far below Q4_0's step mostly vanishes on requantization. The report measures
+// it (fraction of values changed, correlation with the intended delta), and --keep-delta writes Q8_0.
+TEST(Merge, RequantizationThatErasesTheDeltaIsReportedAndKeepDeltaWritesQ8_0) {
+  test::TempDir tmp;
+  std::mt19937 rng(18);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  ConvertOptions c;
+  c.input = tmp.file("base");
+  c.output = tmp.file("base.gguf");
+  c.outtype = "f32";
+  convert(c);
+  TestAdapter tiny, big;
+  tiny.modules["model.layers.0.mlp.up_proj"] = linear_module(192, 64, 4, rng);
+  for (auto& x : tiny.modules.begin()->second.b.v) x *= 0.01;  // |delta| ~ 1e-4, Q4_0's step ~ 1e-2
+  big.modules["model.layers.0.mlp.up_proj"] = linear_module(192, 64, 4, rng);
+  for (auto& x : big.modules.begin()->second.b.v) x *= 5;
+  write_adapter(tmp.file("tiny"), tiny);
+  write_adapter(tmp.file("big"), big);
+  const auto erased = merge(tmp.file("base.gguf"), {{tmp.file("tiny"), 1.0}}, tmp.file("tiny-q4.gguf"), "Q4_0");
+  ASSERT_EQ(erased.tensors.size(), 1u);
+  EXPECT_LT(erased.tensors[0].delta_correlation, 0.5);
+  EXPECT_TRUE(std::any_of(erased.warnings.begin(), erased.warnings.end(), [](const auto& w) { return w.find("--keep-delta") != std::string::npos; }));
+  const auto kept = merge(tmp.file("base.gguf"), {{tmp.file("big"), 1.0}}, tmp.file("big-q4.gguf"), "Q4_0");
+  EXPECT_GT(kept.tensors[0].delta_correlation, 0.9);
+  EXPECT_GT(kept.tensors[0].codes_changed, erased.tensors[0].codes_changed);
+  MergeOptions o;
+  o.base = tmp.file("base.gguf");
+  o.adapters = {{tmp.file("tiny"), 1.0}};
+  o.output = tmp.file("tiny-keep.gguf");
+  o.outtype = "Q4_0";
+  o.keep_delta = true;
+  const auto r = merge_lora(o);
+  EXPECT_TRUE(r.tensors[0].kept_as_q8_0);
+  EXPECT_EQ(open_model_source(o.output).find("blk.0.ffn_up.weight")->dtype, DType::Q8_0);
+  EXPECT_EQ(open_model_source(o.output).find("blk.0.ffn_down.weight")->dtype, DType::Q4_0);
 }
 
 TEST(Merge, QuantizedBaseIsDequantizedMergedAndRequantized) {
