@@ -49,5 +49,23 @@ int main(int argc, char** argv) {
   std::vector<char> model(28 + 4 * (4 * 8 + 8 + 4 * 64 + 8 + 3 * 128 + 8 + 4 * 4), 0);
   std::memcpy(model.data(), header, 28);
   std::ofstream(dir / "llama2c" / "small.bin", std::ios::binary).write(model.data(), static_cast<std::streamsize>(model.size()));
+  // PEFT adapter: u32 config length, adapter_config.json, adapter_model.safetensors (one rsLoRA module
+  // with a rank pattern, and a modules_to_save tensor).
+  std::filesystem::create_directories(dir / "peft_adapter");
+  const std::string config =
+      R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "use_rslora": true, "rank_pattern": {"q_proj": 2}, "alpha_pattern": {"v": 1}, "use_dora": false})";
+  const std::string st = (dir / "peft_adapter" / "weights.tmp").string();
+  ckpt::write_safetensors(st,
+                          {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", ckpt::DType::F32, {2, 4}, ckpt::write_bytes_from(std::span(data).first(32))},
+                           {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", ckpt::DType::F32, {4, 2}, ckpt::write_bytes_from(std::span(data).first(32))},
+                           {"base_model.model.lm_head.weight", ckpt::DType::BF16, {2, 2}, ckpt::write_bytes_from(std::span(data).first(8))}},
+                          {{"format", "pt"}});
+  std::ifstream in(st, std::ios::binary);
+  const std::string weights((std::istreambuf_iterator<char>(in)), {});
+  std::filesystem::remove(st);
+  const uint32_t len = static_cast<uint32_t>(config.size());
+  std::ofstream seed(dir / "peft_adapter" / "small", std::ios::binary);
+  seed.write(reinterpret_cast<const char*>(&len), 4);
+  seed << config << weights;
   return 0;
 }
