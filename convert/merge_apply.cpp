@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "convert/lora_kernel.h"
 #include "convert/merge_plan.h"
 #include "formats/permute.h"
 #include "formats/float_convert.h"
@@ -22,12 +23,23 @@ namespace ckpt {
 std::vector<float> tensor_values(const SourceTensor& t) {
   if (t.decode) return t.decode();
   const uint64_t n = shape_numel(t.shape).value_or(0);
-  std::vector<float> out(n);
   if (!can_dequantize_from(t.dtype) && t.dtype != DType::F64) {
     throw Error(ErrorCode::Unsupported, t.file ? t.file->path() : "", t.offset_in_file(), "tensor '" + t.name + "'",
                 "cannot read " + std::string(dtype_name(t.dtype)) + " values to merge into");
   }
-  decode_to_f32(t.dtype, t.data, out);
+  std::vector<float> out(n);
+  // Decoded in block-aligned chunks on all cores: a 500 MB tensor is not a one-core pass.
+  const DTypeInfo info = dtype_info(t.dtype);
+  const uint64_t block = std::max<uint64_t>(1, info.block_elems);
+  const uint64_t chunk = std::max<uint64_t>(block, (uint64_t{1} << 20) / block * block);
+  const uint64_t n_chunks = (n + chunk - 1) / chunk;
+  parallel_for(n_chunks, bounded_thread_count(0), [&](size_t first, size_t last) {
+    for (size_t c = first; c < last; ++c) {
+      const uint64_t begin = c * chunk, len = std::min(chunk, n - begin);
+      decode_to_f32(t.dtype, t.data.subspan(begin / block * info.block_bytes, (len + block - 1) / block * info.block_bytes),
+                    std::span(out).subspan(begin, len));
+    }
+  });
   if (t.file) t.file->release(t.data);
   return out;
 }
@@ -42,6 +54,8 @@ std::vector<float> transposed(const std::vector<float>& v, uint64_t rows, uint64
   return out;
 }
 
+}  // namespace
+
 // One adapter module prepared for the row loop: delta[o][i] = sum_k P[o][k] Q[k][i], times `scale`.
 struct PreparedTerm {
   std::vector<float> p;  // [out, r]
@@ -51,6 +65,8 @@ struct PreparedTerm {
   std::vector<float> magnitude;
   const DeltaTerm* term = nullptr;
 };
+
+namespace {
 
 PreparedTerm prepare(const DeltaTerm& t) {
   const LoraModule& m = *t.module;
@@ -107,17 +123,79 @@ double distance(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
+RowMerger::RowMerger(const TensorRecipe& recipe) : recipe_(recipe) {
+  for (const auto& t : recipe.terms) terms_.push_back(prepare(t));
+}
+
+RowMerger::~RowMerger() = default;
+
+bool RowMerger::streamable(const TensorRecipe& r) {
+  return !r.terms.empty() && !r.replacement && !r.nf4_roundtrip && r.bias_terms.empty() && !r.terms.front().transpose && !r.base->decode &&
+         r.base->shape == r.shape && r.shape.size() == 2;
+}
+
+double RowMerger::delta_norm() const { return std::sqrt(sq_.load()); }
+
+void RowMerger::apply(uint64_t g, std::span<float> row) const {
+  const uint64_t cols = row.size();
+  thread_local std::vector<float> s, before;
+  thread_local std::vector<double> acc;
+  before.assign(row.begin(), row.end());
+  if (terms_.size() == 1 && terms_.front().magnitude.empty()) {
+    // One plain LoRA: the row is updated in place by the kernel (f32, rounded as PEFT rounds).
+    const PreparedTerm& t = terms_.front();
+    const uint64_t o = t.term->adapter_row ? t.term->adapter_row(g) : g;
+    lora_add_row(t.p.data() + o * t.r, t.r, t.q.data(), cols, static_cast<float>(t.scale), row.data());
+  } else {
+    s.resize(cols);
+    acc.assign(row.begin(), row.end());
+    const PreparedTerm* dora = nullptr;
+    uint64_t dora_row = 0;
+    for (const auto& t : terms_) {
+      const uint64_t o = t.term->adapter_row ? t.term->adapter_row(g) : g;
+      lora_row(t.p.data() + o * t.r, t.r, t.q.data(), cols, s.data());
+      const float sc = static_cast<float>(t.scale);
+      for (uint64_t i = 0; i < cols; ++i) acc[i] += static_cast<double>(s[i] * sc);
+      if (!t.magnitude.empty()) {
+        dora = &t;
+        dora_row = o;
+      }
+    }
+    if (dora) {
+      double norm = 0;
+      for (uint64_t i = 0; i < cols; ++i) norm += acc[i] * acc[i];
+      const double factor = static_cast<double>(dora->magnitude[dora_row]) / std::sqrt(norm);
+      for (uint64_t i = 0; i < cols; ++i) acc[i] *= factor;
+    }
+    for (uint64_t i = 0; i < cols; ++i) row[i] = static_cast<float>(acc[i]);
+  }
+  const double sq = squared_difference(row.data(), before.data(), cols);
+  if (!std::isfinite(sq)) {
+    for (uint64_t i = 0; i < cols; ++i) {
+      if (!std::isfinite(row[i])) {
+        std::string who;
+        for (const auto& a : recipe_.adapter_names) who += (who.empty() ? "" : ", ") + a;
+        throw Error(ErrorCode::BadValueType, who, Error::kNoOffset, "tensor '" + recipe_.name + "'",
+                    fmt::format("the merged value at row {} column {} is {}; the adapter seems to be broken", g, i, row[i]));
+      }
+    }
+  }
+  sq_.fetch_add(sq);
+}
+
 std::vector<float> merged_values(const TensorRecipe& r, unsigned threads, MergedTensorReport& report) {
   std::vector<float> values;
-  const std::vector<float> base = tensor_values(*r.base);
+  double sq_delta = 0;  // ||merged - base||^2
   if (r.replacement) {
     values = tensor_values(*r.replacement);
     if (r.replacement_op == TensorOp::Transpose && r.replacement->shape.size() == 2) {
       values = transposed(values, r.replacement->shape[0], r.replacement->shape[1]);
     }
     if (!r.shape.empty()) permute_rows(values, r.shape[0], r.replacement_op, r.replacement_heads);
+    const std::vector<float> base = tensor_values(*r.base);
+    sq_delta = base.size() == values.size() ? distance(values, base) * distance(values, base) : -1;
   } else {
-    values = base;
+    values = tensor_values(*r.base);
   }
   if (r.nf4_roundtrip) {
     const DType stored = r.base->decode ? r.base->stored_dtype : r.base->dtype;
@@ -125,47 +203,17 @@ std::vector<float> merged_values(const TensorRecipe& r, unsigned threads, Merged
     report.nf4_noise_ratio = distance(values, q);  // divided by ||delta|| below
     values = q;
   }
-  const std::vector<float> before = values;
 
   if (!r.terms.empty()) {
     const bool transpose = r.terms.front().transpose;
     const uint64_t stored_rows = r.shape[0], stored_cols = r.shape.size() > 1 ? r.shape[1] : 1;
     if (transpose) values = transposed(values, stored_rows, stored_cols);
     const uint64_t rows = transpose ? stored_cols : stored_rows, cols = transpose ? stored_rows : stored_cols;
-    std::vector<PreparedTerm> terms;
-    for (const auto& t : r.terms) terms.push_back(prepare(t));
+    const RowMerger merger(r);
     parallel_for(rows, threads, [&](size_t begin, size_t end) {
-      std::vector<float> s(cols);
-      std::vector<double> acc(cols);
-      for (size_t g = begin; g < end; ++g) {
-        float* row = values.data() + g * cols;
-        for (uint64_t i = 0; i < cols; ++i) acc[i] = row[i];
-        const PreparedTerm* dora = nullptr;
-        uint64_t dora_row = 0;
-        for (const auto& t : terms) {
-          const uint64_t o = t.term->adapter_row ? t.term->adapter_row(g) : g;
-          std::fill(s.begin(), s.end(), 0.0f);
-          for (uint64_t k = 0; k < t.r; ++k) {
-            const float pk = t.p[o * t.r + k];
-            const float* qk = t.q.data() + k * cols;
-            for (uint64_t i = 0; i < cols; ++i) s[i] += pk * qk[i];
-          }
-          const float sc = static_cast<float>(t.scale);
-          for (uint64_t i = 0; i < cols; ++i) acc[i] += static_cast<double>(s[i] * sc);
-          if (!t.magnitude.empty()) {
-            dora = &t;
-            dora_row = o;
-          }
-        }
-        if (dora) {
-          double norm = 0;
-          for (uint64_t i = 0; i < cols; ++i) norm += acc[i] * acc[i];
-          const double factor = static_cast<double>(dora->magnitude[dora_row]) / std::sqrt(norm);
-          for (uint64_t i = 0; i < cols; ++i) acc[i] *= factor;
-        }
-        for (uint64_t i = 0; i < cols; ++i) row[i] = static_cast<float>(acc[i]);
-      }
+      for (size_t g = begin; g < end; ++g) merger.apply(g, std::span(values).subspan(g * cols, cols));
     });
+    sq_delta += merger.delta_norm() * merger.delta_norm();
     if (transpose) values = transposed(values, rows, cols);
   }
   for (const auto& t : r.bias_terms) {
@@ -173,10 +221,12 @@ std::vector<float> merged_values(const TensorRecipe& r, unsigned threads, Merged
     const double sc = t.module->scale * t.weight;
     for (uint64_t g = 0; g < values.size(); ++g) {
       const uint64_t o = t.adapter_row ? t.adapter_row(g) : g;
+      const float before = values[g];
       values[g] = static_cast<float>(static_cast<double>(values[g]) + static_cast<double>(static_cast<float>(bias[o] * static_cast<float>(sc))));
+      sq_delta += (static_cast<double>(values[g]) - before) * (static_cast<double>(values[g]) - before);
     }
   }
-  report.delta_norm = values.size() == before.size() ? distance(values, before) : -1;
+  report.delta_norm = sq_delta >= 0 ? std::sqrt(sq_delta) : -1;
   if (report.nf4_noise_ratio >= 0) report.nf4_noise_ratio = report.delta_norm > 0 ? report.nf4_noise_ratio / report.delta_norm : INFINITY;
   for (size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i])) {

@@ -3,7 +3,9 @@
 // output dtype. Internal to convert.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <span>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +67,27 @@ std::pair<uint64_t, uint64_t> base_head_counts(const MergeInputs& in);
 // Matches every adapter module and full tensor to a base tensor; throws one Error listing every
 // mismatch (or returns them, with `collect`).
 MergePlan plan_merge(const MergeInputs& in, const MergeOptions& options, std::vector<std::string>* collect = nullptr);
+
+struct PreparedTerm;
+
+// The LoRA / DoRA terms of one recipe, decoded once, applied row by row: row g (of the base's [out, in]
+// orientation) becomes W + sum(weight * scale * B A) (DoRA: rescaled per row). Thread-safe, so the
+// shared row loop can call it while the tensor streams; merged_values uses it too.
+class RowMerger {
+ public:
+  explicit RowMerger(const TensorRecipe& recipe);
+  ~RowMerger();
+  // A recipe whose rows can be merged as the base streams by: plain LoRA/DoRA terms on a stored
+  // (mapped) base in [out, in] layout; not replacements, transposes, biases, NF4 round trips.
+  static bool streamable(const TensorRecipe& recipe);
+  void apply(uint64_t row, std::span<float> values) const;  // throws Error on NaN/Inf
+  double delta_norm() const;
+
+ private:
+  const TensorRecipe& recipe_;
+  std::vector<PreparedTerm> terms_;
+  mutable std::atomic<double> sq_{0};
+};
 
 // The merged values of one recipe in the output's layout (f32, each element W + sum of deltas rounded
 // once); fills the report's delta norm and NF4 noise ratio. Throws Error on NaN/Inf.

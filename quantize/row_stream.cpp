@@ -40,7 +40,7 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
   if (s.n_rows == 0 || s.row_len == 0) return stats;
   const uint64_t in_row = *dtype_bytes_for(s.src_dtype, s.row_len);
   const uint64_t out_row = *dtype_bytes_for(s.out_dtype, s.row_len);
-  const bool same_dtype = s.src_dtype == s.out_dtype && !s.stats;
+  const bool same_dtype = s.src_dtype == s.out_dtype && !s.stats && !s.transform;
   if (same_dtype && !s.source_row && s.file) {
     sink.write_from(*s.file, s.src.first(s.n_rows * in_row));
     if (progress) progress->add(s.n_rows * in_row);
@@ -60,6 +60,7 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
     const unsigned batch_threads = n >= 4 && n * out_row >= (uint64_t{1} << 16) ? threads : 1;
     parallel_for(n, batch_threads, [&](size_t begin, size_t end) {
       std::vector<float> x(same_dtype ? 0 : s.row_len), y(s.stats ? s.row_len : 0);
+      const bool transform = static_cast<bool>(s.transform);
       double local_sq = 0, local_max = 0;
       for (size_t i = begin; i < end; ++i) {
         const uint64_t row = s.source_row ? s.source_row(first + i) : first + i;
@@ -70,17 +71,18 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
           continue;
         }
         std::span<const float> values;
-        if (s.src_dtype == DType::BF16 && s.out_dtype == DType::F16 && !s.stats) {
+        if (s.src_dtype == DType::BF16 && s.out_dtype == DType::F16 && !s.stats && !transform) {
           // SAFETY: uint16 views of mapped bytes; 2-byte dtypes start 2-aligned in safetensors and GGUF.
           convert_bf16_to_f16({reinterpret_cast<const uint16_t*>(in.data()), s.row_len},
                               {reinterpret_cast<uint16_t*>(dst.data()), s.row_len});
           continue;
         }
-        if (s.src_dtype == DType::F32 && reinterpret_cast<uintptr_t>(in.data()) % alignof(float) == 0) {
+        if (s.src_dtype == DType::F32 && !transform && reinterpret_cast<uintptr_t>(in.data()) % alignof(float) == 0) {
           // SAFETY: aligned whole floats of the mapped file: read in place.
           values = {reinterpret_cast<const float*>(in.data()), s.row_len};
         } else {
           decode_to_f32(s.src_dtype, in, x);
+          if (transform) s.transform(first + i, x);
           values = x;
         }
         encode_from_f32(s.out_dtype, values, dst);

@@ -26,6 +26,9 @@ struct RowStream {
   // Output row r comes from source row source_row(r) (a permutation); empty: the identity.
   std::function<uint64_t(uint64_t)> source_row;
   bool stats = false;  // measure the round-trip error of each row (quantize --stats)
+  // Changes each row's f32 values (output row index, values) before they are encoded: how a LoRA merge
+  // adds its delta while the tensor streams. Called from worker threads; must be thread-safe.
+  std::function<void(uint64_t, std::span<float>)> transform;
   // The mapped file holding `src`, when it is one: bytes that pass through unchanged (same dtype, rows
   // in order) are then copied in the kernel (copy_file_range) instead of through user space.
   const MappedFile* file = nullptr;
