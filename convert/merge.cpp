@@ -14,6 +14,8 @@
 #include "convert/convert_internal.h"
 #include "convert/merge.h"
 #include "convert/merge_plan.h"
+#include <nlohmann/json.hpp>
+
 #include "formats/byte_sink.h"
 #include "formats/json_header.h"
 #include "formats/output_guard.h"
@@ -228,9 +230,7 @@ MergeReport merge_lora(const MergeOptions& o) {
     report_index[r.name] = report.tensors.size();
     report.tensors.push_back(std::move(t));
   }
-  if (in.bnb && o.merge_into == "original") {
-    report.warnings.push_back("the base is bitsandbytes 4-bit: merged into dequant(W4), the weights the QLoRA adapter was trained against");
-  }
+  if (in.bnb) report.warnings.push_back("the base is bitsandbytes-quantized: the adapter merges into dequant(W4), the weights a QLoRA adapter was trained against");
 
   // The output tensors in the base's order, the untied output projection after the embedding.
   std::vector<OutTensor> outs;
@@ -248,7 +248,20 @@ MergeReport merge_lora(const MergeOptions& o) {
   }
   report.tensors_total = outs.size();
 
-  const bool bnb_out = parse_bnb_type(o.outtype).has_value();
+  // A bitsandbytes 4-bit base is written back in its own type by default (as PEFT does), with a warning
+  // that requantizing may erase part of the delta; --outtype bf16 keeps it exactly.
+  std::string bnb_type = parse_bnb_type(o.outtype) ? o.outtype : "";
+  if (o.outtype.empty() && in.bnb && in.config) {
+    const auto& q = in.config->json().value("quantization_config", nlohmann::ordered_json::object());
+    if (q.is_object() && q.value("load_in_4bit", false)) {
+      bnb_type = q.value("bnb_4bit_quant_type", std::string("nf4")) + (q.value("bnb_4bit_use_double_quant", false) ? "-dq" : "");
+      if (!parse_bnb_type(bnb_type)) bnb_type.clear();
+    }
+    report.warnings.push_back(bnb_type.empty() ? "the base is 8-bit bitsandbytes, which ckpt does not write: the merge is written dense (its 16-bit dtype)"
+                                               : "the merge is requantized to " + bnb_type + " like the base (PEFT does the same); small deltas can be "
+                                                 "partly erased: --outtype bf16 keeps them exactly");
+  }
+  const bool bnb_out = !bnb_type.empty();
   const bool hf_to_gguf = !in.gguf && o.output.ends_with(".gguf");
   ProgressBar progress("merge", outs.size(), o.progress && !o.dry_run);
 
@@ -397,14 +410,14 @@ MergeReport merge_lora(const MergeOptions& o) {
       return report;
     }
     if (bnb_out) {
-      report.output_format = "bitsandbytes " + o.outtype;
+      report.output_format = "bitsandbytes " + bnb_type;
       QuantizeOptions q;
       q.input = o.base;
       q.output = o.output;
       q.threads = o.threads;
       q.force = o.force;
       q.progress = false;
-      const auto qr = quantize_source_to_bnb(merged, config ? config->dump(2) + "\n" : std::string(), q, *parse_bnb_type(o.outtype));
+      const auto qr = quantize_source_to_bnb(merged, config ? config->dump(2) + "\n" : std::string(), q, *parse_bnb_type(bnb_type));
       report.outputs = qr.outputs;
     } else if (hf_to_gguf) {
       report.output_format = "GGUF";

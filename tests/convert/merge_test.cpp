@@ -27,6 +27,7 @@
 #include "quantize/quantize_gguf.h"
 #include "tests/support/lora_fixture.h"
 #include "tests/support/test_support.h"
+#include "tests/support/torch_bin_writer.h"
 
 namespace ckpt {
 namespace {
@@ -395,6 +396,44 @@ TEST(Merge, RequantizationThatErasesTheDeltaIsReportedAndKeepDeltaWritesQ8_0) {
   EXPECT_EQ(open_model_source(o.output).find("blk.0.ffn_down.weight")->dtype, DType::Q4_0);
 }
 
+TEST(Merge, Q4KBaseIsDequantizedMergedAndRequantizedInQ4K) {
+  test::TempDir tmp;
+  std::mt19937 rng(20);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  ConvertOptions c;
+  c.input = tmp.file("base");
+  c.output = tmp.file("f32.gguf");
+  c.outtype = "f32";
+  convert(c);
+  QuantizeOptions q;
+  q.input = c.output;
+  q.output = tmp.file("q4k.gguf");
+  q.type = "Q4_K_S";
+  q.pure = true;
+  quantize_gguf_file(q);
+  TestAdapter ad;
+  ad.modules["model.layers.0.mlp.down_proj"] = linear_module(64, 192, 4, rng);
+  write_adapter(tmp.file("ad"), ad);
+  merge(q.output, {{tmp.file("ad"), 1.0}}, tmp.file("out.gguf"));
+  const ModelSource in = open_model_source(q.output), out = open_model_source(tmp.file("out.gguf"));
+  // down_proj rows are 192 wide: not whole 256-blocks, so llama.cpp's fallback type is what is stored.
+  const SourceTensor* b = in.find("blk.0.ffn_down.weight");
+  const SourceTensor* m = out.find("blk.0.ffn_down.weight");
+  ASSERT_TRUE(b && m);
+  EXPECT_EQ(m->dtype, b->dtype);
+  std::vector<float> deq(64 * 192);
+  decode_to_f32(b->dtype, b->data, deq);
+  const auto want = ref_merge(Mat{{64, 192}, std::vector<double>(deq.begin(), deq.end())}, {{&ad.modules.begin()->second, 2.0}});
+  std::vector<float> wantf(want.begin(), want.end()), got(wantf.size()), want_q(wantf.size());
+  std::vector<std::byte> requant(m->data.size());
+  encode_from_f32(m->dtype, wantf, requant);
+  decode_to_f32(m->dtype, requant, want_q);
+  decode_to_f32(m->dtype, m->data, got);
+  size_t differ = 0;
+  for (size_t i = 0; i < got.size(); ++i) differ += got[i] != want_q[i];
+  EXPECT_LE(differ, got.size() / 100) << "requantized merge vs the quantized f64 reference";
+}
+
 TEST(Merge, QuantizedBaseIsDequantizedMergedAndRequantized) {
   test::TempDir tmp;
   std::mt19937 rng(10);
@@ -474,6 +513,50 @@ TEST(Merge, BitsandbytesBaseMergesIntoDequantW4) {
   const Tensors out = read_tensors(tmp.file("out"));
   expect_close(ref_merge(w4.at(m + ".weight"), {{&ad.modules.at(m), 2.0}}), out.at(m + ".weight"), m);
   EXPECT_FALSE(nlohmann::json::parse(std::ifstream(tmp.file("out/config.json"))).contains("quantization_config"));
+
+  // By default the merge is requantized to the base's own type (NF4 with double quantization), as PEFT
+  // does: the stored codes are NF4-dq of the f64 reference merge (bar elements on a rounding boundary).
+  const auto report = merge(tmp.file("nf4"), {{tmp.file("ad"), 1.0}}, tmp.file("out-nf4"));
+  EXPECT_EQ(report.output_format, "bitsandbytes nf4-dq");
+  const auto want = ref_merge(w4.at(m + ".weight"), {{&ad.modules.at(m), 2.0}});
+  const std::vector<float> wantf(want.begin(), want.end());
+  const Bnb4Quantized q4 = quantize_bnb4(wantf, Bnb4Type::NF4, 64, true);
+  std::vector<float> deq(wantf.size());
+  dequantize_bnb4(q4.packed, q4.absmax, bnb4_code(Bnb4Type::NF4), 64, deq);
+  const Tensors requantized = read_tensors(tmp.file("out-nf4"));
+  const auto& got = requantized.at(m + ".weight").v;
+  size_t differ = 0;
+  for (size_t i = 0; i < deq.size(); ++i) {
+    const bool d = got[i] != deq[i];  // the reader folds NF4 to f32 code * absmax
+    if (d && differ < 5) ADD_FAILURE() << i << ": got " << got[i] << " want " << deq[i] << " ref " << wantf[i];
+    differ += d;
+  }
+  EXPECT_LE(differ, deq.size() / 200);
+  EXPECT_TRUE(nlohmann::json::parse(std::ifstream(tmp.file("out-nf4/config.json"))).contains("quantization_config"));
+}
+
+// adapter_model.bin (torch pickle through the restricted unpickler) and a state_dict dump's key spelling
+// (".lora_A.default.weight") merge exactly like adapter_model.safetensors.
+TEST(Merge, BinAdaptersAndDefaultKeySpellingsMatchSafetensors) {
+  test::TempDir tmp;
+  std::mt19937 rng(19);
+  const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
+  TestAdapter ad;
+  ad.modules["model.layers.1.mlp.gate_proj"] = linear_module(192, 64, 4, rng);
+  write_adapter(tmp.file("st"), ad);
+  std::vector<test::TorchTensorSpec> specs;
+  for (const auto& [k, role] : {std::pair{".lora_A.default.weight", 'a'}, std::pair{".lora_B.default.weight", 'b'}}) {
+    const Mat& mat = role == 'a' ? ad.modules.begin()->second.a : ad.modules.begin()->second.b;
+    std::vector<float> f(mat.v.begin(), mat.v.end());
+    std::vector<std::byte> bytes(f.size() * 4);
+    std::memcpy(bytes.data(), f.data(), bytes.size());
+    specs.push_back({"base_model.model.model.layers.1.mlp.gate_proj" + std::string(k), DType::F32, mat.shape, bytes});
+  }
+  fs::create_directories(tmp.file("bin"));
+  test::write_file_bytes(tmp.file("bin/adapter_model.bin"), test::torch_save_bytes(specs));
+  fs::copy_file(tmp.file("st/adapter_config.json"), tmp.file("bin/adapter_config.json"));
+  merge(tmp.file("base"), {{tmp.file("bin"), 1.0}}, tmp.file("out"));
+  expect_merged(base, read_tensors(tmp.file("out")), {{&ad, 1.0}});
 }
 
 TEST(Merge, EveryMismatchIsListedAndNothingIsWritten) {
