@@ -6,7 +6,11 @@
 // The weights come from integer-only arithmetic (splitmix64 + an Irwin-Hall normal), so the bytes are
 // identical on every machine and compiler: no libm calls, one IEEE rounding to f32, one to bf16.
 // Usage: make_tiny_llama OUTPUT_DIR
+//        make_tiny_llama --lora OUTPUT_DIR   samples/tiny-llama-lora: a PEFT LoRA adapter for it (rsLoRA,
+//        r 8 with a rank pattern giving o_proj r 4, on q/k/v/o of both layers, B non-zero as if trained),
+//        in the files PEFT's save_pretrained writes.
 #include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +23,7 @@
 
 #include "formats/byte_sink.h"
 #include "formats/float_convert.h"
+#include "formats/safetensors.h"
 #include "formats/safetensors_index.h"
 
 namespace {
@@ -191,7 +196,53 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
 
 }  // namespace
 
+// f32 bytes of `n` values drawn as std * N(0, 1).
+std::vector<std::byte> f32_normal(SplitMix64& rng, uint64_t n, float std) {
+  std::vector<std::byte> out(n * 4);
+  for (uint64_t i = 0; i < n; ++i) {
+    const float v = std * rng.normal();
+    std::memcpy(out.data() + 4 * i, &v, 4);
+  }
+  return out;
+}
+
+int write_lora(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const TinyLlamaConfig c;
+  const uint64_t kv_dim = c.num_key_value_heads * (c.hidden_size / c.num_attention_heads);
+  SplitMix64 rng(0x6C6F7261);  // "lora"
+  std::vector<std::vector<std::byte>> storage;
+  std::vector<ckpt::TensorToWrite> tensors;
+  storage.reserve(8 * c.num_hidden_layers);
+  for (uint64_t i = 0; i < c.num_hidden_layers; ++i) {
+    for (const char* m : {"q_proj", "k_proj", "v_proj", "o_proj"}) {
+      const std::string p = "base_model.model.model.layers." + std::to_string(i) + ".self_attn." + m;
+      const uint64_t out = std::string(m) == "k_proj" || std::string(m) == "v_proj" ? kv_dim : c.hidden_size;
+      const uint64_t r = std::string(m) == "o_proj" ? 4 : 8;
+      // A as PEFT initializes it (bound 1/sqrt(in); a normal of that scale here), B as training leaves it.
+      storage.push_back(f32_normal(rng, r * c.hidden_size, 0.125f));
+      tensors.push_back({p + ".lora_A.weight", ckpt::DType::F32, {r, c.hidden_size}, ckpt::write_bytes_from(storage.back())});
+      storage.push_back(f32_normal(rng, out * r, 0.05f));
+      tensors.push_back({p + ".lora_B.weight", ckpt::DType::F32, {out, r}, ckpt::write_bytes_from(storage.back())});
+    }
+  }
+  ckpt::write_safetensors((dir / "adapter_model.safetensors").string(), std::move(tensors), {{"format", "pt"}});
+  // PEFT's save_pretrained: json.dumps(config.to_dict(), indent=2, sort_keys=True).
+  const nlohmann::json config = {
+      {"alpha_pattern", nlohmann::json::object()}, {"auto_mapping", nullptr}, {"base_model_name_or_path", "samples/tiny-llama"},
+      {"bias", "none"}, {"fan_in_fan_out", false}, {"inference_mode", true}, {"init_lora_weights", true},
+      {"layer_replication", nullptr}, {"layers_pattern", nullptr}, {"layers_to_transform", nullptr}, {"lora_alpha", 16},
+      {"lora_bias", false}, {"lora_dropout", 0.05}, {"modules_to_save", nullptr}, {"peft_type", "LORA"}, {"r", 8},
+      {"rank_pattern", {{"o_proj", 4}}}, {"revision", nullptr}, {"target_modules", {"k_proj", "o_proj", "q_proj", "v_proj"}},
+      {"task_type", "CAUSAL_LM"}, {"use_dora", false}, {"use_rslora", true}};
+  ckpt::AtomicFileSink sink((dir / "adapter_config.json").string());
+  sink.write_text(config.dump(2));
+  sink.commit();
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--lora") return write_lora(argv[2]);
   if (argc != 2) {
     std::fprintf(stderr, "usage: make_tiny_llama OUTPUT_DIR\n");
     return 2;

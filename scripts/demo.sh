@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the shipped sample model: set up, build, inspect the tiny Llama checkpoint, convert
 # it to GGUF (f16 and q8_0), quantize it (Q4_K_M GGUF, bitsandbytes NF4 with double quantization) and
-# convert back to HF, then generate with each result and check the conversions against the source.
+# convert back to HF, merge the shipped LoRA adapter (HF, GGUF and Q4_K_M outputs; a llama.cpp GGUF
+# LoRA), then generate with each result and check the conversions and merges against their sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -35,6 +36,20 @@ echo "== ckpt run $out/tiny-llama-f32.gguf --check $out/tiny-llama-q4_k_m.gguf (
 "$ckpt" run "$out/tiny-llama-f32.gguf" --check "$out/tiny-llama-q4_k_m.gguf" -p "Once upon a time" -n 16
 echo "== ckpt run $out/tiny-llama-nf4 (bitsandbytes NF4 runs on its 4-bit codes)"
 "$ckpt" run "$out/tiny-llama-nf4" -p "Once upon a time" -n 16 --greedy
+lora=samples/tiny-llama-lora
+echo "== ckpt inspect $lora --base samples/tiny-llama (rsLoRA with a rank pattern: the scale of every module)"
+"$ckpt" inspect "$lora" | sed -n '1,15p'
+"$ckpt" inspect "$lora" --base samples/tiny-llama
+echo "== ckpt merge samples/tiny-llama $lora -o $out/tiny-llama-merged (PEFT's merge_and_unload, exactly)"
+"$ckpt" merge samples/tiny-llama "$lora" -o "$out/tiny-llama-merged" --force -v
+echo "== ckpt merge $out/tiny-llama-f32.gguf $lora -o $out/tiny-llama-merged-q4_k_m.gguf --outtype Q4_K_M (straight to a K-quant)"
+"$ckpt" merge "$out/tiny-llama-f32.gguf" "$lora" -o "$out/tiny-llama-merged-q4_k_m.gguf" --outtype Q4_K_M -v
+echo "== ckpt convert $lora --base samples/tiny-llama -o $out/tiny-llama-lora.gguf (a LoRA llama.cpp and Ollama load)"
+"$ckpt" convert "$lora" --base samples/tiny-llama -o "$out/tiny-llama-lora.gguf"
+echo "== ckpt run $out/tiny-llama-f16.gguf --lora $out/tiny-llama-lora.gguf --check $out/tiny-llama-merged (adapter at run time vs merged)"
+"$ckpt" run "$out/tiny-llama-f16.gguf" --lora "$out/tiny-llama-lora.gguf" --check "$out/tiny-llama-merged" -p "Once upon a time" -n 16
+echo "== ckpt run $out/tiny-llama-merged (generation with the adapter merged)"
+"$ckpt" run "$out/tiny-llama-merged" -p "Once upon a time" -n 16 --greedy
 adapter=../shared/data/peft-gpt2-lora-tigrinya
 if [ -d "$adapter" ]; then
   echo "== ckpt inspect a PEFT LoRA adapter (r, lora_alpha, scale, targets)"
