@@ -38,26 +38,6 @@ MergeInputs open_adapter_and_base(const ConvertOptions& o) {
   return open_merge_inputs(m);
 }
 
-void write_values_as(const std::vector<float>& v, uint64_t row_len, DType dtype, ByteSink& sink) {
-  RowStream s;
-  s.src = std::as_bytes(std::span(v));
-  s.src_dtype = DType::F32;
-  s.out_dtype = dtype;
-  s.row_len = row_len;
-  s.n_rows = row_len ? v.size() / row_len : 0;
-  stream_rows(s, 1, sink, nullptr);
-}
-
-std::vector<float> permuted_rows(const std::vector<float>& v, uint64_t rows, uint64_t heads, bool to_gguf) {
-  const uint64_t cols = v.size() / rows;
-  std::vector<float> out(v.size());
-  for (uint64_t i = 0; i < rows; ++i) {
-    const uint64_t src = to_gguf ? hf_row_for_gguf_row(i, rows, heads) : gguf_row_for_hf_row(i, rows, heads);
-    std::copy_n(v.begin() + static_cast<ptrdiff_t>(src * cols), cols, out.begin() + static_cast<ptrdiff_t>(i * cols));
-  }
-  return out;
-}
-
 std::string architecture_name(const MergeInputs& in) {
   if (!in.arch) {
     throw Error(ErrorCode::Unsupported, in.base.path, Error::kNoOffset, "architecture",
@@ -117,7 +97,7 @@ ConvertReport convert_adapter_to_gguf(const ConvertOptions& o) {
     const DType a_type = tensor_out_dtype(mapped->gguf_name, {a_shape[1], a_shape[0]}, outtype);
     const DType b_type = tensor_out_dtype(mapped->gguf_name, {b_shape[1], b_shape[0]}, outtype);
     plan.tensors.push_back({mapped->gguf_name + ".lora_a", a_type, a_shape, [mp, a_type](ByteSink& sink) {
-                              write_values_as(tensor_values(*mp->a), mp->a->shape[1], a_type, sink);
+                              write_f32_rows(tensor_values(*mp->a), mp->a->shape[1], a_type, 1, sink);
                             }});
     plan.tensors.push_back({mapped->gguf_name + ".lora_b", b_type, b_shape, [mp, b_type, heads, fold](ByteSink& sink) {
                               std::vector<float> b = tensor_values(*mp->b);
@@ -125,7 +105,7 @@ ConvertReport convert_adapter_to_gguf(const ConvertOptions& o) {
                                 for (auto& x : b) x = static_cast<float>(x * fold);
                               }
                               if (heads) b = permuted_rows(b, mp->b->shape[0], heads, /*to_gguf=*/true);
-                              write_values_as(b, mp->r, b_type, sink);
+                              write_f32_rows(b, mp->r, b_type, 1, sink);
                             }});
     report.tensors.push_back({m.module, mapped->gguf_name, std::string(dtype_name(b_type)), {m.in_features(), m.r}});
   }
@@ -169,13 +149,13 @@ ConvertReport convert_gguf_adapter_to_peft(const ConvertOptions& o) {
     // PEFT's lora_alpha = r gives scale 1: the GGUF's scale (alpha / r, or 1 with alpha 0) goes into B.
     const double fold = m.scale;
     plan.tensors.push_back({"base_model.model." + module + ".lora_A.weight", DType::F32, m.a->shape, [mp](ByteSink& sink) {
-                              write_values_as(tensor_values(*mp->a), mp->a->shape[1], DType::F32, sink);
+                              write_f32_rows(tensor_values(*mp->a), mp->a->shape[1], DType::F32, 1, sink);
                             }});
     plan.tensors.push_back({"base_model.model." + module + ".lora_B.weight", DType::F32, m.b->shape, [mp, heads, fold](ByteSink& sink) {
                               std::vector<float> b = tensor_values(*mp->b);
                               for (auto& x : b) x = static_cast<float>(x * fold);
                               if (heads) b = permuted_rows(b, mp->b->shape[0], heads, /*to_gguf=*/false);
-                              write_values_as(b, mp->r, DType::F32, sink);
+                              write_f32_rows(b, mp->r, DType::F32, 1, sink);
                             }});
     report.tensors.push_back({m.module, module, "F32", m.b->shape});
   }

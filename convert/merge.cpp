@@ -49,17 +49,6 @@ namespace {
 
 DType stored_dtype(const SourceTensor& t) { return t.decode ? t.stored_dtype : t.dtype; }
 
-// Writes `values` (row-major, rows of row_len) as `dtype` through the shared row loop.
-void write_values(const std::vector<float>& values, uint64_t row_len, DType dtype, unsigned threads, ByteSink& sink) {
-  RowStream s;
-  s.src = std::as_bytes(std::span(values));
-  s.src_dtype = DType::F32;
-  s.out_dtype = dtype;
-  s.row_len = row_len;
-  s.n_rows = row_len ? values.size() / row_len : 0;
-  stream_rows(s, threads, sink, nullptr);
-}
-
 std::vector<std::byte> encode_rows(const std::vector<float>& values, uint64_t row_len, DType dtype, unsigned threads) {
   const uint64_t n_rows = values.size() / row_len, out_row = *dtype_bytes_for(dtype, row_len);
   std::vector<std::byte> out(n_rows * out_row);
@@ -332,7 +321,7 @@ MergeReport merge_lora(const MergeOptions& o) {
         };
       } else if (!t.recipe) {
         writer = [src = t.source, dtype = t.dtype, row_len, threads, &progress](ByteSink& sink) {
-          write_values(tensor_values(*src), row_len, dtype, threads, sink);
+          write_f32_rows(tensor_values(*src), row_len, dtype, threads, sink);
           progress.add(1);
         };
       } else if (!is_block_quantized(t.dtype) && RowMerger::streamable(*t.recipe)) {
@@ -355,7 +344,7 @@ MergeReport merge_lora(const MergeOptions& o) {
             }
             sink.write(bytes);
           } else {
-            write_values(merged, row_len, t.dtype, threads, sink);
+            write_f32_rows(merged, row_len, t.dtype, threads, sink);
           }
           progress.add(1);
         };
@@ -468,7 +457,7 @@ MergeReport merge_lora(const MergeOptions& o) {
           };
         } else {
           writer = [src = &t, want, row_len, threads, &progress](ByteSink& sink) {
-            write_values(tensor_values(*src), row_len, want, threads, sink);
+            write_f32_rows(tensor_values(*src), row_len, want, threads, sink);
             progress.add(1);
           };
         }

@@ -17,6 +17,7 @@
 #include "formats/parallel.h"
 #include "quantize/bnb4.h"
 #include "quantize/quantize.h"
+#include "quantize/row_stream.h"
 
 namespace ckpt {
 
@@ -87,14 +88,7 @@ PreparedTerm prepare(const DeltaTerm& t) {
 }
 
 void permute_rows(std::vector<float>& v, uint64_t rows, TensorOp op, uint64_t heads) {
-  if (op != TensorOp::PermuteQ && op != TensorOp::PermuteK) return;
-  const uint64_t cols = rows ? v.size() / rows : 0;
-  std::vector<float> out(v.size());
-  for (uint64_t g = 0; g < rows; ++g) {
-    const uint64_t src = hf_row_for_gguf_row(g, rows, heads);
-    std::copy_n(v.begin() + static_cast<ptrdiff_t>(src * cols), cols, out.begin() + static_cast<ptrdiff_t>(g * cols));
-  }
-  v = std::move(out);
+  if (op == TensorOp::PermuteQ || op == TensorOp::PermuteK) v = permuted_rows(v, rows, heads, /*to_gguf=*/true);
 }
 
 bool is_half(DType t) { return t == DType::F16 || t == DType::BF16; }
@@ -122,6 +116,26 @@ double distance(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 }  // namespace
+
+std::vector<float> permuted_rows(const std::vector<float>& v, uint64_t rows, uint64_t heads, bool to_gguf) {
+  const uint64_t cols = rows ? v.size() / rows : 0;
+  std::vector<float> out(v.size());
+  for (uint64_t i = 0; i < rows; ++i) {
+    const uint64_t src = to_gguf ? hf_row_for_gguf_row(i, rows, heads) : gguf_row_for_hf_row(i, rows, heads);
+    std::copy_n(v.begin() + static_cast<ptrdiff_t>(src * cols), cols, out.begin() + static_cast<ptrdiff_t>(i * cols));
+  }
+  return out;
+}
+
+void write_f32_rows(const std::vector<float>& values, uint64_t row_len, DType dtype, unsigned threads, ByteSink& sink) {
+  RowStream s;
+  s.src = std::as_bytes(std::span(values));
+  s.src_dtype = DType::F32;
+  s.out_dtype = dtype;
+  s.row_len = row_len;
+  s.n_rows = row_len ? values.size() / row_len : 0;
+  stream_rows(s, threads, sink, nullptr);
+}
 
 RowMerger::RowMerger(const TensorRecipe& recipe) : recipe_(recipe) {
   for (const auto& t : recipe.terms) terms_.push_back(prepare(t));

@@ -166,6 +166,17 @@ MergePlan plan_merge(const MergeInputs& in, const MergeOptions& o, std::vector<s
                        resolve.base_name_for_gguf("output.weight").empty();
   const std::string embed_name = resolve.base_name_for_gguf("token_embd.weight");
   const std::string output_name = in.gguf ? "output.weight" : "lm_head.weight";
+  // Places an adapter tensor; an lm_head / output delta on a tied model lands on a new output tensor
+  // whose base values are the embedding's (`untie` set).
+  auto place_untying = [&](const std::string& name, bool adapter_is_gguf, bool& untie) {
+    auto p = resolve.place(name, adapter_is_gguf);
+    if (p && !p->tensor && (p->name == output_name || p->name == "output.weight") && (tied_gguf || tied_hf) && !embed_name.empty()) {
+      p->tensor = in.base.find(embed_name);
+      untie = p->tensor != nullptr;
+      p->name = output_name;
+    }
+    return p;
+  };
 
   for (size_t ai = 0; ai < in.adapters.size(); ++ai) {
     const LoraAdapter& ad = *in.adapters[ai];
@@ -180,14 +191,8 @@ MergePlan plan_merge(const MergeInputs& in, const MergeOptions& o, std::vector<s
         problems.push_back(fmt::format("{}: DoRA module '{}' can only merge alone with weight 1 (its magnitude is absolute)", who, m.module));
         continue;
       }
-      auto p = resolve.place(m.module + ".weight", ad.gguf);
-      // A lm_head delta on a tied model: the output projection becomes its own tensor.
       bool untie = false;
-      if (p && !p->tensor && (p->name == output_name || p->name == "output.weight") && (tied_gguf || tied_hf) && !embed_name.empty()) {
-        p->tensor = in.base.find(embed_name);
-        untie = p->tensor != nullptr;
-        p->name = output_name;
-      }
+      auto p = place_untying(m.module + ".weight", ad.gguf, untie);
       if (!p || !p->tensor) {
         problems.push_back(fmt::format("{}: module '{}' has no tensor '{}' in the base", who, m.module, p ? p->name : m.module + ".weight"));
         continue;
@@ -239,13 +244,8 @@ MergePlan plan_merge(const MergeInputs& in, const MergeOptions& o, std::vector<s
       }
     }
     for (const auto& f : ad.full) {
-      auto p = resolve.place(f.name, ad.gguf);
       bool untie = false;
-      if (p && !p->tensor && (p->name == output_name || p->name == "output.weight") && (tied_gguf || tied_hf) && !embed_name.empty()) {
-        p->tensor = in.base.find(embed_name);
-        untie = p->tensor != nullptr;
-        p->name = output_name;
-      }
+      auto p = place_untying(f.name, ad.gguf, untie);
       if (!p || !p->tensor) {
         problems.push_back(fmt::format("{}: '{}' (modules_to_save) has no tensor '{}' in the base", who, f.tensor->name, p ? p->name : f.name));
         continue;

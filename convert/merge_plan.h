@@ -19,6 +19,8 @@
 
 namespace ckpt {
 
+class ByteSink;
+
 struct DeltaTerm {
   const LoraModule* module = nullptr;
   const LoraAdapter* adapter = nullptr;
@@ -95,5 +97,11 @@ std::vector<float> merged_values(const TensorRecipe& recipe, unsigned threads, M
 
 // Every value of a source tensor as f32 (decoded, dequantized).
 std::vector<float> tensor_values(const SourceTensor& t);
+
+// `values` (rows of row_len) written as `dtype` through the shared row loop.
+void write_f32_rows(const std::vector<float>& values, uint64_t row_len, DType dtype, unsigned threads, ByteSink& sink);
+
+// Rows reordered by llama's Q/K permutation (to_gguf: HF order -> GGUF order; else the inverse).
+std::vector<float> permuted_rows(const std::vector<float>& v, uint64_t rows, uint64_t heads, bool to_gguf);
 
 }  // namespace ckpt

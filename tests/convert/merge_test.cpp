@@ -48,27 +48,18 @@ double ref_scale(const nlohmann::json& c, const std::string& module, uint64_t r)
   return c.value("use_rslora", false) ? alpha / std::sqrt(static_cast<double>(r)) : alpha / static_cast<double>(r);
 }
 
-// delta in the module's [out, in] orientation (embeddings: [vocab, dim]).
+// delta in the module's [out, in] orientation: sum_k P[o][k] Q[k][i] * scale with P = B, Q = A, or for
+// embeddings ([vocab, dim], delta = (B A)^T) P[v][k] = A[k][v], Q[k][j] = B[j][k].
 std::vector<double> ref_delta(const AdapterModule& m, double scale) {
   const uint64_t r = m.a.rows();
-  if (m.embedding) {
-    const uint64_t vocab = m.a.cols(), dim = m.b.rows();
-    std::vector<double> d(vocab * dim);
-    for (uint64_t v = 0; v < vocab; ++v) {
-      for (uint64_t j = 0; j < dim; ++j) {
-        double s = 0;
-        for (uint64_t k = 0; k < r; ++k) s += m.b.v[j * r + k] * m.a.v[k * vocab + v];
-        d[v * dim + j] = s * scale;
-      }
-    }
-    return d;
-  }
-  const uint64_t out = m.b.rows(), in = m.a.cols();
+  const uint64_t out = m.embedding ? m.a.cols() : m.b.rows(), in = m.embedding ? m.b.rows() : m.a.cols();
+  auto p = [&](uint64_t o, uint64_t k) { return m.embedding ? m.a.v[k * out + o] : m.b.v[o * r + k]; };
+  auto q = [&](uint64_t k, uint64_t i) { return m.embedding ? m.b.v[i * r + k] : m.a.v[k * in + i]; };
   std::vector<double> d(out * in);
   for (uint64_t o = 0; o < out; ++o) {
     for (uint64_t i = 0; i < in; ++i) {
       double s = 0;
-      for (uint64_t k = 0; k < r; ++k) s += m.b.v[o * r + k] * m.a.v[k * in + i];
+      for (uint64_t k = 0; k < r; ++k) s += p(o, k) * q(k, i);
       d[o * in + i] = s * scale;
     }
   }
@@ -309,11 +300,7 @@ TEST(Merge, GgufBaseGetsTheDeltaOnPermutedQkRows) {
   test::TempDir tmp;
   std::mt19937 rng(8);
   const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
-  ConvertOptions c;
-  c.input = tmp.file("base");
-  c.output = tmp.file("base.gguf");
-  c.outtype = "f32";
-  convert(c);
+  to_gguf(tmp.file("base"), tmp.file("base.gguf"), "f32");
   const TestAdapter ad = all_linear_adapter(base, rng);
   write_adapter(tmp.file("ad"), ad);
   merge(tmp.file("base.gguf"), {{tmp.file("ad"), 1.0}}, tmp.file("out.gguf"));
@@ -336,11 +323,7 @@ TEST(Merge, QuantizedOutputIsByteIdenticalToQuantizingTheF32Merge) {
   test::TempDir tmp;
   std::mt19937 rng(9);
   const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
-  ConvertOptions c;
-  c.input = tmp.file("base");
-  c.output = tmp.file("base.gguf");
-  c.outtype = "f32";
-  convert(c);
+  to_gguf(tmp.file("base"), tmp.file("base.gguf"), "f32");
   const TestAdapter ad = all_linear_adapter(base, rng);
   write_adapter(tmp.file("ad"), ad);
   merge(tmp.file("base.gguf"), {{tmp.file("ad"), 1.0}}, tmp.file("f32.gguf"));
@@ -365,11 +348,7 @@ TEST(Merge, RequantizationThatErasesTheDeltaIsReportedAndKeepDeltaWritesQ8_0) {
   test::TempDir tmp;
   std::mt19937 rng(18);
   const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
-  ConvertOptions c;
-  c.input = tmp.file("base");
-  c.output = tmp.file("base.gguf");
-  c.outtype = "f32";
-  convert(c);
+  to_gguf(tmp.file("base"), tmp.file("base.gguf"), "f32");
   TestAdapter tiny, big;
   tiny.modules["model.layers.0.mlp.up_proj"] = linear_module(192, 64, 4, rng);
   for (auto& x : tiny.modules.begin()->second.b.v) x *= 0.01;  // |delta| ~ 1e-4, Q4_0's step ~ 1e-2
@@ -400,13 +379,9 @@ TEST(Merge, Q4KBaseIsDequantizedMergedAndRequantizedInQ4K) {
   test::TempDir tmp;
   std::mt19937 rng(20);
   const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
-  ConvertOptions c;
-  c.input = tmp.file("base");
-  c.output = tmp.file("f32.gguf");
-  c.outtype = "f32";
-  convert(c);
+  to_gguf(tmp.file("base"), tmp.file("f32.gguf"), "f32");
   QuantizeOptions q;
-  q.input = c.output;
+  q.input = tmp.file("f32.gguf");
   q.output = tmp.file("q4k.gguf");
   q.type = "Q4_K_S";
   q.pure = true;
@@ -438,11 +413,7 @@ TEST(Merge, QuantizedBaseIsDequantizedMergedAndRequantized) {
   test::TempDir tmp;
   std::mt19937 rng(10);
   const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
-  ConvertOptions c;
-  c.input = tmp.file("base");
-  c.output = tmp.file("base.gguf");
-  c.outtype = "q8_0";
-  convert(c);
+  to_gguf(tmp.file("base"), tmp.file("base.gguf"), "q8_0");
   TestAdapter ad;
   ad.modules["model.layers.0.mlp.up_proj"] = linear_module(192, 64, 4, rng);
   write_adapter(tmp.file("ad"), ad);
@@ -612,11 +583,7 @@ TEST(Merge, GgufLoraCarriesPeftScalesAndPermutationAndComesBack) {
   test::TempDir tmp;
   std::mt19937 rng(16);
   const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
-  ConvertOptions c;
-  c.input = tmp.file("base");
-  c.output = tmp.file("base.gguf");
-  c.outtype = "f32";
-  convert(c);
+  to_gguf(tmp.file("base"), tmp.file("base.gguf"), "f32");
   const TestAdapter ad = all_linear_adapter(base, rng);  // rsLoRA + patterns: scales differ per module
   write_adapter(tmp.file("ad"), ad);
   convert(adapter_convert(tmp.file("ad"), tmp.file("base"), tmp.file("ad.gguf")));

@@ -74,11 +74,7 @@ TEST(RunLora, GgufBaseWithPeftOrGgufAdapterEqualsTheMergedModel) {
   test::TempDir tmp;
   std::mt19937 rng(22);
   const Tensors base = make_base(tmp.file("base"), DType::F32, rng);
-  ConvertOptions c;
-  c.input = tmp.file("base");
-  c.output = tmp.file("base.gguf");
-  c.outtype = "f32";
-  convert(c);
+  to_gguf(tmp.file("base"), tmp.file("base.gguf"), "f32");
   const TestAdapter ad = attention_and_mlp_adapter(base, rng);
   write_adapter(tmp.file("ad"), ad);
   ConvertOptions a;

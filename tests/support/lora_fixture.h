@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "convert/convert.h"
 #include "formats/byte_sink.h"
 #include "formats/float_convert.h"
 #include "formats/model_source.h"
@@ -121,6 +122,15 @@ inline void write_adapter(const std::string& dir, const TestAdapter& ad, DType t
 
 inline AdapterModule linear_module(uint64_t out, uint64_t in, uint64_t r, std::mt19937& rng) {
   return {random_mat({r, in}, rng, 0.1), random_mat({out, r}, rng, 0.1), std::nullopt, std::nullopt, false};
+}
+
+// `ckpt convert DIR -o OUT --outtype TYPE`.
+inline void to_gguf(const std::string& dir, const std::string& out, const std::string& outtype) {
+  ConvertOptions c;
+  c.input = dir;
+  c.output = out;
+  c.outtype = outtype;
+  convert(c);
 }
 
 }  // namespace ckpt::test::lora
