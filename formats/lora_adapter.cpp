@@ -14,8 +14,17 @@ bool remove_prefix(std::string& s, std::string_view prefix) {
   return true;
 }
 
+// Every `from` in `s` becomes `to` (built anew: GCC 12's -Wrestrict misreads in-place replace here).
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  std::string out;
+  size_t pos = 0;
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, pos)) {
+    out.append(s, pos, at - pos);
+    out.append(to);
+    pos = at + from.size();
+  }
+  out.append(s, pos, std::string::npos);
+  s = std::move(out);
 }
 
 enum class Role { A, B, BBias, EmbA, EmbB, Magnitude, Full };

@@ -66,6 +66,7 @@ double AdapterInfo::scale_for(const std::string& module) const {
 }
 
 double AdapterInfo::scale() const {
+  if (gguf && lora_alpha == 0) return 1.0;
   if (r == 0) return 0;
   return use_rslora ? lora_alpha / std::sqrt(static_cast<double>(r)) : lora_alpha / static_cast<double>(r);
 }
@@ -298,6 +299,7 @@ void add_gguf_adapter_info(ModelSource& out) {
   out.kind = SourceKind::GgufAdapter;
   AdapterInfo a;
   a.config_path = "";
+  a.gguf = true;
   const auto* atype = main.find_kv("adapter.type");
   a.peft_type = atype && atype->value.as_string() ? *atype->value.as_string() : "";
   for (auto& c : a.peft_type) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

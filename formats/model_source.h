@@ -80,7 +80,8 @@ struct AdapterInfo {
   std::string bias = "none";  // "none" | "all" | "lora_only": which base biases the adapter carries
   bool lora_bias = false;     // lora_B has a bias
   std::string config_path;
-  // PEFT: lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA.
+  bool gguf = false;  // llama.cpp's GGUF LoRA: scale = alpha ? alpha / r : 1
+  // PEFT: lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA (GGUF LoRA: see `gguf`).
   double scale() const;
   // The rank, alpha and scale PEFT gives `module` ("model.layers.0.self_attn.q_proj") after the patterns.
   uint64_t rank_for(const std::string& module) const;

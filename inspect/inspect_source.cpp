@@ -29,7 +29,10 @@ void add_adapter_fields(const AdapterInfo& a, uint64_t parameters, InspectReport
   if (!a.base_model.empty()) add("base model", escape_for_display(a.base_model));
   add("r", std::to_string(a.r));
   add("lora_alpha", fmt::format("{}", a.lora_alpha));
-  add("scale", fmt::format("{} ({})", a.scale(), a.use_rslora ? "lora_alpha / sqrt(r), rsLoRA" : "lora_alpha / r"));
+  add("scale", fmt::format("{} ({})", a.scale(),
+                           a.gguf && a.lora_alpha == 0 ? "adapter.lora.alpha 0: scales are folded into lora_b"
+                           : a.use_rslora             ? "lora_alpha / sqrt(r), rsLoRA"
+                                                      : "lora_alpha / r"));
   add("target modules", join(a.target_modules));
   add("fan_in_fan_out", a.fan_in_fan_out ? "true" : "false");
   add("DoRA", a.use_dora ? "true" : "false");
