@@ -236,6 +236,14 @@ TEST(FloatConvert, BulkPathsEqualScalarPaths) {
   for (size_t i = 0; i < f.size(); ++i) ASSERT_EQ(out[i], f32_to_f16(f[i])) << i;
   convert_bf16_to_f16(bf, out_bf);
   for (size_t i = 0; i < bf.size(); ++i) ASSERT_EQ(out_bf[i], f32_to_f16(bf16_to_f32(bf[i]))) << i;
+  // f32 -> bf16 (AVX2 where present): every 65537th bit pattern (NaNs, infinities, ties) and an odd tail.
+  std::vector<uint16_t> out_b(f.size());
+  convert_f32_to_bf16(f, out_b);
+  for (size_t i = 0; i < f.size(); ++i) ASSERT_EQ(out_b[i], f32_to_bf16(f[i])) << i;
+  const std::vector<float> ties = {1.00390625f, 1.01171875f, -1.00390625f, 3.0f, 65504.0f, 1e-40f, -0.0f};
+  std::vector<uint16_t> out_t(ties.size());
+  convert_f32_to_bf16(ties, out_t);
+  for (size_t i = 0; i < ties.size(); ++i) ASSERT_EQ(out_t[i], f32_to_bf16(ties[i])) << i;
 }
 
 }  // namespace
