@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/architecture.h"
+#include "quantize/quantize.h"
 #include "convert/convert_internal.h"
 #include "formats/parallel.h"
 #include "formats/tokenizer_meta.h"
@@ -108,6 +109,26 @@ nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arc
   return c;
 }
 
+// The llama3 rope_scaling whose rope_freqs (as convert_hf_to_gguf computes them) are exactly `factors`,
+// searched over the values Llama 3.x releases and their fine-tunes use.
+std::optional<nlohmann::ordered_json> llama3_rope_scaling(const std::vector<float>& factors, double theta, uint64_t head_dim) {
+  if (factors.empty()) return std::nullopt;
+  const double factor = *std::max_element(factors.begin(), factors.end());
+  // Meta's low/high (1, 4) first: with few frequencies other pairs can reproduce the same factors.
+  for (const auto& [low, high] : {std::pair{1.0, 4.0}, {1.0, 2.0}, {1.0, 8.0}, {0.5, 4.0}, {2.0, 4.0}, {2.0, 8.0}, {0.5, 1.0}, {0.5, 2.0}}) {
+    for (double original = 16; original <= 1048576; original *= 2) {
+      if (llama3_rope_factors(theta, head_dim, factor, low, high, original) == factors) {
+        return nlohmann::ordered_json{{"factor", factor},
+                                      {"high_freq_factor", high},
+                                      {"low_freq_factor", low},
+                                      {"original_max_position_embeddings", static_cast<uint64_t>(original)},
+                                      {"rope_type", "llama3"}};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
@@ -149,9 +170,14 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   std::vector<const SourceTensor*> sources;
   std::vector<std::pair<std::string, TensorOp>> targets;
   DType main_dtype = DType::F32;
+  const SourceTensor* rope_freqs = nullptr;
   for (size_t i = 0; i < set.tensors.size(); ++i) {
     const auto& e = set.tensors[i];
     if (e.info->name == "output.weight" && tied) continue;
+    if (e.info->name == "rope_freqs.weight") {  // generated from config.json's rope_scaling: goes back there
+      rope_freqs = &source.tensors[i];
+      continue;
+    }
     const auto mapped = map_tensor_name_to_hf(*arch, e.info->name);
     if (!mapped) {
       throw Error(ErrorCode::Unsupported, e.shard->file->path(), e.info->info_offset_in_file, "tensor '" + e.info->name + "'",
@@ -192,7 +218,18 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   // Shards of a split input are inputs too.
   check_output_path(options.output, source.input_files(), /*output_is_directory=*/true);
   const uint64_t n_vocab = h.u("vocab_size").value_or(tokenizer ? tokenizer->tokens.size() : 0);
-  const auto config = make_config(h, *arch, tied, main_dtype, tokenizer, n_vocab);
+  auto config = make_config(h, *arch, tied, main_dtype, tokenizer, n_vocab);
+  if (rope_freqs) {
+    std::vector<float> factors(shape_numel(rope_freqs->shape).value_or(0));
+    decode_to_f32(rope_freqs->dtype, rope_freqs->data, factors);
+    const uint64_t head_dim = h.u("rope.dimension_count").value_or(h.req("embedding_length") / n_head);
+    const auto scaling = llama3_rope_scaling(factors, h.d("rope.freq_base").value_or(10000.0), head_dim);
+    if (!scaling) {
+      throw Error(ErrorCode::Unsupported, rope_freqs->file ? rope_freqs->file->path() : options.input, rope_freqs->offset_in_file(),
+                  "tensor 'rope_freqs.weight'", "is not the rope_freqs of a llama3 rope_scaling ckpt can write back to config.json");
+    }
+    config["rope_scaling"] = *scaling;
+  }
   RewritePlan rewrite;
   rewrite.tensors = std::move(tensors);
   rewrite.safetensors_metadata = {{"format", "pt"}};

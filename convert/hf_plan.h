@@ -2,6 +2,7 @@
 // output dtype of every tensor. Internal to convert.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct GgufConversion {
   std::vector<GgufKv> kvs;
   std::vector<TensorJob> jobs;
   std::vector<SourceTensor> sources;  // views made by the planner (llama2.c slices); reserve() first
+  std::vector<std::shared_ptr<const SourceTensor>> generated;  // the view's made tensors (rope_freqs)
 };
 
 GgufConversion plan_hf_to_gguf(const ModelSource& source, const JsonFile& config, const ConvertOptions& options);

@@ -51,6 +51,7 @@ GgufConversion plan_hf_to_gguf(const ModelSource& source, const JsonFile& config
   GgufConversion plan;
   plan.architecture = view.architecture;
   plan.kvs = std::move(view.kvs);
+  plan.generated = std::move(view.generated);  // jobs point into these
   for (auto& t : view.tensors) {
     TensorJob job;
     job.out_name = std::move(t.name);

@@ -1,8 +1,77 @@
 // LlamaForCausalLM / MistralForCausalLM -> GGUF "llama" (gguf-py tensor_mapping.py, LlamaModel), and
 // the llama-style layout other architectures reuse.
+#include <cmath>
+
 #include "formats/architecture.h"
 
 namespace ckpt {
+
+std::vector<float> llama3_rope_factors(double rope_theta, uint64_t head_dim, double factor, double low_freq_factor,
+                                       double high_freq_factor, double original_context) {
+  // torch: freqs = 1 / (base ** (arange(0, dim, 2, float32) / dim)); the Python scalars join each f32
+  // operation as f32, so every step below rounds to f32 in the same order.
+  const float base = static_cast<float>(rope_theta), f_factor = static_cast<float>(factor);
+  const float low = static_cast<float>(low_freq_factor), high = static_cast<float>(high_freq_factor);
+  const float old_ctx = static_cast<float>(original_context);
+  const float low_wavelen = static_cast<float>(original_context / low_freq_factor);
+  const float high_wavelen = static_cast<float>(original_context / high_freq_factor);
+  std::vector<float> out;
+  for (uint64_t i = 0; i < head_dim; i += 2) {
+    const float exponent = static_cast<float>(i) / static_cast<float>(head_dim);
+    const float freq = 1.0f / std::pow(base, exponent);
+    const float wavelen = static_cast<float>(2.0 * M_PI) / freq;
+    if (wavelen < high_wavelen) {
+      out.push_back(1.0f);
+    } else if (wavelen > low_wavelen) {
+      out.push_back(f_factor);
+    } else {
+      const float smooth = (old_ctx / wavelen - low) / (high - low);
+      out.push_back(1.0f / ((1.0f - smooth) / f_factor + smooth));
+    }
+  }
+  return out;
+}
+
+// rope_scaling / rope_parameters as convert_hf_to_gguf's base class writes them (linear, yarn, longrope;
+// dynamic writes nothing; llama3 becomes the rope_freqs tensor).
+void write_rope_scaling(const JsonFile& c, std::vector<GgufKv>& kvs, const std::string& arch, ArchHparams& h) {
+  auto it = c.json().find("rope_parameters");
+  if (it == c.json().end() || !it->is_object()) it = c.json().find("rope_scaling");
+  if (it == c.json().end() || !it->is_object()) return;
+  const auto& p = it->contains("full_attention") && (*it)["full_attention"].is_object() ? (*it)["full_attention"] : *it;
+  auto num = [&](const char* key, double fallback) {
+    const auto v = p.find(key);
+    if (v == p.end() || v->is_null()) return fallback;
+    if (!v->is_number() || !std::isfinite(v->get<double>())) c.fail("rope_scaling", std::string("'") + key + "' is not a finite number");
+    return v->get<double>();
+  };
+  const std::string type = p.value("rope_type", p.value("type", std::string()));
+  const bool has_factor = p.contains("factor") && !p["factor"].is_null();
+  if (type == "linear" && has_factor) {
+    kvs.push_back({arch + ".rope.scaling.type", {std::string("linear")}, 0});
+    add_f32(kvs, arch + ".rope.scaling.factor", num("factor", 1.0));
+  } else if (type == "yarn" && has_factor) {
+    kvs.push_back({arch + ".rope.scaling.type", {std::string("yarn")}, 0});
+    add_f32(kvs, arch + ".rope.scaling.factor", num("factor", 1.0));
+    const auto orig = p.find("original_max_position_embeddings");
+    if (orig == p.end() || !orig->is_number_unsigned()) c.fail("rope_scaling", "yarn needs original_max_position_embeddings");
+    add_u32(kvs, arch + ".rope.scaling.original_context_length", orig->get<uint64_t>(), c, "rope_scaling");
+    if (p.contains("extrapolation_factor")) add_f32(kvs, arch + ".rope.scaling.yarn_ext_factor", num("extrapolation_factor", 1.0));
+    if (p.contains("attention_factor") || p.contains("attn_factor")) {
+      add_f32(kvs, arch + ".rope.scaling.yarn_attn_factor", p.contains("attention_factor") ? num("attention_factor", 1.0) : num("attn_factor", 1.0));
+    }
+    if (p.contains("beta_fast")) add_f32(kvs, arch + ".rope.scaling.yarn_beta_fast", num("beta_fast", 32.0));
+    if (p.contains("beta_slow")) add_f32(kvs, arch + ".rope.scaling.yarn_beta_slow", num("beta_slow", 1.0));
+  } else if (type == "su" || type == "longrope") {
+    kvs.push_back({arch + ".rope.scaling.type", {std::string("longrope")}, 0});
+  } else if (type == "llama3") {
+    const double theta = p.contains("rope_theta") ? num("rope_theta", 10000.0) : c.f64("rope_theta", 10000.0);
+    h.rope_freqs = llama3_rope_factors(theta, h.head_dim, num("factor", 8.0), num("low_freq_factor", 1.0), num("high_freq_factor", 4.0),
+                                       num("original_max_position_embeddings", 8192.0));
+  } else if (!type.empty() && type != "default" && type != "dynamic") {
+    c.fail("rope_scaling", "rope scaling '" + type + "' is not converted yet", ErrorCode::Unsupported);
+  }
+}
 
 std::vector<TensorRule> llama_style_tensor_rules(bool permute_qk) {
   return {
@@ -27,6 +96,7 @@ std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, b
       {"token_embd.weight", {h.n_embd, h.n_vocab}},
       {"output_norm.weight", {h.n_embd}},
       {"output.weight", {h.n_embd, h.n_vocab}, false},  // absent when tied to the embedding
+      {"rope_freqs.weight", {h.head_dim / 2}, false},   // llama3 rope scaling
   };
   for (uint64_t i = 0; i < h.n_layer; ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
@@ -68,15 +138,7 @@ ArchHparams write_llama_style_hparams(const JsonFile& c, std::vector<GgufKv>& kv
   add_f32(kvs, arch + ".attention.layer_norm_rms_epsilon", c.f64("rms_norm_eps", defaults.rms_norm_eps));
   add_u32(kvs, arch + ".vocab_size", h.n_vocab, c, "vocab_size");
   add_u32(kvs, arch + ".rope.dimension_count", head_dim, c, "head_dim");
-  if (const auto it = c.json().find("rope_scaling"); it != c.json().end() && it->is_object()) {
-    const auto type = it->value("rope_type", it->value("type", std::string()));
-    if (type == "linear") {
-      kvs.push_back({arch + ".rope.scaling.type", {std::string("linear")}, 0});
-      add_f32(kvs, arch + ".rope.scaling.factor", it->value("factor", 1.0));
-    } else if (!type.empty() && type != "default") {
-      c.fail("rope_scaling", "rope scaling '" + type + "' is not converted yet", ErrorCode::Unsupported);
-    }
-  }
+  write_rope_scaling(c, kvs, arch, h);
   return h;
 }
 

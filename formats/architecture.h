@@ -35,7 +35,14 @@ struct ArchHparams {
   uint64_t n_ff = 0;
   uint64_t head_dim = 0;
   uint64_t n_ctx = 0;
+  // Llama-3.1-style rope scaling: the per-frequency divisors llama.cpp stores as rope_freqs.weight.
+  std::vector<float> rope_freqs;
 };
+
+// Llama 3.1's rope_scaling (rope_type "llama3") as convert_hf_to_gguf turns it into rope_freqs: one
+// divisor per rotated pair, computed in f32 as its torch code does.
+std::vector<float> llama3_rope_factors(double rope_theta, uint64_t head_dim, double factor, double low_freq_factor,
+                                       double high_freq_factor, double original_context);
 
 // A tensor the architecture requires (or allows) with the GGUF dims config.json implies.
 struct ExpectedTensor {
@@ -82,6 +89,9 @@ struct LlamaStyleDefaults {
 // Reads a llama-like config.json into {arch}.* keys in convert_hf_to_gguf's order.
 ArchHparams write_llama_style_hparams(const JsonFile& config, std::vector<GgufKv>& kvs, const std::string& arch,
                                       const LlamaStyleDefaults& defaults);
+
+// {arch}.rope.scaling.* from config.json's rope_scaling / rope_parameters; llama3 fills h.rope_freqs.
+void write_rope_scaling(const JsonFile& config, std::vector<GgufKv>& kvs, const std::string& arch, ArchHparams& h);
 
 // The llama layout's tensors (optional q/k/v biases: Qwen2 has them, llama may).
 std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, bool qkv_bias_required);

@@ -132,6 +132,21 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& config, const
     t.ne = gguf_dims_after(*embedding, TensorOp::None);
     view.tensors.push_back(std::move(t));
   }
+  if (!h.rope_freqs.empty()) {
+    // convert_hf_to_gguf yields generated tensors before the checkpoint's own.
+    auto t = std::make_shared<SourceTensor>();
+    t->name = "rope_freqs.weight";
+    t->dtype = DType::F32;
+    t->stored_dtype = DType::F32;
+    t->shape = {h.rope_freqs.size()};
+    t->decode = [values = h.rope_freqs] { return values; };
+    view.generated.push_back(t);
+    GgufViewTensor g;
+    g.name = t->name;
+    g.source = t.get();
+    g.ne = {h.rope_freqs.size()};
+    view.tensors.insert(view.tensors.begin(), std::move(g));
+  }
   check_tensors_against_config(*arch, h, view.tensors, config);
   const auto tokenizer = read_hf_tokenizer(source.dir, config.path(), h.n_vocab);
   if (!tokenizer) {

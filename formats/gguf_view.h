@@ -5,6 +5,7 @@
 // shape here, before anything is written or run.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,8 @@ struct GgufView {
   std::string architecture;  // general.architecture
   std::vector<GgufKv> kvs;   // in convert_hf_to_gguf.py's order
   std::vector<GgufViewTensor> tensors;
+  // Tensors the converter makes rather than reads (llama3 rope_freqs); `tensors` point into these.
+  std::vector<std::shared_ptr<const SourceTensor>> generated;
 };
 
 // `file_type` (general.file_type, llama_ftype numbering) goes where convert_hf_to_gguf.py puts it;

@@ -95,6 +95,12 @@ case $case_name in
         base=$work/run-gpt2.f32.gguf prompt="Hello world" n=8
         "$ckpt" convert "$shared/lm-buddy-fake_gpt2" -o "$base" --outtype f32 --no-progress >/dev/null
         ;;
+      llama3)
+        # Llama 3.2's layout: rope_scaling llama3 (rope_freqs) and tied embeddings.
+        base=$work/run-llama3.f32.gguf n=16
+        "$maker" llama3 "$work/run-llama3" "$src/samples/tiny-llama" 256 512 4 4 2 512
+        "$ckpt" convert "$work/run-llama3" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
       qwen2)
         need_shared lm-buddy-fake_gpt2/tokenizer.json
         base=$work/run-qwen2.f32.gguf prompt="Hello world" n=12
