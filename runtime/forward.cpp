@@ -53,9 +53,28 @@ Forward::Forward(const Model& model, uint32_t n_ctx, unsigned n_threads, KvType 
   if (n_ctx_ == 0) throw Error(ErrorCode::InvalidArgument, model.path, Error::kNoOffset, "n_ctx", "context size must be > 0");
   if (hp.arch == Arch::Gpt2 && n_ctx_ > hp.n_ctx_train) n_ctx_ = hp.n_ctx_train;  // learned positions end there
   const size_t kv_dim = size_t{hp.n_head_kv} * hp.head_dim;
+  // YaRN as ggml's rope_yarn applies it with llama.cpp's defaults (ext_factor 1, beta_fast 32, beta_slow 1):
+  // pair i's angle mixes the interpolated and extrapolated ones by a ramp over the correction dims, and
+  // cos/sin are scaled by 1 + 0.1 ln(factor) times rope.scaling.attn_factor.
+  double corr_low = 0, corr_high = 0;
+  if (hp.rope_yarn) {
+    auto corr_dim = [&](double n_rot) {
+      return hp.rope_dims * std::log(hp.yarn_orig_ctx / (n_rot * 2 * M_PI)) / (2 * std::log(double{hp.rope_base}));
+    };
+    corr_low = std::max(0.0, std::floor(corr_dim(32.0)));
+    corr_high = std::min(static_cast<double>(hp.rope_dims) - 1, std::ceil(corr_dim(1.0)));
+    rope_mscale_ = static_cast<float>((1.0 + 0.1 * std::log(1.0 / hp.rope_freq_scale)) * hp.rope_attn_factor);
+  }
   for (size_t i = 0; i < hp.rope_dims / 2; ++i) {
-    double f = std::pow(double{hp.rope_base}, -2.0 * static_cast<double>(i) / hp.rope_dims) * hp.rope_freq_scale;
+    double f = std::pow(double{hp.rope_base}, -2.0 * static_cast<double>(i) / hp.rope_dims);
     if (!model.rope_freq_factors.empty()) f /= model.rope_freq_factors[i];
+    if (hp.rope_yarn) {
+      const double y = (static_cast<double>(i) - corr_low) / std::max(0.001, corr_high - corr_low);
+      const double ramp = 1 - std::min(1.0, std::max(0.0, y));
+      f *= hp.rope_freq_scale * (1 - ramp) + ramp;
+    } else {
+      f *= hp.rope_freq_scale;
+    }
     rope_inv_freq_.push_back(static_cast<float>(f));
   }
   const size_t cache = size_t{hp.n_layer} * n_ctx_ * kv_dim;
@@ -109,7 +128,7 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
       const double pos = static_cast<double>(n_past_ + t);
       for (size_t i = 0; i < half; ++i) {
         const double theta = pos * rope_inv_freq_[i];
-        const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+        const float c = static_cast<float>(std::cos(theta)) * rope_mscale_, s = static_cast<float>(std::sin(theta)) * rope_mscale_;
         auto rotate = [&](float* head) {
           const size_t a = hp.rope_style == RopeStyle::Interleaved ? 2 * i : i;
           const size_t b = hp.rope_style == RopeStyle::Interleaved ? 2 * i + 1 : i + half;

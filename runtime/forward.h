@@ -43,7 +43,8 @@ class Forward {
   KvType kv_type_;
   std::vector<float> k_cache_, v_cache_;          // [layer][pos][kv_dim], KvType::F32
   std::vector<uint16_t> k_cache16_, v_cache16_;   // the same as f16 bits, KvType::F16
-  std::vector<float> rope_inv_freq_;  // per rotated pair: scale * base^(-2i/d) / factor_i
+  std::vector<float> rope_inv_freq_;  // per rotated pair: scale * base^(-2i/d) / factor_i (YaRN: ramped scale)
+  float rope_mscale_ = 1.0f;          // YaRN's magnitude correction of cos/sin
   std::vector<float> x_, h_, q_, k_, v_, qkv_, att_, tmp_, gate_, up_, logits_;
 };
 

@@ -35,7 +35,10 @@ struct Hparams {
   uint32_t rope_dims = 0;   // rotated dimensions per head (<= head_dim)
   float norm_eps = 1e-5f;
   float rope_base = 10000.0f;
-  float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+  float rope_freq_scale = 1.0f;  // 1 / scaling factor (linear and yarn)
+  bool rope_yarn = false;        // YaRN: per-pair ramp between interpolated and extrapolated angles
+  uint32_t yarn_orig_ctx = 0;    // rope.scaling.original_context_length
+  float rope_attn_factor = 1.0f; // rope.scaling.attn_factor
   RopeStyle rope_style = RopeStyle::Interleaved;
 };
 

@@ -1,8 +1,8 @@
 // Writes a small random HF checkpoint (or a PEFT adapter for one) for the llama.cpp interop tests
 // (never committed).
 // Usage: make_test_checkpoint ARCH OUT_DIR TOKENIZER_DIR HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB
-//   ARCH: llama (no biases), llama3 (Llama 3.2 style: rope_scaling llama3, tied embeddings) or qwen2
-//   (q/k/v biases, tied embeddings). The tokenizer files are copied.
+//   ARCH: llama (no biases), llama3 (Llama 3.2 style: rope_scaling llama3, tied embeddings), qwen2
+//   (q/k/v biases, tied embeddings) or qwen2-yarn (Qwen2.5 with YaRN). The tokenizer files are copied.
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
   const uint64_t hidden = std::strtoull(argv[4], nullptr, 10), inter = std::strtoull(argv[5], nullptr, 10);
   const uint64_t layers = std::strtoull(argv[6], nullptr, 10), heads = std::strtoull(argv[7], nullptr, 10);
   const uint64_t kv_heads = std::strtoull(argv[8], nullptr, 10), vocab = std::strtoull(argv[9], nullptr, 10);
-  const bool qwen2 = arch == "qwen2", llama3 = arch == "llama3", tied = qwen2 || llama3;
+  const bool yarn = arch == "qwen2-yarn";
+  const bool qwen2 = arch == "qwen2" || yarn, llama3 = arch == "llama3", tied = qwen2 || llama3;
   fs::create_directories(dir);
   std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM")
                                      << "\"], \"hidden_size\": " << hidden << ", \"intermediate_size\": " << inter
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
                                      << (llama3 ? ", \"rope_theta\": 500000.0, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 32.0, "
                                                   "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}"
                                                 : "")
+                                     << (yarn ? ", \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 64}" : "")
                                      << "}";
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
     if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);

@@ -101,6 +101,12 @@ case $case_name in
         "$maker" llama3 "$work/run-llama3" "$src/samples/tiny-llama" 256 512 4 4 2 512
         "$ckpt" convert "$work/run-llama3" -o "$base" --outtype f32 --no-progress >/dev/null
         ;;
+      qwen2yarn)
+        need_shared lm-buddy-fake_gpt2/tokenizer.json
+        base=$work/run-qwen2yarn.f32.gguf prompt="Hello world" n=12
+        "$maker" qwen2-yarn "$work/run-qwen2yarn" "$shared/lm-buddy-fake_gpt2" 256 512 2 4 2 50257
+        "$ckpt" convert "$work/run-qwen2yarn" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
       qwen2)
         need_shared lm-buddy-fake_gpt2/tokenizer.json
         base=$work/run-qwen2.f32.gguf prompt="Hello world" n=12
