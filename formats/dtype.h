@@ -20,6 +20,7 @@ enum class DType : uint8_t {
   // ggml block types
   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K,
   IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, IQ1_M, TQ1_0, TQ2_0,
+  MXFP4, NVFP4, Q1_0, Q2_0,
   Count
 };
 
@@ -33,7 +34,7 @@ struct DTypeInfo {
   int safetensors_rank;               // position in the safetensors Dtype enum (writer order), -1 if none
 };
 
-inline constexpr int kGgmlTypeCount = 39;  // GGML_TYPE_COUNT; ids 4, 5, 31-33, 36-38 are retired
+inline constexpr int kGgmlTypeCount = 43;  // GGML_TYPE_COUNT; ids 4, 5, 31-33, 36-38 are retired
 
 // clang-format off
 inline constexpr std::array<DTypeInfo, static_cast<size_t>(DType::Count)> kDTypes{{
@@ -82,6 +83,10 @@ inline constexpr std::array<DTypeInfo, static_cast<size_t>(DType::Count)> kDType
   {DType::IQ1_M,       "IQ1_M",     256,  56, "", 29, -1},
   {DType::TQ1_0,       "TQ1_0",     256,  54, "", 34, -1},
   {DType::TQ2_0,       "TQ2_0",     256,  66, "", 35, -1},
+  {DType::MXFP4,       "MXFP4",      32,  17, "", 39, -1},  // E8M0 scale + 16 bytes of E2M1 (gpt-oss)
+  {DType::NVFP4,       "NVFP4",      64,  36, "", 40, -1},  // 4 UE4M3 scales + 32 bytes of E2M1
+  {DType::Q1_0,        "Q1_0",      128,  18, "", 41, -1},
+  {DType::Q2_0,        "Q2_0",       64,  18, "", 42, -1},
 }};
 // clang-format on
 

@@ -201,7 +201,12 @@ void read_tensor_infos(ByteReader& r, GgufFile& out, uint64_t n_tensors) {
     const uint64_t type_at = r.offset();
     const auto type_id = r.read<int32_t>(field + " type");
     const auto dtype = dtype_from_ggml_id(type_id);
-    if (!dtype) r.fail_at(type_at, ErrorCode::BadDType, field + " type", "invalid or retired ggml type " + std::to_string(type_id));
+    if (!dtype) {
+      r.fail_at(type_at, ErrorCode::BadDType, field + " type",
+                type_id >= kGgmlTypeCount && type_id < 256
+                    ? "ggml type " + std::to_string(type_id) + " is newer than this ckpt knows (it reads types up to " + std::to_string(kGgmlTypeCount - 1) + ")"
+                    : type_id < 0 || type_id >= 256 ? "invalid ggml type " + std::to_string(type_id) : "retired ggml type " + std::to_string(type_id));
+    }
     t.dtype = *dtype;
     try {
       t.n_bytes = gguf_tensor_bytes(t.name, t.ne, t.dtype);

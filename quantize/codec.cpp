@@ -23,6 +23,8 @@ constexpr BlockCodec kBlockCodecs[] = {
     {DType::Q5_1, quantize_q5_1, dequantize_q5_1},     {DType::IQ4_NL, quantize_iq4_nl, dequantize_iq4_nl},
     {DType::Q4_K, quantize_q4_k, dequantize_q4_k},     {DType::Q5_K, quantize_q5_k, dequantize_q5_k},
     {DType::Q6_K, quantize_q6_k, dequantize_q6_k},
+    {DType::MXFP4, nullptr, dequantize_mxfp4},         {DType::NVFP4, nullptr, dequantize_nvfp4},
+    {DType::Q1_0, nullptr, dequantize_q1_0},           {DType::Q2_0, nullptr, dequantize_q2_0},
 };
 const BlockCodec* block_codec(DType t) {
   for (const auto& c : kBlockCodecs) {
@@ -33,7 +35,8 @@ const BlockCodec* block_codec(DType t) {
 }  // namespace
 
 bool can_quantize_to(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || block_codec(t) != nullptr;
+  const auto* c = block_codec(t);
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || (c && c->quantize);
 }
 
 bool can_dequantize_from(DType t) {
@@ -58,7 +61,7 @@ void encode_from_f32(DType t, std::span<const float> x, std::span<std::byte> out
       convert_f32_to_bf16(x, {reinterpret_cast<uint16_t*>(out.data()), x.size()});
       return;
     default:
-      if (const auto* c = block_codec(t)) return c->quantize(x, out);
+      if (const auto* c = block_codec(t); c && c->quantize) return c->quantize(x, out);
       throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "dtype",
                   "cannot encode " + std::string(dtype_name(t)) + " yet");
   }

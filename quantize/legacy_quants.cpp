@@ -187,4 +187,75 @@ void dequantize_q5_1(std::span<const std::byte> in, std::span<float> out) {
   }
 }
 
+// The types ggml added after ckpt's quantizers (decoded only, as ggml-quants.c dequantizes them):
+// MXFP4 / NVFP4 hold E2M1 codes as twice their value (kvalues_fp4), scales halved to match.
+namespace {
+constexpr int8_t kFp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+float e8m0_half(uint8_t x) {  // 0.5 * 2^(x - 127)
+  const uint32_t bits = x < 2 ? uint32_t{0x00200000} << x : static_cast<uint32_t>(x - 1) << 23;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float ue4m3_half(uint8_t x) {
+  if (x == 0 || x == 0x7F) return 0.0f;
+  const int exp = (x >> 3) & 0xF, man = x & 0x7;
+  const float raw = exp == 0 ? std::ldexp(static_cast<float>(man), -9) : std::ldexp(1.0f + static_cast<float>(man) / 8.0f, exp - 7);
+  return raw * 0.5f;
+}
+
+float half_at(const std::byte* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+}  // namespace
+
+void dequantize_mxfp4(std::span<const std::byte> in, std::span<float> out) {
+  for (size_t b = 0; b < out.size() / 32; ++b) {
+    const auto* blk = in.data() + b * 17;
+    const float d = e8m0_half(static_cast<uint8_t>(blk[0]));
+    for (int j = 0; j < 16; ++j) {
+      const auto q = static_cast<uint8_t>(blk[1 + j]);
+      out[b * 32 + j] = static_cast<float>(kFp4Values[q & 0x0F]) * d;
+      out[b * 32 + j + 16] = static_cast<float>(kFp4Values[q >> 4]) * d;
+    }
+  }
+}
+
+void dequantize_nvfp4(std::span<const std::byte> in, std::span<float> out) {
+  for (size_t b = 0; b < out.size() / 64; ++b) {
+    const auto* blk = in.data() + b * 36;
+    for (int s = 0; s < 4; ++s) {
+      const float d = ue4m3_half(static_cast<uint8_t>(blk[s]));
+      for (int j = 0; j < 8; ++j) {
+        const auto q = static_cast<uint8_t>(blk[4 + s * 8 + j]);
+        out[b * 64 + s * 16 + j] = static_cast<float>(kFp4Values[q & 0x0F]) * d;
+        out[b * 64 + s * 16 + j + 8] = static_cast<float>(kFp4Values[q >> 4]) * d;
+      }
+    }
+  }
+}
+
+void dequantize_q1_0(std::span<const std::byte> in, std::span<float> out) {
+  for (size_t b = 0; b < out.size() / 128; ++b) {
+    const auto* blk = in.data() + b * 18;
+    const float d = half_at(blk);
+    for (int j = 0; j < 128; ++j) out[b * 128 + j] = (static_cast<uint8_t>(blk[2 + j / 8]) >> (j % 8)) & 1 ? d : -d;
+  }
+}
+
+void dequantize_q2_0(std::span<const std::byte> in, std::span<float> out) {
+  for (size_t b = 0; b < out.size() / 64; ++b) {
+    const auto* blk = in.data() + b * 18;
+    const float d = half_at(blk);
+    for (int j = 0; j < 64; ++j) {
+      const int q = (static_cast<uint8_t>(blk[2 + j / 4]) >> ((j % 4) * 2)) & 0x03;
+      out[b * 64 + j] = static_cast<float>(q - 1) * d;
+    }
+  }
+}
+
 }  // namespace ckpt

@@ -49,6 +49,12 @@ void dequantize_q4_k(std::span<const std::byte> in, std::span<float> out);
 void dequantize_q5_k(std::span<const std::byte> in, std::span<float> out);
 void dequantize_q6_k(std::span<const std::byte> in, std::span<float> out);
 
+// Decode-only types (ggml types newer than the quantizers: gpt-oss MXFP4, NVFP4, Q1_0, Q2_0).
+void dequantize_mxfp4(std::span<const std::byte> in, std::span<float> out);
+void dequantize_nvfp4(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q1_0(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q2_0(std::span<const std::byte> in, std::span<float> out);
+
 // True for the types quantize_to/dequantize_from handle.
 bool can_quantize_to(DType t);
 

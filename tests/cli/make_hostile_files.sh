@@ -4,10 +4,10 @@ set -eu
 d=$1
 rm -rf "$d"  # outputs of an earlier run would make the directory-output tests refuse (non-empty)
 mkdir -p "$d"
-# GGUF whose only tensor has the invalid ggml type 39 (the type field is at offset 45).
+# GGUF whose only tensor has the retired ggml type 36 (the type field is at offset 45).
 { printf 'GGUF\x03\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
   printf '\x01\x00\x00\x00\x00\x00\x00\x00t\x01\x00\x00\x00\x20\x00\x00\x00\x00\x00\x00\x00'
-  printf '\x27\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'; head -c 64 /dev/zero; } >"$d/bad-type.gguf"
+  printf '\x24\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'; head -c 64 /dev/zero; } >"$d/bad-type.gguf"
 # safetensors whose header length points past the end of the file.
 printf '\x3c\x00\x00\x00\x00\x00\x00\x00{}' >"$d/short.safetensors"
 # A Git LFS pointer where a model should be.

@@ -22,7 +22,9 @@ TEST(DType, GgmlIdsBlockSizesAndBytesMatchTheSpecTable) {
                       {18, "IQ3_XXS", 256, 98}, {19, "IQ1_S", 256, 50},  {20, "IQ4_NL", 32, 18},  {21, "IQ3_S", 256, 110},
                       {22, "IQ2_S", 256, 82},  {23, "IQ4_XS", 256, 136}, {24, "I8", 1, 1},        {25, "I16", 1, 2},
                       {26, "I32", 1, 4},       {27, "I64", 1, 8},        {28, "F64", 1, 8},       {29, "IQ1_M", 256, 56},
-                      {30, "BF16", 1, 2},      {34, "TQ1_0", 256, 54},   {35, "TQ2_0", 256, 66}};
+                      {30, "BF16", 1, 2},      {34, "TQ1_0", 256, 54},   {35, "TQ2_0", 256, 66},
+                      {39, "MXFP4", 32, 17},   {40, "NVFP4", 64, 36},    {41, "Q1_0", 128, 18},
+                      {42, "Q2_0", 64, 18}};
   std::set<int> seen;
   for (const auto& row : spec) {
     const auto t = dtype_from_ggml_id(row.id);
@@ -32,7 +34,7 @@ TEST(DType, GgmlIdsBlockSizesAndBytesMatchTheSpecTable) {
     EXPECT_EQ(dtype_info(*t).block_bytes, row.bytes) << row.name;
     seen.insert(row.id);
   }
-  for (int retired : {4, 5, 31, 32, 33, 36, 37, 38, 39, -1, 1000}) {
+  for (int retired : {4, 5, 31, 32, 33, 36, 37, 38, 43, -1, 1000}) {
     EXPECT_FALSE(dtype_from_ggml_id(retired)) << retired;
   }
   // Every ggml type in the registry appears in the spec table.

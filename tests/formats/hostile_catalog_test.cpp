@@ -146,7 +146,8 @@ std::vector<HostileCase> gguf_cases() {
       {"gguf five dims", one_tensor("t", {1, 1, 1, 1, 1}, 0, 0, 32), ErrorCode::BadShape},
       {"gguf negative ne", one_tensor("t", {-4}, 0, 0, 32), ErrorCode::BadShape},
       {"gguf retired type 4", one_tensor("t", {32}, 4, 0, 32), ErrorCode::BadDType},
-      {"gguf type 39", one_tensor("t", {32}, 39, 0, 32), ErrorCode::BadDType},
+      {"gguf type 36 (retired)", one_tensor("t", {32}, 36, 0, 32), ErrorCode::BadDType},
+      {"gguf type 43 (newer than ckpt)", one_tensor("t", {32}, 43, 0, 32), ErrorCode::BadDType},
       {"gguf ne0 not a block multiple", one_tensor("t", {16}, 2, 0, 32), ErrorCode::BadShape},
       {"gguf element count overflow", one_tensor("t", {int64_t{1} << 32, int64_t{1} << 32}, 0, 0, 32), ErrorCode::Overflow},
       {"gguf byte size overflow", one_tensor("t", {int64_t{1} << 62}, 0, 0, 32), ErrorCode::Overflow},
@@ -187,7 +188,7 @@ TEST(HostileCatalog, HasAtLeastFortyCases) { EXPECT_GE(safetensors_cases().size(
 
 // The error names the offset of the offending field, not just the file.
 TEST(HostileCatalog, OffsetsPointAtTheField) {
-  const auto bad_type = one_tensor("t", {32}, 39, 0, 32);
+  const auto bad_type = one_tensor("t", {32}, 36, 0, 32);
   const Error e = test::expect_error(ErrorCode::BadDType, [&] { read_gguf(test::memory_file(bad_type)); });
   EXPECT_EQ(e.offset(), 24u + 8 + 1 + 4 + 8);  // header, name, n_dims, ne[0] -> the type field
   const std::string header =

@@ -153,3 +153,60 @@ TEST(GgmlQuants, VectorizedPathsEqualScalarReferences) {
 
 }  // namespace
 }  // namespace ckpt
+
+namespace ckpt {
+namespace {
+
+// The ggml types newer than ckpt's quantizers, decoded by their specifications (OCP MX: value =
+// E2M1(code) * 2^(e - 127); NVFP4: E2M1(code) * UE4M3 scale per 16; Q1_0: +-d; Q2_0: (q - 1) * d),
+// hand-computed, not through ggml's halved tables.
+TEST(NewGgmlTypes, DecodeHandComputedBlocks) {
+  const float e2m1[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+  std::vector<std::byte> mx(17);
+  mx[0] = std::byte{129};  // 2^(129-127) = 4
+  for (int j = 0; j < 16; ++j) mx[1 + j] = static_cast<std::byte>((j & 0xF) | ((15 - j) << 4));
+  std::vector<float> out(32);
+  decode_to_f32(DType::MXFP4, mx, out);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(out[j], e2m1[j] * 4) << j;
+    EXPECT_EQ(out[j + 16], e2m1[15 - j] * 4) << j;
+  }
+  std::vector<std::byte> nv(36);
+  nv[0] = std::byte{0x38};  // UE4M3 1.0
+  nv[1] = std::byte{0x40};  // 2.0
+  nv[2] = std::byte{0x30};  // 0.5
+  nv[3] = std::byte{0x3C};  // 1.5
+  for (int i = 0; i < 32; ++i) nv[4 + i] = static_cast<std::byte>(0x72);  // low 2 (1.0), high 7 (6.0)
+  std::vector<float> nout(64);
+  decode_to_f32(DType::NVFP4, nv, nout);
+  const float scales[4] = {1.0f, 2.0f, 0.5f, 1.5f};
+  for (int s = 0; s < 4; ++s) {
+    for (int j = 0; j < 8; ++j) {
+      EXPECT_EQ(nout[s * 16 + j], 1.0f * scales[s]);
+      EXPECT_EQ(nout[s * 16 + 8 + j], 6.0f * scales[s]);
+    }
+  }
+  std::vector<std::byte> q1(18);
+  q1[0] = std::byte{0x00};
+  q1[1] = std::byte{0x40};  // f16 2.0
+  q1[2] = std::byte{0x05};  // elements 0 and 2 set
+  std::vector<float> o1(128);
+  decode_to_f32(DType::Q1_0, q1, o1);
+  EXPECT_EQ(o1[0], 2.0f);
+  EXPECT_EQ(o1[1], -2.0f);
+  EXPECT_EQ(o1[2], 2.0f);
+  EXPECT_EQ(o1[127], -2.0f);
+  std::vector<std::byte> q2(18);
+  q2[1] = std::byte{0x3C};  // f16 1.0
+  q2[2] = std::byte{0xE4};  // codes 0, 1, 2, 3 -> -1, 0, 1, 2
+  std::vector<float> o2(64);
+  decode_to_f32(DType::Q2_0, q2, o2);
+  EXPECT_EQ(o2[0], -1.0f);
+  EXPECT_EQ(o2[1], 0.0f);
+  EXPECT_EQ(o2[2], 1.0f);
+  EXPECT_EQ(o2[3], 2.0f);
+  EXPECT_FALSE(can_quantize_to(DType::MXFP4)) << "decode only";
+}
+
+}  // namespace
+}  // namespace ckpt
