@@ -98,7 +98,11 @@ nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arc
     c["rms_norm_eps"] = h.d("attention.layer_norm_rms_epsilon").value_or(1e-5);
     c["rope_theta"] = h.d("rope.freq_base").value_or(10000.0);
     const uint64_t head_dim = h.req("embedding_length") / h.req("attention.head_count");
-    if (const auto rot = h.u("rope.dimension_count"); rot && *rot != head_dim) c["head_dim"] = *rot;
+    if (const auto key = h.u("attention.key_length")) {
+      c["head_dim"] = *key;  // Qwen3's config default (128) is not hidden / heads: always say it
+    } else if (const auto rot = h.u("rope.dimension_count"); rot && *rot != head_dim) {
+      c["head_dim"] = *rot;
+    }
     c["hidden_act"] = "silu";
   }
   c["vocab_size"] = n_vocab;

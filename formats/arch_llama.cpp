@@ -139,6 +139,12 @@ ArchHparams write_llama_style_hparams(const JsonFile& c, std::vector<GgufKv>& kv
   add_u32(kvs, arch + ".vocab_size", h.n_vocab, c, "vocab_size");
   add_u32(kvs, arch + ".rope.dimension_count", head_dim, c, "head_dim");
   write_rope_scaling(c, kvs, arch, h);
+  // convert_hf_to_gguf: an explicit head_dim (Qwen3, Mistral-Nemo: not hidden / heads) sets the key and
+  // value lengths llama.cpp sizes attention with.
+  if (c.has("head_dim")) {
+    add_u32(kvs, arch + ".attention.key_length", head_dim, c, "head_dim");
+    add_u32(kvs, arch + ".attention.value_length", head_dim, c, "head_dim");
+  }
   return h;
 }
 

@@ -122,6 +122,21 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
     add_bias(q_.data(), l.bq, n);
     add_bias(k_.data(), l.bk, n);
     add_bias(v_.data(), l.bv, n);
+    if (!l.attn_q_norm.empty()) {  // Qwen3: each head RMS-normalized before rope
+      std::vector<float> head(hd);
+      for (size_t t = 0; t < n; ++t) {
+        for (size_t h = 0; h < hp.n_head; ++h) {
+          float* q = q_.data() + t * q_dim + h * hd;
+          rms_norm(q, l.attn_q_norm, hp.norm_eps, hd, head.data());
+          std::copy(head.begin(), head.end(), q);
+        }
+        for (size_t h = 0; h < hp.n_head_kv; ++h) {
+          float* k = k_.data() + t * kv_dim + h * hd;
+          rms_norm(k, l.attn_k_norm, hp.norm_eps, hd, head.data());
+          std::copy(head.begin(), head.end(), k);
+        }
+      }
+    }
     // RoPE on q and k: pairs (2i, 2i+1) or (i, i + d/2), angle pos * rope_inv_freq_[i].
     const size_t half = hp.rope_dims / 2;
     for (size_t t = 0; t < n; ++t) {

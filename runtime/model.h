@@ -15,7 +15,7 @@
 
 namespace ckpt::runtime {
 
-enum class Arch { Llama, Qwen2, Gpt2 };
+enum class Arch { Llama, Qwen2, Qwen3, Gpt2 };
 
 // How RoPE pairs dimensions: ggml's "normal" mode rotates (2i, 2i+1) (GGUF llama, whose Q/K rows the
 // converter permuted); "neox" rotates (i, i + d/2) (HF llama weights as stored, Qwen2, GPT-NeoX).
@@ -74,6 +74,7 @@ struct Weight {
 
 struct Layer {
   std::vector<float> attn_norm, attn_norm_b, ffn_norm, ffn_norm_b;
+  std::vector<float> attn_q_norm, attn_k_norm;  // Qwen3: RMSNorm of each q/k head before rope
   Weight wq, wk, wv, wqkv, wo, w_gate, w_up, w_down;
   std::vector<float> bq, bk, bv, bqkv, bo, b_up, b_down;
 };

@@ -63,3 +63,53 @@ TEST(ModernGguf, Mxfp4TensorsInspectConvertBackAndRun) {
 
 }  // namespace
 }  // namespace ckpt
+
+namespace ckpt {
+namespace {
+
+using namespace ckpt::test::lora;
+
+// Qwen3: per-head q/k RMSNorm weights and an explicit head_dim. HF -> GGUF -> HF gives the same tensors
+// (f32, byte for byte) and config, and the HF directory runs like its GGUF.
+TEST(Qwen3, ConvertsBothWaysAndRunsLikeItsGguf) {
+  test::TempDir tmp;
+  std::mt19937 rng(42);
+  Tensors base = make_base(tmp.file("base"), DType::F32, rng,
+                           {{"architectures", {"Qwen3ForCausalLM"}}, {"model_type", "qwen3"}, {"head_dim", 16}, {"tie_word_embeddings", true}});
+  for (int l = 0; l < 2; ++l) {
+    for (const char* n : {"q_norm", "k_norm"}) {
+      Mat m = random_mat({16}, rng, 0.1);
+      for (auto& x : m.v) x = round_to(DType::F32, 1.0 + x);
+      base["model.layers." + std::to_string(l) + ".self_attn." + n + ".weight"] = m;
+    }
+  }
+  write_tensors(tmp.file("base/model.safetensors"), base, DType::F32);
+  to_gguf(tmp.file("base"), tmp.file("q3.gguf"), "f32");
+  const GgufFile g = read_gguf(tmp.file("q3.gguf"));
+  EXPECT_EQ(*g.find_kv("general.architecture")->value.as_string(), "qwen3");
+  EXPECT_EQ(g.find_kv("qwen3.attention.key_length")->value.as_u64(), 16u);
+  ASSERT_TRUE(g.find_tensor("blk.1.attn_k_norm.weight"));
+  ConvertOptions back;
+  back.input = tmp.file("q3.gguf");
+  back.output = tmp.file("back");
+  back.to = "hf";
+  convert(back);
+  const Tensors again = read_tensors(tmp.file("back"));
+  for (const auto& [name, m] : base) {
+    ASSERT_TRUE(again.count(name)) << name;
+    EXPECT_EQ(again.at(name).v, m.v) << name;
+  }
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(tmp.file("back/config.json")))["head_dim"], 16);
+
+  const runtime::Model hf = runtime::load_model(tmp.file("base")), gg = runtime::load_model(tmp.file("q3.gguf"));
+  ASSERT_FALSE(hf.layers[0].attn_q_norm.empty());
+  runtime::Forward a(hf, 32, 2, runtime::KvType::F32), b(gg, 32, 2, runtime::KvType::F32);
+  const std::vector<int32_t> tokens = {1, 9, 300, 41, 7};
+  const auto la = a.eval(tokens, true);
+  const std::vector<float> first(la.begin(), la.end());
+  const auto lb = b.eval(tokens, true);
+  for (size_t i = 0; i < first.size(); ++i) ASSERT_NEAR(first[i], lb[i], 1e-4) << i;
+}
+
+}  // namespace
+}  // namespace ckpt

@@ -2,7 +2,8 @@
 // (never committed).
 // Usage: make_test_checkpoint ARCH OUT_DIR TOKENIZER_DIR HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB
 //   ARCH: llama (no biases), llama3 (Llama 3.2 style: rope_scaling llama3, tied embeddings), qwen2
-//   (q/k/v biases, tied embeddings) or qwen2-yarn (Qwen2.5 with YaRN). The tokenizer files are copied.
+//   (q/k/v biases, tied embeddings), qwen2-yarn (Qwen2.5 with YaRN) or qwen3 (q/k norms, head_dim
+//   twice hidden / heads, tied). The tokenizer files are copied.
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
@@ -64,10 +65,12 @@ int main(int argc, char** argv) {
   const uint64_t hidden = std::strtoull(argv[4], nullptr, 10), inter = std::strtoull(argv[5], nullptr, 10);
   const uint64_t layers = std::strtoull(argv[6], nullptr, 10), heads = std::strtoull(argv[7], nullptr, 10);
   const uint64_t kv_heads = std::strtoull(argv[8], nullptr, 10), vocab = std::strtoull(argv[9], nullptr, 10);
-  const bool yarn = arch == "qwen2-yarn";
-  const bool qwen2 = arch == "qwen2" || yarn, llama3 = arch == "llama3", tied = qwen2 || llama3;
+  const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3";
+  const bool qwen2 = arch == "qwen2" || yarn, llama3 = arch == "llama3", tied = qwen2 || llama3 || qwen3;
+  // Qwen3: an explicit head_dim twice hidden / heads (llama.cpp must size attention from key_length).
+  const uint64_t head_dim = qwen3 ? 2 * hidden / heads : hidden / heads;
   fs::create_directories(dir);
-  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM")
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (qwen3 ? "Qwen3ForCausalLM" : qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM")
                                      << "\"], \"hidden_size\": " << hidden << ", \"intermediate_size\": " << inter
                                      << ", \"num_hidden_layers\": " << layers << ", \"num_attention_heads\": " << heads
                                      << ", \"num_key_value_heads\": " << kv_heads << ", \"vocab_size\": " << vocab
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
                                                   "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}"
                                                 : "")
                                      << (yarn ? ", \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 64}" : "")
+                                     << (qwen3 ? ", \"head_dim\": " + std::to_string(head_dim) : std::string())
                                      << "}";
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
     if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
@@ -93,7 +97,7 @@ int main(int argc, char** argv) {
     for (auto& x : v) x = mean + normal(rng);
     tensors.push_back({name, ckpt::DType::F32, shape, ckpt::write_bytes_from(std::as_bytes(std::span(v)))});
   };
-  const uint64_t kv_dim = kv_heads * (hidden / heads);
+  const uint64_t kv_dim = kv_heads * head_dim, q_dim = heads * head_dim;
   add("model.embed_tokens.weight", {vocab, hidden}, 0);
   if (!tied) add("lm_head.weight", {vocab, hidden}, 0);
   add("model.norm.weight", {hidden}, 1);
@@ -101,12 +105,16 @@ int main(int argc, char** argv) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     add(p + "input_layernorm.weight", {hidden}, 1);
     add(p + "post_attention_layernorm.weight", {hidden}, 1);
-    add(p + "self_attn.q_proj.weight", {hidden, hidden}, 0);
+    add(p + "self_attn.q_proj.weight", {q_dim, hidden}, 0);
     add(p + "self_attn.k_proj.weight", {kv_dim, hidden}, 0);
     add(p + "self_attn.v_proj.weight", {kv_dim, hidden}, 0);
-    add(p + "self_attn.o_proj.weight", {hidden, hidden}, 0);
+    add(p + "self_attn.o_proj.weight", {hidden, q_dim}, 0);
+    if (qwen3) {
+      add(p + "self_attn.q_norm.weight", {head_dim}, 1);
+      add(p + "self_attn.k_norm.weight", {head_dim}, 1);
+    }
     if (qwen2) {
-      add(p + "self_attn.q_proj.bias", {hidden}, 0);
+      add(p + "self_attn.q_proj.bias", {q_dim}, 0);
       add(p + "self_attn.k_proj.bias", {kv_dim}, 0);
       add(p + "self_attn.v_proj.bias", {kv_dim}, 0);
     }

@@ -101,6 +101,12 @@ case $case_name in
         "$maker" llama3 "$work/run-llama3" "$src/samples/tiny-llama" 256 512 4 4 2 512
         "$ckpt" convert "$work/run-llama3" -o "$base" --outtype f32 --no-progress >/dev/null
         ;;
+      qwen3)
+        need_shared lm-buddy-fake_gpt2/tokenizer.json
+        base=$work/run-qwen3.f32.gguf prompt="Hello world" n=12
+        "$maker" qwen3 "$work/run-qwen3" "$shared/lm-buddy-fake_gpt2" 256 512 2 4 2 50257
+        "$ckpt" convert "$work/run-qwen3" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
       qwen2yarn)
         need_shared lm-buddy-fake_gpt2/tokenizer.json
         base=$work/run-qwen2yarn.f32.gguf prompt="Hello world" n=12
