@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "convert/convert.h"
+#include "formats/architecture.h"
 #include "formats/progress.h"
 #include "formats/safetensors_index.h"
 #include "inspect/cli/commands.h"
@@ -17,6 +18,7 @@ struct ConvertFlags {
   ConvertOptions options;
   std::string split_max_size;
   bool no_progress = false;
+  bool list_archs = false;
 };
 }  // namespace
 
@@ -26,9 +28,9 @@ void add_convert_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("convert", "Convert an HF checkpoint (or llama2.c .bin) to GGUF, or a GGUF back to HF");
   cmd->add_option("input", o.input,
                   "HF model directory, llama2.c model .bin, .gguf (with --to hf), a PEFT adapter directory (with --base), "
-                  "or a GGUF LoRA (with --to peft --base)")
-      ->required();
-  cmd->add_option("-o,--output", o.output, "Output .gguf file, or directory with --to hf / --to peft")->required();
+                  "or a GGUF LoRA (with --to peft --base)");
+  cmd->add_option("-o,--output", o.output, "Output .gguf file, or directory with --to hf / --to peft");
+  cmd->add_flag("--list-archs", flags->list_archs, "Print the architectures convert reads (HF name -> GGUF architecture) and exit");
   cmd->add_option("--to", o.to, "Output format")->check(CLI::IsMember({"gguf", "hf", "peft"}))->default_str("gguf");
   cmd->add_option("--base", o.base, "Adapters: the base model (HF directory or GGUF) they were trained on");
   cmd->add_option("--outtype", o.outtype, "f32, f16 (default to GGUF), bf16, q8_0, or auto (F16 if the first tensor is F16, else BF16)")
@@ -43,6 +45,16 @@ void add_convert_command(CLI::App& app) {
   cmd->add_flag("--dry-run", o.dry_run, "Print the plan (names, types, shapes) and write nothing");
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
   cmd->callback([flags] {
+    if (flags->list_archs) {
+      for (const auto& name : supported_architectures()) {
+        const Architecture* a = find_architecture(name);
+        fmt::print("{:<28} -> {}\n", name, a ? a->gguf_arch : "?");
+      }
+      fmt::print("{:<28} -> {}\n", "llama2.c (run.c model.bin)", "llama");
+      return;
+    }
+    if (flags->options.input.empty()) throw CLI::ValidationError("input", "is required (or pass --list-archs)");
+    if (flags->options.output.empty()) throw CLI::ValidationError("--output", "is required");
     auto options = flags->options;
     if (!flags->split_max_size.empty()) {
       // llama.cpp's --split-max-size takes decimal M/G suffixes ("2G" = 2,000,000,000 bytes).
