@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "formats/detect.h"
+#include "formats/fp8_fold.h"
 #include "formats/json_header.h"
 #include "formats/lfs_pointer.h"
 #include "formats/llama2c.h"
@@ -407,6 +408,7 @@ ModelSource open_model_source(const std::string& path) {
   }
   out.tensors = out.all_tensors;
   out.index();
+  if (out.kind == SourceKind::HfCheckpoint) fold_fp8_weights(out);  // FP8 weights read as the values they hold
   return out;
 }
 

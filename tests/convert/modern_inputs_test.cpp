@@ -113,3 +113,103 @@ TEST(Qwen3, ConvertsBothWaysAndRunsLikeItsGguf) {
 
 }  // namespace
 }  // namespace ckpt
+
+#include "formats/fp8_fold.h"
+#include "formats/float_convert.h"
+
+namespace ckpt {
+namespace {
+
+using namespace ckpt::test::lora;
+
+std::vector<std::byte> byte_vec(std::initializer_list<int> v) {
+  std::vector<std::byte> out;
+  for (int x : v) out.push_back(static_cast<std::byte>(x));
+  return out;
+}
+
+// A [4, 6] E4M3 weight in blocks of [2, 4] (so the second column block is cut to 2), by hand:
+// 0x38 = 1.0, 0x40 = 2.0, 0x3C = 1.5, 0xB8 = -1.0, 0x30 = 0.5, 0x00 = 0.
+TEST(Fp8, BlockScalesDequantizeAsHandComputed) {
+  const auto w = byte_vec({0x38, 0x40, 0x3C, 0xB8, 0x30, 0x00,  //
+                           0x40, 0x38, 0x30, 0x3C, 0xB8, 0x38,  //
+                           0xB8, 0x00, 0x38, 0x40, 0x3C, 0x30,  //
+                           0x30, 0x3C, 0x40, 0x38, 0x00, 0xB8});
+  const std::vector<float> s = {2.0f, 0.5f, 4.0f, 1.5f};
+  const auto file = test::memory_file(w, "w");
+  const auto sfile = test::memory_file(std::as_bytes(std::span(s)), "s");
+  SourceTensor wt{"x.weight", DType::F8_E4M3, {4, 6}, file->bytes(), file, {}, DType::F8_E4M3, ""};
+  SourceTensor st{"x.weight_scale_inv", DType::F32, {2, 2}, sfile->bytes(), sfile, {}, DType::F32, ""};
+  const std::vector<float> want = {2, 4, 3, -2, 0.25f, 0,  //
+                                   4, 2, 1, 3, -0.5f, 0.5f,  //
+                                   -4, 0, 4, 8, 2.25f, 0.75f,  //
+                                   2, 6, 8, 4, 0, -1.5f};
+  EXPECT_EQ(dequantize_fp8(wt, st, {2, 4}), want);
+  // Per-output-channel scales broadcast over columns.
+  const std::vector<float> per_row = {1.0f, 2.0f, 0.5f, -1.0f};
+  const auto rfile = test::memory_file(std::as_bytes(std::span(per_row)), "r");
+  SourceTensor rt{"x.weight_scale", DType::F32, {4, 1}, rfile->bytes(), rfile, {}, DType::F32, ""};
+  const auto rows = dequantize_fp8(wt, rt, {});
+  EXPECT_EQ(rows[6], 4.0f);    // 2.0 * 2
+  EXPECT_EQ(rows[23], 1.0f);   // -1.0 * -1
+}
+
+// An FP8 checkpoint (block scales, as DeepSeek/Qwen3-FP8 ship) converts to the same GGUF tensors as its
+// dequantized bf16 twin.
+TEST(Fp8, CheckpointConvertsLikeItsDequantizedTwin) {
+  test::TempDir tmp;
+  std::mt19937 rng(43);
+  const Tensors base = make_base(tmp.file("twin"), DType::F32, rng);
+  Tensors twin = base;
+  std::vector<TensorToWrite> fp8;
+  std::vector<std::shared_ptr<std::vector<std::byte>>> keep;
+  std::uniform_int_distribution<int> code(0x20, 0x48), sign(0, 1);
+  for (auto& [name, m] : twin) {
+    const bool quantize = m.shape.size() == 2 && name.find("_proj.weight") != std::string::npos;
+    if (!quantize) {  // as the twin stores it: bf16
+      auto bytes = std::make_shared<std::vector<std::byte>>(m.v.size() * 2);
+      std::vector<float> f(m.v.begin(), m.v.end());
+      encode_from_f32(DType::BF16, f, *bytes);
+      keep.push_back(bytes);
+      fp8.push_back({name, DType::BF16, m.shape, write_bytes_from(*bytes)});
+      continue;
+    }
+    const uint64_t rows = m.shape[0], cols = m.shape[1], br = (rows + 31) / 32, bc = (cols + 31) / 32;
+    auto codes = std::make_shared<std::vector<std::byte>>(rows * cols);
+    auto scales = std::make_shared<std::vector<std::byte>>(br * bc * 4);
+    std::vector<float> s(br * bc);
+    for (size_t i = 0; i < s.size(); ++i) s[i] = std::ldexp(1.0f, static_cast<int>(i % 5) - 8);
+    std::memcpy(scales->data(), s.data(), scales->size());
+    for (uint64_t r = 0; r < rows; ++r) {
+      for (uint64_t c = 0; c < cols; ++c) {
+        const int b = code(rng) | (sign(rng) << 7);
+        (*codes)[r * cols + c] = static_cast<std::byte>(b);
+        m.v[r * cols + c] = static_cast<double>(f8_e4m3_to_f32(static_cast<uint8_t>(b))) * s[(r / 32) * bc + c / 32];
+      }
+    }
+    keep.push_back(codes);
+    keep.push_back(scales);
+    fp8.push_back({name, DType::F8_E4M3, m.shape, write_bytes_from(*codes)});
+    fp8.push_back({name + "_scale_inv", DType::F32, {br, bc}, write_bytes_from(*scales)});
+  }
+  write_tensors(tmp.file("twin/model.safetensors"), twin, DType::BF16);  // exact: 3-bit mantissas times 2^k
+  fs::create_directories(tmp.file("fp8"));
+  write_safetensors(tmp.file("fp8/model.safetensors"), std::move(fp8), {{"format", "pt"}});
+  auto config = nlohmann::json::parse(std::ifstream(tmp.file("twin/config.json")));
+  config["quantization_config"] = {{"quant_method", "fp8"}, {"weight_block_size", {32, 32}}, {"activation_scheme", "dynamic"}};
+  std::ofstream(tmp.file("fp8/config.json")) << config.dump();
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) fs::copy_file(fs::path(tmp.file("twin")) / f, fs::path(tmp.file("fp8")) / f);
+  to_gguf(tmp.file("twin"), tmp.file("twin.gguf"), "f32");
+  to_gguf(tmp.file("fp8"), tmp.file("fp8.gguf"), "f32");
+  const GgufFile a = read_gguf(tmp.file("twin.gguf")), b = read_gguf(tmp.file("fp8.gguf"));
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& t : a.tensors) {
+    const auto* u = b.find_tensor(t.name);
+    ASSERT_TRUE(u) << t.name;
+    const auto x = a.data(t), y = b.data(*u);
+    EXPECT_TRUE(std::equal(x.begin(), x.end(), y.begin(), y.end())) << t.name;
+  }
+}
+
+}  // namespace
+}  // namespace ckpt
