@@ -3,7 +3,8 @@
 // Usage: make_test_checkpoint ARCH OUT_DIR TOKENIZER_DIR HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB
 //   ARCH: llama (no biases), llama3 (Llama 3.2 style: rope_scaling llama3, tied embeddings), qwen2
 //   (q/k/v biases, tied embeddings), qwen2-yarn (Qwen2.5 with YaRN) or qwen3 (q/k norms, head_dim
-//   twice hidden / heads, tied). The tokenizer files are copied.
+//   twice hidden / heads, tied) or mistral-nemo (llama with head_dim twice hidden / heads). The
+//   tokenizer files are copied.
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
@@ -65,12 +66,12 @@ int main(int argc, char** argv) {
   const uint64_t hidden = std::strtoull(argv[4], nullptr, 10), inter = std::strtoull(argv[5], nullptr, 10);
   const uint64_t layers = std::strtoull(argv[6], nullptr, 10), heads = std::strtoull(argv[7], nullptr, 10);
   const uint64_t kv_heads = std::strtoull(argv[8], nullptr, 10), vocab = std::strtoull(argv[9], nullptr, 10);
-  const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3";
+  const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3", nemo = arch == "mistral-nemo";
   const bool qwen2 = arch == "qwen2" || yarn, llama3 = arch == "llama3", tied = qwen2 || llama3 || qwen3;
   // Qwen3: an explicit head_dim twice hidden / heads (llama.cpp must size attention from key_length).
-  const uint64_t head_dim = qwen3 ? 2 * hidden / heads : hidden / heads;
+  const uint64_t head_dim = qwen3 || nemo ? 2 * hidden / heads : hidden / heads;
   fs::create_directories(dir);
-  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (qwen3 ? "Qwen3ForCausalLM" : qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM")
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (qwen3 ? "Qwen3ForCausalLM" : qwen2 ? "Qwen2ForCausalLM" : nemo ? "MistralForCausalLM" : "LlamaForCausalLM")
                                      << "\"], \"hidden_size\": " << hidden << ", \"intermediate_size\": " << inter
                                      << ", \"num_hidden_layers\": " << layers << ", \"num_attention_heads\": " << heads
                                      << ", \"num_key_value_heads\": " << kv_heads << ", \"vocab_size\": " << vocab
@@ -80,7 +81,7 @@ int main(int argc, char** argv) {
                                                   "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}"
                                                 : "")
                                      << (yarn ? ", \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 64}" : "")
-                                     << (qwen3 ? ", \"head_dim\": " + std::to_string(head_dim) : std::string())
+                                     << (qwen3 || nemo ? ", \"head_dim\": " + std::to_string(head_dim) : std::string())
                                      << "}";
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
     if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);

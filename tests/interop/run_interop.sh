@@ -101,6 +101,12 @@ case $case_name in
         "$maker" llama3 "$work/run-llama3" "$src/samples/tiny-llama" 256 512 4 4 2 512
         "$ckpt" convert "$work/run-llama3" -o "$base" --outtype f32 --no-progress >/dev/null
         ;;
+      nemo)
+        # Mistral-Nemo's layout: head_dim is not hidden / heads (Q/K permuted with it).
+        base=$work/run-nemo.f32.gguf n=16
+        "$maker" mistral-nemo "$work/run-nemo" "$src/samples/tiny-llama" 256 512 4 4 2 512
+        "$ckpt" convert "$work/run-nemo" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
       qwen3)
         need_shared lm-buddy-fake_gpt2/tokenizer.json
         base=$work/run-qwen3.f32.gguf prompt="Hello world" n=12
