@@ -6,6 +6,7 @@
 #include "runtime/check.h"
 #include "runtime/forward.h"
 #include "runtime/generate.h"
+#include "runtime/jinja.h"
 #include "runtime/lora.h"
 #include "runtime/matmul.h"
 #include "runtime/model.h"

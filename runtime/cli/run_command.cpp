@@ -24,7 +24,7 @@ namespace {
 using namespace ckpt::runtime;
 
 struct RunFlags {
-  std::string model, prompt, prompt_file, check, system;
+  std::string model, prompt, prompt_file, check, system, chat_template_file;
   std::vector<std::string> lora, check_lora;  // PATH[:SCALE]
   bool chat = false;
   std::string kv_type = "f16";
@@ -187,6 +187,34 @@ void run_check(RunFlags& f) {
   }
 }
 
+// The model's chat template (or --chat-template FILE) rendered by the Jinja interpreter as
+// apply_chat_template does; BOS text at the start is left to the tokenizer, which adds BOS itself.
+std::string chat_prompt(const RunFlags& f, const Loaded& l) {
+  std::string tmpl = l.model.vocab.chat_template, origin = f.model;
+  if (!f.chat_template_file.empty()) {
+    std::ifstream in(f.chat_template_file, std::ios::binary);
+    if (!in) throw Error(ErrorCode::Io, f.chat_template_file, Error::kNoOffset, "--chat-template", "cannot be read");
+    std::stringstream text;
+    text << in.rdbuf();
+    tmpl = text.str();
+    origin = f.chat_template_file;
+  }
+  if (tmpl.empty()) {
+    throw Error(ErrorCode::NotFound, f.model, Error::kNoOffset, "chat_template",
+                "the model has no chat template (tokenizer.chat_template / tokenizer_config.json): pass --chat-template FILE");
+  }
+  const auto& v = l.model.vocab;
+  auto token_text = [&](std::optional<uint32_t> id) { return id && *id < v.tokens.size() ? v.tokens[*id] : std::string(); };
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
+  messages.push_back({{"role", "user"}, {"content", f.prompt}});
+  const std::string bos = token_text(v.bos_id);
+  const nlohmann::ordered_json context = {{"messages", messages}, {"add_generation_prompt", true}, {"bos_token", bos}, {"eos_token", token_text(v.eos_id)}};
+  std::string prompt = render_jinja(tmpl, context, origin);
+  if (!bos.empty() && prompt.starts_with(bos) && f.gen.add_special) prompt.erase(0, bos.size());
+  return prompt;
+}
+
 void run_generate(RunFlags& f) {
   Loaded l = load(f.model, f.lora);
   const unsigned threads = bounded_thread_count(f.threads);
@@ -198,12 +226,7 @@ void run_generate(RunFlags& f) {
   g.stop_at_eos = !f.ignore_eos;
   if (f.greedy) g.sampling.temperature = 0;
   const uint64_t seed = f.seed ? *f.seed : std::random_device{}();
-  if (f.chat) {
-    std::vector<ChatMessage> messages;
-    if (!f.system.empty()) messages.push_back({"system", f.system});
-    messages.push_back({"user", f.prompt});
-    f.prompt = render_chat(detect_chat_format(l.model.vocab.chat_template, f.model), messages);
-  }
+  if (f.chat) f.prompt = chat_prompt(f, l);
   auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
   fit_prompt(f, l.model, prompt_tokens, 1);
   Forward forward(l.model, context_size(f, l.model, prompt_tokens.size() + static_cast<size_t>(std::max(1, f.n_predict))),
@@ -269,8 +292,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--no-repeat-ngram-size", s.no_repeat_ngram_size, "Never repeat an n-gram of this size (0: off)")->default_val(0)->check(CLI::Range(0, 1024));
   cmd->add_option("-s,--seed", f->seed, "Random seed (default: random; printed with --verbose)");
   cmd->add_option("--stop", f->gen.stop, "Stop before this string (repeatable)");
-  cmd->add_flag("--chat", f->chat, "Wrap the prompt as a user turn in the model's chat template (ChatML, Llama-3, [INST], Zephyr, Gemma)");
+  cmd->add_flag("--chat", f->chat, "Wrap the prompt as a user turn with the model's chat template (a Jinja interpreter, as apply_chat_template)");
   cmd->add_option("--system", f->system, "With --chat: a system message first")->needs("--chat");
+  cmd->add_option("--chat-template", f->chat_template_file, "With --chat: render this Jinja chat template instead of the model's")->needs("--chat");
   cmd->add_option("--n-seq", f->n_seq, "Generate this many sequences from the same prompt (seeds seed, seed+1, ...)")->default_val(1)->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
   cmd->add_option("--kv-type", f->kv_type, "KV cache element type: f16 (half the memory) or f32")

@@ -25,6 +25,9 @@ printf '\x08\x00\x00\x00\x00\x00\x00\x00{}      ' >"$d/bert/model.safetensors"
 mkdir -p "$d/fifo-dir"
 cp "$3/config.json" "$d/fifo-dir/"
 mkfifo "$d/fifo-dir/model.safetensors" "$d/fifo.gguf"
+# Chat templates: a misspelled end tag on line 2, and one that raises as Mistral's do for a system turn.
+printf '{%% for m in messages %%}{{ m.content }}\n{%% endfro %%}' >"$d/bad-template.jinja"
+printf "{%% if messages[0]['role'] == 'system' %%}{{ raise_exception('roles must alternate') }}{%% endif %%}" >"$d/raise.jinja"
 # A prompt holding a terminal escape sequence (run must print it escaped).
 printf 'Once \033[2J upon' >"$d/escape-prompt.txt"
 printf 'Once \302\2332J upon' >"$d/c1-escape-prompt.txt"   # U+009B, the 8-bit CSI
