@@ -3,7 +3,7 @@
 # Usage: run_interop.sh CASE CKPT_BINARY SOURCE_DIR SHARED_DATA_DIR WORK_DIR CHECKPOINT_MAKER GGUF_COMPARER [GREEDY_AGREEMENT]
 # Exit 77 (skip) when npm/the registry is unavailable or ../shared is absent for the case.
 set -euo pipefail
-case_name=$1 ckpt=$2 src=$3 shared=$4 work=$5 maker=$6 compare=$7 agreement=${8:-}
+case_name=$1 ckpt=$2 src=$3 shared=$4 work=$5 maker=$6 compare=$7 agreement=${8:-} render=${9:-}
 here=$(cd "$(dirname "$0")" && pwd)
 peer_line=$(bash "$here/peer.sh") || exit $?
 read -r peer bins <<<"$peer_line"
@@ -145,6 +145,31 @@ case $case_name in
       # activations alone move these logits by 1-2% of their norm, see the float64 tests).
       "$agreement" "$model" "$prompt" "$want" 0.03
     fi
+    ;;
+  chat-templates)
+    # The real chat templates in llama.cpp's bundle (models/templates), rendered by ckpt's Jinja
+    # interpreter, against the prompts transformers' apply_chat_template gives for the same messages
+    # (recorded here; Llama 3.2's date fixed through date_string).
+    templates=$(dirname "$peer")/llama.cpp/models/templates
+    ctx='{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello"},{"role":"assistant","content":"Hi!"},{"role":"user","content":"What is GGUF?"}],"add_generation_prompt":true,"bos_token":"<s>","eos_token":"</s>","date_string":"26 Jul 2024"}'
+    user_only='{"messages":[{"role":"user","content":"Hello"},{"role":"assistant","content":"Hi!"},{"role":"user","content":"What is GGUF?"}],"add_generation_prompt":true,"bos_token":"<bos>","eos_token":"<eos>"}'
+    llama3='"<s><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHi!<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is GGUF?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"'
+    chatml='"<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\nHi!<|im_end|>\n<|im_start|>user\nWhat is GGUF?<|im_end|>\n<|im_start|>assistant\n"'
+    fails=0
+    check() {  # TEMPLATE CONTEXT EXPECTED_JSON_STRING
+      got=$("$render" "$templates/$1.jinja" "$2" 2>&1) || true
+      if [ "$got" = "$3" ]; then echo "ok   $1"; else echo "FAIL $1"; echo "  got:  $got"; echo "  want: $3"; fails=$((fails + 1)); fi
+    }
+    check meta-llama-Llama-3.1-8B-Instruct "$ctx" "$llama3"
+    check meta-llama-Llama-3.2-3B-Instruct "$ctx" "$llama3"
+    check meta-llama-Llama-3.3-70B-Instruct "$ctx" "$llama3"
+    check Qwen-Qwen2.5-7B-Instruct "$ctx" "$chatml"
+    check Qwen-Qwen3-0.6B "$ctx" "$chatml"
+    check microsoft-Phi-3.5-mini-instruct "$ctx" '"<|system|>\nBe brief.<|end|>\n<|user|>\nHello<|end|>\n<|assistant|>\nHi!<|end|>\n<|user|>\nWhat is GGUF?<|end|>\n<|assistant|>\n"'
+    check mistralai-Mistral-Nemo-Instruct-2407 "$ctx" '"<s>[INST]Hello[/INST]Hi!</s>[INST]Be brief.\n\nWhat is GGUF?[/INST]"'
+    check Mistral-Small-3.2-24B-Instruct-2506 "$ctx" '"<s>[SYSTEM_PROMPT]Be brief.[/SYSTEM_PROMPT][INST]Hello[/INST]Hi!</s>[INST]What is GGUF?[/INST]"'
+    check google-gemma-2-2b-it "$user_only" '"<bos><start_of_turn>user\nHello<end_of_turn>\n<start_of_turn>model\nHi!<end_of_turn>\n<start_of_turn>user\nWhat is GGUF?<end_of_turn>\n<start_of_turn>model\n"'
+    [ $fails = 0 ]
     ;;
   lora-*)
     # A PEFT adapter (rsLoRA + a rank/alpha pattern for lora-rslora: scales llama.cpp's one alpha cannot
