@@ -2,7 +2,6 @@
 // and compare two models' logits.
 #pragma once
 
-#include "runtime/chat_template.h"
 #include "runtime/check.h"
 #include "runtime/forward.h"
 #include "runtime/generate.h"

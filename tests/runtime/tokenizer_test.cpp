@@ -6,7 +6,6 @@
 #include "formats/tokenizer_meta.h"
 #include "formats/gguf.h"
 #include "runtime/byte_unicode.h"
-#include "runtime/chat_template.h"
 #include "runtime/pretokenize.h"
 #include "runtime/tokenizer.h"
 #include "runtime/unicode.h"
@@ -146,25 +145,3 @@ TEST(Utf8Streamer, HoldsIncompleteCharacters) {
 }  // namespace
 }  // namespace ckpt::runtime
 
-namespace ckpt::runtime {
-namespace {
-
-// Expected strings written out by hand from each family's published template.
-TEST(ChatTemplate, FamiliesRenderTheirFormats) {
-  const std::vector<ChatMessage> msgs = {{"system", "Be brief."}, {"user", "Hi"}};
-  EXPECT_EQ(render_chat(detect_chat_format("{% for m in messages %}<|im_start|>{{m.role}}...", "m"), msgs),
-            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(render_chat(detect_chat_format("...<|start_header_id|>...", "m"), msgs),
-            "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-            "<|start_header_id|>assistant<|end_header_id|>\n\n");
-  EXPECT_EQ(render_chat(detect_chat_format("[INST] <<SYS>>", "m"), msgs), "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]");
-  EXPECT_EQ(render_chat(detect_chat_format("[INST]", "m"), msgs), "[INST] Be brief.\n\nHi [/INST]");
-  EXPECT_EQ(render_chat(detect_chat_format("<|user|>", "m"), msgs), "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n");
-  EXPECT_EQ(render_chat(detect_chat_format("<start_of_turn>", "m"), msgs),
-            "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n");
-  test::expect_error(ErrorCode::Unsupported, [] { detect_chat_format("{{ weird }}", "m"); });
-  test::expect_error(ErrorCode::Unsupported, [] { detect_chat_format("", "m"); });
-}
-
-}  // namespace
-}  // namespace ckpt::runtime
