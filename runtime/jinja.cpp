@@ -2,6 +2,8 @@
 #include "runtime/jinja.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cmath>
 #include <ctime>
 #include <map>
@@ -109,18 +111,25 @@ class Lexer {
   }
   bool ends_line_before(size_t at) const { return at > 0 && s_[at - 1] == '\n'; }
 
+  // Line and column of a byte offset; offsets mostly grow, so counting resumes where it stopped.
   Pos pos_at(size_t at) const {
-    Pos p;
-    for (size_t k = 0; k < at && k < s_.size(); ++k) {
+    if (at < last_at_) {
+      last_at_ = 0;
+      last_pos_ = Pos{};
+    }
+    for (size_t k = last_at_; k < at && k < s_.size(); ++k) {
       if (s_[k] == '\n') {
-        ++p.line;
-        p.col = 1;
+        ++last_pos_.line;
+        last_pos_.col = 1;
       } else {
-        ++p.col;
+        ++last_pos_.col;
       }
     }
-    return p;
+    last_at_ = std::max(last_at_, std::min(at, s_.size()));
+    return last_pos_;
   }
+  mutable size_t last_at_ = 0;
+  mutable Pos last_pos_;
 
   // Tokens up to `close` (optionally preceded by '-' or '+'); returns the position of the marker.
   size_t lex_inside(size_t p, const std::string& close, std::vector<Token>& out) const {
@@ -148,7 +157,9 @@ class Lexer {
         std::string num = s_.substr(p, e - p);
         num.erase(std::remove(num.begin(), num.end(), '_'), num.end());
         Token t{is_float ? Token::Float : Token::Int, num, 0, 0, at};
-        if (is_float) t.f = std::stod(num); else t.i = std::stoll(num);
+        errno = 0;
+        if (is_float) t.f = std::strtod(num.c_str(), nullptr); else t.i = std::strtoll(num.c_str(), nullptr, 10);
+        if (errno == ERANGE) throw TemplateError(at, "number " + num + " is out of range");
         out.push_back(t);
         p = e;
       } else if (c == '\'' || c == '"') {
@@ -201,6 +212,7 @@ struct Expr {
   std::vector<ExprP> kids;
   std::vector<std::pair<std::string, ExprP>> kwargs;
   bool negated = false;  // Test: "is not"
+  int depth = 1;         // of the subtree: evaluation recurses this deep
   Pos pos;
 };
 
@@ -222,6 +234,33 @@ struct Node {
 
 // ---------------------------------------------------------------- parser
 
+// Templates come inside model files: nesting, loop lengths, macro recursion and output size are capped
+// so a hostile one is an error, not a stack overflow, a hang or unbounded memory.
+constexpr int kMaxDepth = 200;
+constexpr size_t kMaxOutput = size_t{64} << 20;
+constexpr uint64_t kMaxSteps = 50'000'000;
+constexpr int64_t kMaxRange = 10'000'000;
+constexpr int kMaxExprDepth = 1000;
+
+// Records how deep `e`'s subtree is; chains built in loops (a + b + ..., x|f|f|...) count too.
+void deepen(Expr& e) {
+  for (const auto& k : e.kids) {
+    if (k) e.depth = std::max(e.depth, k->depth + 1);
+  }
+  for (const auto& [name, k] : e.kwargs) {
+    if (k) e.depth = std::max(e.depth, k->depth + 1);
+  }
+  if (e.depth > kMaxExprDepth) throw TemplateError(e.pos, "an expression nested more than 1000 levels deep");
+}
+
+struct DepthGuard {
+  int& depth;
+  DepthGuard(int& d, Pos at) : depth(d) {
+    if (++depth > kMaxDepth) throw TemplateError(at, "nested more than " + std::to_string(kMaxDepth) + " levels deep");
+  }
+  ~DepthGuard() { --depth; }
+};
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> toks) : t_(std::move(toks)) {}
@@ -235,6 +274,7 @@ class Parser {
  private:
   std::vector<Token> t_;
   size_t k_ = 0;
+  int depth_ = 0;
 
   const Token& peek(size_t ahead = 0) const { return t_[std::min(k_ + ahead, t_.size() - 1)]; }
   const Token& next() { return t_[std::min(k_++, t_.size() - 1)]; }
@@ -291,6 +331,7 @@ class Parser {
 
   NodeP parse_statement() {
     const Pos at = peek().pos;
+    const DepthGuard guard(depth_, at);
     const std::string kw = expect_name();
     auto n = std::make_unique<Node>();
     n->pos = at;
@@ -411,6 +452,7 @@ class Parser {
   ExprP parse_ternary_free() { return parse_or(); }
 
   ExprP parse_expression() {
+    const DepthGuard guard(depth_, peek().pos);
     ExprP e = parse_or();
     if (is_name("if")) {
       const Pos at = next().pos;
@@ -434,6 +476,7 @@ class Parser {
     e->name = op;
     e->kids.push_back(std::move(a));
     e->kids.push_back(std::move(b));
+    deepen(*e);
     return e;
   }
 
@@ -454,6 +497,7 @@ class Parser {
     return e;
   }
   ExprP parse_not() {
+    const DepthGuard guard(depth_, peek().pos);
     if (is_name("not")) {
       const Pos at = next().pos;
       auto e = make(Expr::Unary, at);
@@ -516,6 +560,7 @@ class Parser {
     return e;
   }
   ExprP parse_unary() {
+    const DepthGuard guard(depth_, peek().pos);
     if (is_op("-") || is_op("+")) {
       const Token& t = next();
       auto e = make(Expr::Unary, t.pos);
@@ -551,6 +596,7 @@ class Parser {
         f->name = expect_name();
         f->kids.push_back(std::move(e));
         if (is_op("(")) parse_call_args(*f);
+        deepen(*f);
         e = std::move(f);
       } else if (is_name("is")) {
         const Pos at = next().pos;
@@ -567,6 +613,7 @@ class Parser {
                    (peek().kind == Token::Name && peek().text != "and" && peek().text != "or" && peek().text != "else" && peek().text != "if")) {
           t->kids.push_back(parse_primary());  // "is divisibleby 3", "is sameas none"
         }
+        deepen(*t);
         e = std::move(t);
       } else {
         return e;
@@ -581,6 +628,7 @@ class Parser {
         auto a = make(Expr::Attr, at);
         a->name = peek().kind == Token::Int ? std::to_string(next().i) : expect_name();
         a->kids.push_back(std::move(e));
+        deepen(*a);
         e = std::move(a);
       } else if (is_op("[")) {
         const Pos at = next().pos;
@@ -604,11 +652,13 @@ class Parser {
           x->kids.push_back(std::move(stop));
           x->kids.push_back(std::move(step));
         }
+        deepen(*x);
         e = std::move(x);
       } else if (is_op("(")) {
         auto c = make(Expr::Call, peek().pos);
         c->kids.push_back(std::move(e));
         parse_call_args(*c);
+        deepen(*c);
         e = std::move(c);
       } else {
         return e;
@@ -724,6 +774,13 @@ class Evaluator {
  private:
   std::vector<std::map<std::string, Value>> scopes_;
   std::map<std::string, const Node*> macros_;
+  uint64_t steps_ = 0;
+  int call_depth_ = 0;
+
+  void step(Pos at) {
+    if (++steps_ > kMaxSteps) throw TemplateError(at, "the template runs too long (more than 50 million steps)");
+    if (output_.size() > kMaxOutput) throw TemplateError(at, "the template's output passed 64 MiB");
+  }
 
   void install_globals() {
     auto& g = scopes_.front();
@@ -747,6 +804,7 @@ class Evaluator {
       if (a.size() >= 2) { start = a[0].i; stop = a[1].i; }
       if (a.size() >= 3) step = a[2].i;
       if (step == 0) throw TemplateError({}, "range() step must not be zero");
+      if ((stop - start) / step > kMaxRange) throw TemplateError({}, "range() of more than 10 million items");
       Value v = Value::new_list();
       for (int64_t x = start; step > 0 ? x < stop : x > stop; x += step) v.list->push_back(Value::integer(x));
       return v;
@@ -794,6 +852,7 @@ class Evaluator {
   }
 
   Flow exec(const Node& n) {
+    step(n.pos);
     switch (n.kind) {
       case Node::Text: output_ += n.text; return Flow::Normal;
       case Node::Output: output_ += to_str(eval(*n.expr)); return Flow::Normal;
@@ -826,6 +885,7 @@ class Evaluator {
   }
 
   Value call_macro(const Node& m, Args& a, Kwargs& kw) {
+    const DepthGuard guard(call_depth_, m.pos);
     std::string saved;
     std::swap(saved, output_);
     scopes_.emplace_back();
@@ -912,6 +972,7 @@ class Evaluator {
   // ------------------------------------------------------------ expressions
 
   Value eval(const Expr& e) {
+    step(e.pos);
     switch (e.kind) {
       case Expr::Lit: return e.value;
       case Expr::Var: return lookup(e.name);
@@ -997,6 +1058,7 @@ class Evaluator {
     }
     if (!a.numeric() || !b.numeric()) {
       if (op == "*" && a.is(Value::Kind::Str) && b.is(Value::Kind::Int)) {
+        if (b.i > 0 && a.s.size() * static_cast<uint64_t>(b.i) > kMaxOutput) throw TemplateError(e.pos, "string repetition past 64 MiB");
         std::string s;
         for (int64_t k = 0; k < b.i; ++k) s += a.s;
         return Value::str(s);
@@ -1381,6 +1443,8 @@ std::string render_jinja(const std::string& source, const nlohmann::ordered_json
     return ev.output_;
   } catch (const TemplateError& e) {
     throw Error(ErrorCode::BadJson, origin, Error::kNoOffset, fmt::format("chat_template line {} column {}", e.pos.line, e.pos.col), e.what());
+  } catch (const std::length_error& e) {
+    throw Error(ErrorCode::TooLarge, origin, Error::kNoOffset, "chat_template", std::string("a value grew too large: ") + e.what());
   }
 }
 
