@@ -3,6 +3,7 @@
 // biases; gpt2: LayerNorm, learned positions, fused QKV, GELU).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -29,6 +30,8 @@ class Forward {
   uint32_t n_ctx() const { return n_ctx_; }
   KvType kv_type() const { return kv_type_; }
   void reset() { n_past_ = 0; }
+  // Keeps the first n positions of the cache (a chat turn that shares a prefix with the last one).
+  void rewind(uint32_t n) { n_past_ = std::min(n_past_, n); }
   const Model& model() const { return model_; }
 
  private:

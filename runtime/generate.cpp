@@ -85,12 +85,14 @@ GenerateResult generate_tokens(Forward& forward, const Tokenizer& tok, std::vect
   }
   detok.flush();  // the prompt's partial characters are not carried into the generation
 
-  forward.reset();
+  // The last prompt token is always evaluated: its logits pick the first new token.
+  const size_t reuse = std::min({options.reuse_prefix, static_cast<size_t>(forward.n_past()), result.prompt_tokens.size() - 1});
+  forward.rewind(static_cast<uint32_t>(reuse));
   Sampler sampler(options.sampling);
   StopFilter stop(options.stop);
   std::vector<int32_t> history = result.prompt_tokens;
   const auto start = Clock::now();
-  std::span<const float> logits = forward.eval(result.prompt_tokens);
+  std::span<const float> logits = forward.eval(std::span(result.prompt_tokens).subspan(reuse));
   result.prompt_seconds = seconds_since(start);
   const auto gen_start = Clock::now();
   result.stop_reason = "length";

@@ -21,6 +21,8 @@ struct GenerateOptions {
   bool parse_special = true;      // "<|im_start|>" in the prompt is the control token
   bool echo_prompt = true;        // stream the prompt's text first
   bool stop_at_eos = true;
+  // Positions of the prompt already in the forward's cache (a multi-turn chat): only the rest is evaluated.
+  size_t reuse_prefix = 0;
 };
 
 struct GenerateResult {
@@ -43,7 +45,7 @@ class Detokenizer {
   Utf8Streamer utf8_;
 };
 
-// Runs from an empty cache. `on_text` receives text as it becomes final (stop strings held back
+// Runs from an empty cache (or, with reuse_prefix, from the cache's first reuse_prefix positions). `on_text` receives text as it becomes final (stop strings held back
 // until they can no longer match).
 GenerateResult generate(Forward& forward, const Tokenizer& tok, std::string_view prompt, const GenerateOptions& options,
                         const std::function<void(std::string_view)>& on_text);

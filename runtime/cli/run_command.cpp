@@ -15,6 +15,7 @@
 #include "convert/merge.h"
 #include "formats/error.h"
 #include "formats/parallel.h"
+#include "formats/progress.h"
 #include "inspect/cli/commands.h"
 #include "runtime/runtime.h"
 
@@ -26,7 +27,7 @@ using namespace ckpt::runtime;
 struct RunFlags {
   std::string model, prompt, prompt_file, check, system, chat_template_file;
   std::vector<std::string> lora, check_lora;  // PATH[:SCALE]
-  bool chat = false;
+  bool chat = false, interactive = false;
   std::string kv_type = "f16";
   int n_predict = 64;
   int n_seq = 1;
@@ -189,7 +190,7 @@ void run_check(RunFlags& f) {
 
 // The model's chat template (or --chat-template FILE) rendered by the Jinja interpreter as
 // apply_chat_template does; BOS text at the start is left to the tokenizer, which adds BOS itself.
-std::string chat_prompt(const RunFlags& f, const Loaded& l) {
+std::string chat_prompt(const RunFlags& f, const Loaded& l, const nlohmann::ordered_json& messages) {
   std::string tmpl = l.model.vocab.chat_template, origin = f.model;
   if (!f.chat_template_file.empty()) {
     std::ifstream in(f.chat_template_file, std::ios::binary);
@@ -205,9 +206,6 @@ std::string chat_prompt(const RunFlags& f, const Loaded& l) {
   }
   const auto& v = l.model.vocab;
   auto token_text = [&](std::optional<uint32_t> id) { return id && *id < v.tokens.size() ? v.tokens[*id] : std::string(); };
-  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-  if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
-  messages.push_back({{"role", "user"}, {"content", f.prompt}});
   const std::string bos = token_text(v.bos_id);
   const nlohmann::ordered_json context = {{"messages", messages}, {"add_generation_prompt", true}, {"bos_token", bos}, {"eos_token", token_text(v.eos_id)}};
   std::string prompt = render_jinja(tmpl, context, origin);
@@ -226,7 +224,12 @@ void run_generate(RunFlags& f) {
   g.stop_at_eos = !f.ignore_eos;
   if (f.greedy) g.sampling.temperature = 0;
   const uint64_t seed = f.seed ? *f.seed : std::random_device{}();
-  if (f.chat) f.prompt = chat_prompt(f, l);
+  if (f.chat) {
+    nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+    if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
+    messages.push_back({{"role", "user"}, {"content", f.prompt}});
+    f.prompt = chat_prompt(f, l, messages);
+  }
   auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
   fit_prompt(f, l.model, prompt_tokens, 1);
   Forward forward(l.model, context_size(f, l.model, prompt_tokens.size() + static_cast<size_t>(std::max(1, f.n_predict))),
@@ -253,6 +256,49 @@ void run_generate(RunFlags& f) {
                  r.prompt_seconds > 0 ? static_cast<double>(r.prompt_tokens.size()) / r.prompt_seconds : 0.0,
                  r.first_token_seconds, r.tokens.size(), gen_tps, r.stop_reason, threads, g.sampling.seed);
     }
+  }
+}
+
+// `run -i`: a multi-turn chat on stdin. Each turn renders the whole conversation with the chat template
+// and evaluates only what the KV cache does not already hold (the common token prefix is kept).
+void run_interactive(RunFlags& f) {
+  Loaded l = load(f.model, f.lora);
+  auto& g = f.gen;
+  g.add_special = !f.no_bos;
+  g.parse_special = true;
+  g.echo_prompt = false;
+  g.stop_at_eos = true;
+  if (f.greedy) g.sampling.temperature = 0;
+  g.sampling.seed = f.seed ? *f.seed : std::random_device{}();
+  Forward forward(l.model, context_limit(f, l.model), bounded_thread_count(f.threads), kv_type(f));
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
+  std::vector<int32_t> cached;  // the tokens whose keys and values the cache holds, in order
+  const bool terminal = ProgressBar::stderr_is_terminal();
+  std::string line;
+  while (true) {
+    if (terminal) fmt::print(stderr, "> ");
+    if (!std::getline(std::cin, line)) break;
+    if (line.empty()) continue;
+    messages.push_back({{"role", "user"}, {"content", line}});
+    const auto tokens = l.tok->encode(chat_prompt(f, l, messages), g.add_special, g.parse_special);
+    if (tokens.size() + static_cast<size_t>(std::max(1, f.n_predict)) > forward.n_ctx()) {
+      throw Error(ErrorCode::InvalidArgument, f.model, Error::kNoOffset, "conversation",
+                  fmt::format("{} tokens no longer fit the context of {} positions (raise --ctx-size)", tokens.size(), forward.n_ctx()));
+    }
+    size_t common = 0;
+    while (common < cached.size() && common < tokens.size() && cached[common] == tokens[common]) ++common;
+    g.reuse_prefix = common;
+    const auto r = generate_tokens(forward, *l.tok, tokens, g, [raw = f.raw](std::string_view piece) {
+      fmt::print("{}", displayable(piece, raw));
+      std::fflush(stdout);
+    });
+    fmt::print("\n");
+    std::fflush(stdout);
+    cached = tokens;
+    cached.insert(cached.end(), r.tokens.begin(), r.tokens.end());
+    cached.resize(std::min<size_t>(cached.size(), forward.n_past()));
+    messages.push_back({{"role", "assistant"}, {"content", r.text}});
   }
 }
 
@@ -293,8 +339,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-s,--seed", f->seed, "Random seed (default: random; printed with --verbose)");
   cmd->add_option("--stop", f->gen.stop, "Stop before this string (repeatable)");
   cmd->add_flag("--chat", f->chat, "Wrap the prompt as a user turn with the model's chat template (a Jinja interpreter, as apply_chat_template)");
-  cmd->add_option("--system", f->system, "With --chat: a system message first")->needs("--chat");
-  cmd->add_option("--chat-template", f->chat_template_file, "With --chat: render this Jinja chat template instead of the model's")->needs("--chat");
+  cmd->add_option("--system", f->system, "With --chat or -i: a system message first");
+  cmd->add_option("--chat-template", f->chat_template_file, "With --chat or -i: render this Jinja chat template instead of the model's");
+  cmd->add_flag("-i,--interactive", f->interactive, "A multi-turn chat: one user turn per line on stdin, the KV cache kept between turns");
   cmd->add_option("--n-seq", f->n_seq, "Generate this many sequences from the same prompt (seeds seed, seed+1, ...)")->default_val(1)->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
   cmd->add_option("--kv-type", f->kv_type, "KV cache element type: f16 (half the memory) or f32")
@@ -322,10 +369,14 @@ void add_run_command(CLI::App& app) {
       ss << in.rdbuf();
       f->prompt = ss.str();
     }
+    if (!f->system.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--system", "needs --chat or -i");
+    if (!f->chat_template_file.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--chat-template", "needs --chat or -i");
     if (f->reference_kernels) set_kernel_choice(KernelChoice::Reference);
     f->gen.max_new_tokens = f->n_predict;
     if (!f->check.empty()) {
       run_check(*f);
+    } else if (f->interactive) {
+      run_interactive(*f);
     } else {
       run_generate(*f);
     }

@@ -6,6 +6,7 @@
 
 #include "formats/error.h"
 #include "runtime/jinja.h"
+#include "runtime/runtime.h"
 
 namespace ckpt::runtime {
 namespace {
@@ -636,6 +637,32 @@ TEST(Jinja, ErrorsNameLineAndColumn) {
   EXPECT_THROW(render("{% if x %}unterminated"), Error);
   EXPECT_THROW(render("{{ 'a' + 1 }}"), Error);
   EXPECT_THROW(render("{{ x | no_such_filter }}"), Error);
+}
+
+// A second chat turn that reuses the cache's common prefix generates what a fresh evaluation of the
+// whole conversation generates.
+TEST(ChatTurns, ReusingTheCachedPrefixEqualsAFreshEvaluation) {
+  const Model m = load_model(std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama");
+  Tokenizer tok(m.vocab, "sample");
+  GenerateOptions g;
+  g.max_new_tokens = 6;
+  g.sampling.temperature = 0;
+  g.echo_prompt = false;
+  g.stop_at_eos = false;
+  const auto first = tok.encode("Once upon a time", true, true);
+  Forward kept(m, 128, 2, KvType::F32);
+  const auto r1 = generate_tokens(kept, tok, first, g, nullptr);
+  std::vector<int32_t> second = first;
+  second.insert(second.end(), r1.tokens.begin(), r1.tokens.end());
+  const auto more = tok.encode(" there was a cat", false, true);
+  second.insert(second.end(), more.begin(), more.end());
+  g.reuse_prefix = first.size() + r1.tokens.size() - 1;  // what the cache holds
+  const auto reused = generate_tokens(kept, tok, second, g, nullptr);
+  Forward fresh(m, 128, 2, KvType::F32);
+  g.reuse_prefix = 0;
+  const auto full = generate_tokens(fresh, tok, second, g, nullptr);
+  EXPECT_EQ(reused.tokens, full.tokens);
+  EXPECT_EQ(kept.n_past(), fresh.n_past());
 }
 
 }  // namespace
