@@ -8,11 +8,12 @@ namespace ckpt {
 const Architecture& llama_architecture();
 const Architecture& qwen2_architecture();
 const Architecture& qwen3_architecture();
+const Architecture& phi3_architecture();
 const Architecture& gpt2_architecture();
 
 namespace {
 const std::vector<const Architecture*>& registry() {
-  static const std::vector<const Architecture*> kAll = {&llama_architecture(), &qwen2_architecture(), &qwen3_architecture(), &gpt2_architecture()};
+  static const std::vector<const Architecture*> kAll = {&llama_architecture(), &qwen2_architecture(), &qwen3_architecture(), &phi3_architecture(), &gpt2_architecture()};
   return kAll;
 }
 

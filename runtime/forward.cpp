@@ -105,7 +105,7 @@ void Forward::embed(std::span<const int32_t> tokens) {
 void Forward::attention(const Layer& l, uint32_t il, size_t n) {
   const auto& hp = model_.hp;
   const size_t E = hp.n_embd, hd = hp.head_dim, q_dim = size_t{hp.n_head} * hd, kv_dim = size_t{hp.n_head_kv} * hd;
-  if (hp.arch == Arch::Gpt2) {
+  if (l.wqkv.present()) {  // GPT-2, Phi-3: one projection, split into q, k, v
     qkv_.resize(n * (q_dim + 2 * kv_dim));
     matmul(l.wqkv, h_.data(), n, qkv_.data(), pool_);
     add_bias(qkv_.data(), l.bqkv, n);
@@ -122,6 +122,8 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
     add_bias(q_.data(), l.bq, n);
     add_bias(k_.data(), l.bk, n);
     add_bias(v_.data(), l.bv, n);
+  }
+  if (hp.arch != Arch::Gpt2) {
     if (!l.attn_q_norm.empty()) {  // Qwen3: each head RMS-normalized before rope
       std::vector<float> head(hd);
       for (size_t t = 0; t < n; ++t) {
@@ -193,6 +195,19 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
 void Forward::feed_forward(const Layer& l, size_t n) {
   const auto& hp = model_.hp;
   const size_t E = hp.n_embd, F = hp.n_ff;
+  if (!l.w_gate.present() && hp.arch != Arch::Gpt2) {  // Phi-3: gate and up fused, gate first
+    gate_.resize(n * 2 * F);
+    matmul(l.w_up, h_.data(), n, gate_.data(), pool_);
+    for (size_t t = 0; t < n; ++t) {
+      for (size_t i = 0; i < F; ++i) {
+        const float g = gate_[t * 2 * F + i];
+        up_[t * F + i] = gate_[t * 2 * F + F + i] * (g / (1.0f + std::exp(-g)));
+      }
+    }
+    matmul(l.w_down, up_.data(), n, tmp_.data(), pool_);
+    for (size_t i = 0; i < n * E; ++i) x_[i] += tmp_[i];
+    return;
+  }
   matmul(l.w_up, h_.data(), n, up_.data(), pool_);
   if (hp.arch == Arch::Gpt2) {
     add_bias(up_.data(), l.b_up, n);

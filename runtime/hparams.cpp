@@ -71,11 +71,13 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
     hp.arch = Arch::Qwen2;
   } else if (*arch == "qwen3") {
     hp.arch = Arch::Qwen3;
+  } else if (*arch == "phi3") {
+    hp.arch = Arch::Phi3;
   } else if (*arch == "gpt2") {
     hp.arch = Arch::Gpt2;
   } else {
     root.fail(find(kvs, "general.architecture"), "general.architecture", ErrorCode::Unsupported,
-              "architecture '" + *arch + "' has no forward pass here (llama, qwen2, qwen3 and gpt2 do)");
+              "architecture '" + *arch + "' has no forward pass here (llama, qwen2, qwen3, phi3 and gpt2 do)");
   }
   KvReader r{kvs, file, *arch + "."};
   hp.n_layer = r.u32("block_count");
@@ -119,7 +121,7 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
   hp.rope_base = static_cast<float>(r.opt_f("rope.freq_base").value_or(10000.0));
   hp.rope_attn_factor = static_cast<float>(r.opt_f("rope.scaling.attn_factor").value_or(1.0));
   // ggml: NORM rope for llama (the converter permuted Q/K), NEOX for qwen2.
-  hp.rope_style = hp.arch == Arch::Qwen2 || hp.arch == Arch::Qwen3 ? RopeStyle::Halves : RopeStyle::Interleaved;
+  hp.rope_style = hp.arch == Arch::Qwen2 || hp.arch == Arch::Qwen3 || hp.arch == Arch::Phi3 ? RopeStyle::Halves : RopeStyle::Interleaved;
   if (const auto type = r.opt_str("rope.scaling.type"); type && *type != "none") {
     if (*type == "linear" || *type == "yarn") {
       const double factor = r.opt_f("rope.scaling.factor").value_or(1.0);

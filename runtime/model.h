@@ -15,7 +15,7 @@
 
 namespace ckpt::runtime {
 
-enum class Arch { Llama, Qwen2, Qwen3, Gpt2 };
+enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gpt2 };
 
 // How RoPE pairs dimensions: ggml's "normal" mode rotates (2i, 2i+1) (GGUF llama, whose Q/K rows the
 // converter permuted); "neox" rotates (i, i + d/2) (HF llama weights as stored, Qwen2, GPT-NeoX).

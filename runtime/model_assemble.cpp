@@ -93,7 +93,7 @@ void assemble_model(Model& model, const TensorLookup& lookup) {
     l.attn_norm = a.vec(p + "attn_norm.weight", hp.n_embd);
     l.ffn_norm = a.vec(p + "ffn_norm.weight", hp.n_embd);
     l.wo = a.matrix(p + "attn_output.weight", q_dim, hp.n_embd);
-    l.w_up = a.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+    if (hp.arch != Arch::Phi3) l.w_up = a.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
     l.w_down = a.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
     if (hp.arch == Arch::Gpt2) {
       l.attn_norm_b = a.vec(p + "attn_norm.bias", hp.n_embd);
@@ -103,6 +103,9 @@ void assemble_model(Model& model, const TensorLookup& lookup) {
       l.bo = a.vec(p + "attn_output.bias", hp.n_embd);
       l.b_up = a.vec(p + "ffn_up.bias", hp.n_ff);
       l.b_down = a.vec(p + "ffn_down.bias", hp.n_embd);
+    } else if (hp.arch == Arch::Phi3) {  // fused q/k/v and gate/up, as llama.cpp keeps them
+      l.wqkv = a.matrix(p + "attn_qkv.weight", hp.n_embd, q_dim + 2 * kv_dim);
+      l.w_up = a.matrix(p + "ffn_up.weight", hp.n_embd, 2 * uint64_t{hp.n_ff});
     } else {
       l.wq = a.matrix(p + "attn_q.weight", hp.n_embd, q_dim);
       l.wk = a.matrix(p + "attn_k.weight", hp.n_embd, kv_dim);

@@ -3,8 +3,8 @@
 // Usage: make_test_checkpoint ARCH OUT_DIR TOKENIZER_DIR HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB
 //   ARCH: llama (no biases), llama3 (Llama 3.2 style: rope_scaling llama3, tied embeddings), qwen2
 //   (q/k/v biases, tied embeddings), qwen2-yarn (Qwen2.5 with YaRN) or qwen3 (q/k norms, head_dim
-//   twice hidden / heads, tied) or mistral-nemo (llama with head_dim twice hidden / heads). The
-//   tokenizer files are copied.
+//   twice hidden / heads, tied), mistral-nemo (llama with head_dim twice hidden / heads) or phi3 (fused
+//   qkv_proj and gate_up_proj). The tokenizer files are copied.
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
@@ -66,12 +66,12 @@ int main(int argc, char** argv) {
   const uint64_t hidden = std::strtoull(argv[4], nullptr, 10), inter = std::strtoull(argv[5], nullptr, 10);
   const uint64_t layers = std::strtoull(argv[6], nullptr, 10), heads = std::strtoull(argv[7], nullptr, 10);
   const uint64_t kv_heads = std::strtoull(argv[8], nullptr, 10), vocab = std::strtoull(argv[9], nullptr, 10);
-  const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3", nemo = arch == "mistral-nemo";
+  const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3", nemo = arch == "mistral-nemo", phi3 = arch == "phi3";
   const bool qwen2 = arch == "qwen2" || yarn, llama3 = arch == "llama3", tied = qwen2 || llama3 || qwen3;
   // Qwen3: an explicit head_dim twice hidden / heads (llama.cpp must size attention from key_length).
   const uint64_t head_dim = qwen3 || nemo ? 2 * hidden / heads : hidden / heads;
   fs::create_directories(dir);
-  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (qwen3 ? "Qwen3ForCausalLM" : qwen2 ? "Qwen2ForCausalLM" : nemo ? "MistralForCausalLM" : "LlamaForCausalLM")
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (qwen3 ? "Qwen3ForCausalLM" : qwen2 ? "Qwen2ForCausalLM" : nemo ? "MistralForCausalLM" : phi3 ? "Phi3ForCausalLM" : "LlamaForCausalLM")
                                      << "\"], \"hidden_size\": " << hidden << ", \"intermediate_size\": " << inter
                                      << ", \"num_hidden_layers\": " << layers << ", \"num_attention_heads\": " << heads
                                      << ", \"num_key_value_heads\": " << kv_heads << ", \"vocab_size\": " << vocab
@@ -106,9 +106,13 @@ int main(int argc, char** argv) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     add(p + "input_layernorm.weight", {hidden}, 1);
     add(p + "post_attention_layernorm.weight", {hidden}, 1);
-    add(p + "self_attn.q_proj.weight", {q_dim, hidden}, 0);
-    add(p + "self_attn.k_proj.weight", {kv_dim, hidden}, 0);
-    add(p + "self_attn.v_proj.weight", {kv_dim, hidden}, 0);
+    if (phi3) {  // fused as Phi-3 stores them
+      add(p + "self_attn.qkv_proj.weight", {q_dim + 2 * kv_dim, hidden}, 0);
+    } else {
+      add(p + "self_attn.q_proj.weight", {q_dim, hidden}, 0);
+      add(p + "self_attn.k_proj.weight", {kv_dim, hidden}, 0);
+      add(p + "self_attn.v_proj.weight", {kv_dim, hidden}, 0);
+    }
     add(p + "self_attn.o_proj.weight", {hidden, q_dim}, 0);
     if (qwen3) {
       add(p + "self_attn.q_norm.weight", {head_dim}, 1);
@@ -119,8 +123,12 @@ int main(int argc, char** argv) {
       add(p + "self_attn.k_proj.bias", {kv_dim}, 0);
       add(p + "self_attn.v_proj.bias", {kv_dim}, 0);
     }
-    add(p + "mlp.gate_proj.weight", {inter, hidden}, 0);
-    add(p + "mlp.up_proj.weight", {inter, hidden}, 0);
+    if (phi3) {
+      add(p + "mlp.gate_up_proj.weight", {2 * inter, hidden}, 0);
+    } else {
+      add(p + "mlp.gate_proj.weight", {inter, hidden}, 0);
+      add(p + "mlp.up_proj.weight", {inter, hidden}, 0);
+    }
     add(p + "mlp.down_proj.weight", {hidden, inter}, 0);
   }
   ckpt::write_safetensors((dir / "model.safetensors").string(), std::move(tensors), {{"format", "pt"}});
