@@ -51,7 +51,7 @@ fs::path ensure_tokenizer() {
   const fs::path dir = ckpt::bench::bench_dir() / "ckpt-bench-tokenizer-150k";
   if (fs::exists(dir / "tokenizer.json")) return dir;
   fs::create_directories(dir);
-  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  nlohmann::json vocab = nlohmann::json::object();  // std::map: ordered_json inserts in linear time
   std::vector<std::string> tokens;
   for (unsigned b = 0; b < 256; ++b) {
     tokens.push_back(byte_char(b));
