@@ -21,29 +21,7 @@
 
 namespace ckpt {
 
-std::vector<float> tensor_values(const SourceTensor& t) {
-  if (t.decode) return t.decode();
-  const uint64_t n = shape_numel(t.shape).value_or(0);
-  if (!can_dequantize_from(t.dtype) && t.dtype != DType::F64) {
-    throw Error(ErrorCode::Unsupported, t.file ? t.file->path() : "", t.offset_in_file(), "tensor '" + t.name + "'",
-                "cannot read " + std::string(dtype_name(t.dtype)) + " values to merge into");
-  }
-  std::vector<float> out(n);
-  // Decoded in block-aligned chunks on all cores: a 500 MB tensor is not a one-core pass.
-  const DTypeInfo info = dtype_info(t.dtype);
-  const uint64_t block = std::max<uint64_t>(1, info.block_elems);
-  const uint64_t chunk = std::max<uint64_t>(block, (uint64_t{1} << 20) / block * block);
-  const uint64_t n_chunks = (n + chunk - 1) / chunk;
-  parallel_for(n_chunks, bounded_thread_count(0), [&](size_t first, size_t last) {
-    for (size_t c = first; c < last; ++c) {
-      const uint64_t begin = c * chunk, len = std::min(chunk, n - begin);
-      decode_to_f32(t.dtype, t.data.subspan(begin / block * info.block_bytes, (len + block - 1) / block * info.block_bytes),
-                    std::span(out).subspan(begin, len));
-    }
-  });
-  if (t.file) t.file->release(t.data);
-  return out;
-}
+std::vector<float> tensor_values(const SourceTensor& t) { return decode_tensor_values(t, bounded_thread_count(0)); }
 
 namespace {
 
@@ -207,7 +185,8 @@ std::vector<float> merged_values(const TensorRecipe& r, unsigned threads, Merged
     }
     if (!r.shape.empty()) permute_rows(values, r.shape[0], r.replacement_op, r.replacement_heads);
     const std::vector<float> base = tensor_values(*r.base);
-    sq_delta = base.size() == values.size() ? distance(values, base) * distance(values, base) : -1;
+    const double d = base.size() == values.size() ? distance(values, base) : -1;
+    sq_delta = d >= 0 ? d * d : -1;
   } else {
     values = tensor_values(*r.base);
   }

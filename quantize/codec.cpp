@@ -1,8 +1,11 @@
 // f32 <-> storage dtype for the types conversion and quantization pass through.
+#include <algorithm>
 #include <cstring>
 
 #include "formats/error.h"
 #include "formats/float_convert.h"
+#include "formats/model_source.h"
+#include "formats/parallel.h"
 #include "quantize/quantize.h"
 #include "quantize/simd.h"
 
@@ -96,6 +99,30 @@ void decode_to_f32(DType t, std::span<const std::byte> in, std::span<float> out)
       throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "dtype",
                   "cannot decode " + std::string(dtype_name(t)) + " yet");
   }
+}
+
+std::vector<float> decode_tensor_values(const SourceTensor& t, unsigned threads) {
+  if (t.decode) return t.decode();
+  const uint64_t n = shape_numel(t.shape).value_or(0);
+  if (!can_dequantize_from(t.dtype)) {
+    throw Error(ErrorCode::Unsupported, t.file ? t.file->path() : "", t.offset_in_file(), "tensor '" + t.name + "'",
+                "cannot read " + std::string(dtype_name(t.dtype)) + " values");
+  }
+  std::vector<float> out(n);
+  // Block-aligned chunks on all threads: a 500 MB tensor is not a one-core pass.
+  const DTypeInfo info = dtype_info(t.dtype);
+  const uint64_t block = std::max<uint64_t>(1, info.block_elems);
+  const uint64_t chunk = std::max<uint64_t>(block, (uint64_t{1} << 20) / block * block);
+  const uint64_t n_chunks = (n + chunk - 1) / chunk;
+  parallel_for(n_chunks, threads, [&](size_t first, size_t last) {
+    for (size_t c = first; c < last; ++c) {
+      const uint64_t begin = c * chunk, len = std::min(chunk, n - begin);
+      decode_to_f32(t.dtype, t.data.subspan(begin / block * info.block_bytes, (len + block - 1) / block * info.block_bytes),
+                    std::span(out).subspan(begin, len));
+    }
+  });
+  if (t.file) t.file->release(t.data);
+  return out;
 }
 
 bool cpu_has_avx2_f16c() { return simd::cpu_has_avx2(); }

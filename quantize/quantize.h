@@ -9,7 +9,11 @@
 
 #include "formats/dtype.h"
 
+#include <vector>
+
 namespace ckpt {
+
+struct SourceTensor;
 
 // block_q8_0 (34 bytes): ggml_half d; int8_t qs[32]; value = qs[j] * d.
 struct BlockQ8_0 {
@@ -61,6 +65,11 @@ bool can_quantize_to(DType t);
 // Whether this CPU runs the AVX2 (+F16C) kernels; other libraries' kernels use the same answer.
 bool cpu_has_avx2_f16c();
 bool can_dequantize_from(DType t);
+
+// Every value of a source tensor as f32: its `decode` (bitsandbytes, FP8, a merge) or its bytes decoded
+// in block-aligned chunks on `threads` threads. The mapped pages are released afterwards (callers keep
+// the values). Throws Error naming the tensor for a dtype with no decoder.
+std::vector<float> decode_tensor_values(const SourceTensor& t, unsigned threads);
 
 // Encodes f32 values as `t` (F32, F16, BF16 and every quantizer above); out.size() == dtype_bytes_for(t, x.size()).
 void encode_from_f32(DType t, std::span<const float> x, std::span<std::byte> out);

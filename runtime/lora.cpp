@@ -14,13 +14,6 @@ namespace ckpt::runtime {
 
 namespace {
 
-std::vector<float> values_of(const SourceTensor& t) {
-  if (t.decode) return t.decode();
-  std::vector<float> out(shape_numel(t.shape).value_or(0));
-  decode_to_f32(t.dtype, t.data, out);
-  return out;
-}
-
 struct Targets {
   std::map<std::string, Weight*> weights;
   std::map<std::string, std::vector<float>*> biases;
@@ -106,21 +99,21 @@ void attach_lora(Model& model, const std::vector<LoraSpec>& specs) {
       // B's rows in the weight's row order: GGUF llama permutes Q/K, an HF model keeps them.
       const uint64_t heads = op == TensorOp::PermuteQ ? model.hp.n_head : op == TensorOp::PermuteK ? model.hp.n_head_kv : 0;
       const bool to_gguf = heads && !ad->gguf && !model.hf_qk_rows, to_hf = heads && ad->gguf && model.hf_qk_rows;
-      std::vector<float> b = values_of(*m.b);
+      std::vector<float> b = decode_tensor_values(*m.b, 1);
       const float scale = static_cast<float>(m.scale * spec.scale);
       std::vector<float> scaled(b.size());
       for (uint64_t o = 0; o < w.rows; ++o) {
         const uint64_t src = to_gguf ? hf_row_for_gguf_row(o, w.rows, heads) : to_hf ? gguf_row_for_hf_row(o, w.rows, heads) : o;
         for (uint64_t k = 0; k < m.r; ++k) scaled[o * m.r + k] = b[src * m.r + k] * scale;
       }
-      LoraTerm term{std::make_shared<const std::vector<float>>(values_of(*m.a)), std::make_shared<const std::vector<float>>(std::move(scaled)),
+      LoraTerm term{std::make_shared<const std::vector<float>>(decode_tensor_values(*m.a, 1)), std::make_shared<const std::vector<float>>(std::move(scaled)),
                     static_cast<uint32_t>(m.r)};
       if (tied && name == "output.weight") model.output.name = "output.weight";  // untied by this delta
       if (m.magnitude) {
         if (w.bnb4 || !w.lora.empty() || specs.size() > 1 || spec.scale != 1.0) {
           refuse(spec.path, "module '" + m.module + "'", "DoRA applies alone, with scale 1, to a non-bitsandbytes weight");
         }
-        std::vector<float> mag = values_of(*m.magnitude);
+        std::vector<float> mag = decode_tensor_values(*m.magnitude, 1);
         if (to_gguf || to_hf) {
           std::vector<float> p(mag.size());
           for (uint64_t o = 0; o < w.rows; ++o) p[o] = mag[to_gguf ? hf_row_for_gguf_row(o, w.rows, heads) : gguf_row_for_hf_row(o, w.rows, heads)];
@@ -134,7 +127,7 @@ void attach_lora(Model& model, const std::vector<LoraSpec>& specs) {
       if (m.bias) {
         auto bit = targets.biases.find(name.substr(0, name.size() - std::string(".weight").size()) + ".bias");
         if (bit == targets.biases.end()) refuse(spec.path, "module '" + m.module + "'", "the model has no bias for lora_B.bias");
-        const std::vector<float> lb = values_of(*m.bias);
+        const std::vector<float> lb = decode_tensor_values(*m.bias, 1);
         std::vector<float>& dst = *bit->second;
         for (uint64_t o = 0; o < dst.size(); ++o) {
           const uint64_t src = to_gguf ? hf_row_for_gguf_row(o, dst.size(), heads) : to_hf ? gguf_row_for_hf_row(o, dst.size(), heads) : o;

@@ -14,19 +14,6 @@
 #include "runtime/model_loaders.h"
 
 namespace ckpt::runtime {
-namespace {
-
-std::vector<float> decode_source(const SourceTensor& src) {
-  if (src.decode) return src.decode();
-  uint64_t n = 1;
-  for (auto d : src.shape) n *= d;
-  std::vector<float> out(n);
-  decode_to_f32(src.dtype, src.data, out);
-  return out;
-}
-
-}  // namespace
-
 Model load_hf_model(const std::string& dir) {
   auto ckpt = std::make_shared<HfModel>(open_hf_model(dir));
   fold_bnb_weights(ckpt->source);
@@ -78,7 +65,7 @@ Model load_hf_model(const std::string& dir) {
       }
     }
     if (job.op == TensorOp::Transpose || src.decode) {
-      std::vector<float> values = decode_source(src);
+      std::vector<float> values = decode_tensor_values(src, 1);
       if (job.op == TensorOp::Transpose && src.shape.size() == 2) {
         const uint64_t r = src.shape[0], c = src.shape[1];
         std::vector<float> transposed(values.size());
