@@ -134,6 +134,7 @@ ConvertReport convert_gguf_adapter_to_peft(const ConvertOptions& o) {
   std::vector<std::string> targets;
   uint64_t r = 0;
   bool same_r = true;
+  std::vector<std::pair<std::string, uint64_t>> ranks;  // HF module -> r
   for (const auto& m : ad.modules) {
     const auto mapped = map_tensor_name_to_hf(*in.arch, m.module + ".weight");
     if (!mapped) {
@@ -143,6 +144,7 @@ ConvertReport convert_gguf_adapter_to_peft(const ConvertOptions& o) {
     const uint64_t heads = mapped->op == TensorOp::PermuteQ ? n_head : mapped->op == TensorOp::PermuteK ? n_head_kv : 0;
     same_r = same_r && (r == 0 || r == m.r);
     r = m.r;
+    ranks.emplace_back(module, m.r);
     const std::string leaf = module.substr(module.rfind('.') + 1);
     if (std::find(targets.begin(), targets.end(), leaf) == targets.end()) targets.push_back(leaf);
     const LoraModule* mp = &m;
@@ -168,18 +170,14 @@ ConvertReport convert_gguf_adapter_to_peft(const ConvertOptions& o) {
   };
   if (!same_r) {
     // Each module's scale is already in B: alpha = r per module keeps every scale at 1.
-    for (const auto& m : ad.modules) {
-      const auto mapped = map_tensor_name_to_hf(*in.arch, m.module + ".weight");
-      const std::string module = mapped->gguf_name.substr(0, mapped->gguf_name.size() - 7);
-      config["rank_pattern"][module] = m.r;
-      config["alpha_pattern"][module] = m.r;
+    for (const auto& [module, rank] : ranks) {
+      config["rank_pattern"][module] = rank;
+      config["alpha_pattern"][module] = rank;
     }
   }
   if (o.dry_run) return report;
   plan.side_files.push_back([text = config.dump(2) + "\n"](const std::string& dir) {
-    AtomicFileSink sink((fs::path(dir) / "adapter_config.json").string());
-    sink.write_text(text);
-    sink.commit();
+    write_text_file((fs::path(dir) / "adapter_config.json").string(), text);
   });
   RewriteTarget target;
   target.kind = RewriteTarget::Kind::HfDirectory;

@@ -134,15 +134,7 @@ class GgufTypeChooser {
                   "'" + outtype + "' is not f32, f16, bf16 or a GGUF type ckpt quantizes (Q8_0, Q4_K_M, ...)");
     }
     ftype_ = q->llama_ftype;
-    const GgufFile& main = base.gguf->main();
-    const auto* a = main.find_kv("general.architecture");
-    const std::string arch = a && a->value.as_string() ? *a->value.as_string() : "";
-    auto u64 = [&](const std::string& key, uint64_t fb) {
-      const auto* kv = main.find_kv(key);
-      return kv && kv->value.as_u64() ? *kv->value.as_u64() : fb;
-    };
-    const uint64_t n_head = u64(arch + ".attention.head_count", 1);
-    policy_.emplace(*q, false, names, u64(arch + ".block_count", 0), n_head / std::max<uint64_t>(1, u64(arch + ".attention.head_count_kv", n_head)));
+    policy_.emplace(QuantPolicy::for_gguf(*q, false, names, base.gguf->main()));
   }
   std::optional<uint32_t> file_type() const { return ftype_; }
   bool quantizing() const { return policy_.has_value(); }
@@ -167,12 +159,6 @@ void copy_side_files(const ModelSource& from, const std::string& dir, const std:
     if (name.ends_with(".index.json") || name == "config.json" || std::find(skip.begin(), skip.end(), name) != skip.end()) continue;
     fs::copy_file(p, fs::path(dir) / name, fs::copy_options::overwrite_existing);
   }
-}
-
-void write_text_file(const fs::path& path, const std::string& text) {
-  AtomicFileSink sink(path.string());
-  sink.write_text(text);
-  sink.commit();
 }
 
 }  // namespace
@@ -223,6 +209,7 @@ MergeReport merge_lora(const MergeOptions& o) {
 
   // The output tensors in the base's order, the untied output projection after the embedding.
   std::vector<OutTensor> outs;
+  const TensorRecipe* untied = plan.untied_output.empty() ? nullptr : plan.find(plan.untied_output);
   for (const auto& t : in.base.tensors) {
     OutTensor ot{&t, plan.find(t.name), t.name, t.shape, stored_dtype(t), SIZE_MAX};
     if (ot.recipe) {
@@ -230,9 +217,8 @@ MergeReport merge_lora(const MergeOptions& o) {
       ot.report = report_index[t.name];
     }
     outs.push_back(ot);
-    if (!plan.untied_output.empty() && t.name == (plan.find(plan.untied_output)->base->name)) {
-      const TensorRecipe* r = plan.find(plan.untied_output);
-      outs.push_back({nullptr, r, r->name, r->shape, stored_dtype(*r->base), report_index[r->name]});
+    if (untied && t.name == untied->base->name) {
+      outs.push_back({nullptr, untied, untied->name, untied->shape, stored_dtype(*untied->base), report_index[untied->name]});
     }
   }
   report.tensors_total = outs.size();
@@ -463,7 +449,7 @@ MergeReport merge_lora(const MergeOptions& o) {
         }
         rewrite.tensors.push_back({t.name, want, t.shape, std::move(writer)});
       }
-      if (config) rewrite.side_files.push_back([text = config->dump(2) + "\n"](const std::string& dir) { write_text_file(fs::path(dir) / "config.json", text); });
+      if (config) rewrite.side_files.push_back([text = config->dump(2) + "\n"](const std::string& dir) { write_text_file((fs::path(dir) / "config.json").string(), text); });
       rewrite.side_files.push_back([&in, resizer](const std::string& dir) {
         copy_side_files(in.base, dir, {});
         if (resizer) copy_side_files(resizer->source, dir, {"adapter_config.json"});

@@ -15,13 +15,6 @@ namespace ckpt {
 
 namespace {
 
-uint64_t gguf_u64(const GgufFile& f, const std::string& key, uint64_t fallback) {
-  const auto* kv = f.find_kv(key);
-  const auto v = kv ? kv->value.as_u64() : std::nullopt;
-  return v.value_or(fallback);
-}
-
-std::string display_shape(const std::vector<uint64_t>& s) { return shape_to_string(s); }
 
 // Where a base tensor is and how its rows relate to HF's.
 struct Placement {
@@ -93,10 +86,9 @@ std::pair<uint64_t, uint64_t> base_head_counts(const MergeInputs& in) {
   uint64_t n_head = 0, n_head_kv = 0;
   if (in.gguf) {
     const GgufFile& main = in.base.gguf->main();
-    const auto* a = main.find_kv("general.architecture");
-    const std::string arch = a && a->value.as_string() ? *a->value.as_string() : "";
-    n_head = gguf_u64(main, arch + ".attention.head_count", 0);
-    n_head_kv = gguf_u64(main, arch + ".attention.head_count_kv", n_head);
+    const std::string arch = main.architecture();
+    n_head = main.u64_or(arch + ".attention.head_count", 0);
+    n_head_kv = main.u64_or(arch + ".attention.head_count_kv", n_head);
   } else if (in.config) {
     n_head = in.config->opt_u64("num_attention_heads").value_or(in.config->opt_u64("n_head").value_or(0));
     n_head_kv = in.config->opt_u64("num_key_value_heads").value_or(n_head);
@@ -124,8 +116,7 @@ MergeInputs open_merge_inputs(const MergeOptions& o) {
   }
   in.gguf = in.base.kind == SourceKind::Gguf;
   if (in.gguf) {
-    const auto* a = in.base.gguf->main().find_kv("general.architecture");
-    if (a && a->value.as_string()) in.arch = find_architecture_by_gguf_name(*a->value.as_string());
+    in.arch = find_architecture_by_gguf_name(in.base.gguf->main().architecture());
   } else {
     in.bnb = std::any_of(in.base.all_tensors.begin(), in.base.all_tensors.end(), [](const auto& t) { return is_bnb_companion(t.name); });
     fold_bnb_weights(in.base);
@@ -207,10 +198,10 @@ MergePlan plan_merge(const MergeInputs& in, const MergeOptions& o, std::vector<s
                                                 : std::vector<uint64_t>{m.out_features(), m.in_features()};
       if (bs != want) {
         problems.push_back(fmt::format("{}: module '{}' (r={}) makes a {} delta but base tensor '{}' is {}", who, m.module, m.r,
-                                       display_shape(want), p->name, display_shape(bs)));
+                                       shape_to_string(want), p->name, shape_to_string(bs)));
         continue;
       }
-      if (p->heads && (p->heads == 0 || bs[0] % p->heads != 0 || (bs[0] / p->heads) % 2 != 0)) {
+      if (p->heads && (bs[0] % p->heads != 0 || (bs[0] / p->heads) % 2 != 0)) {
         problems.push_back(fmt::format("{}: cannot permute '{}' rows {} into {} heads", who, p->name, bs[0], p->heads));
         continue;
       }
@@ -257,8 +248,8 @@ MergePlan plan_merge(const MergeInputs& in, const MergeOptions& o, std::vector<s
       if (shape != bs) {
         const bool resize = embedding_like && shape.size() == 2 && bs.size() == 2 && shape[1] == bs[1] && shape[0] != bs[0];
         if (!resize) {
-          problems.push_back(fmt::format("{}: '{}' is {} but base tensor '{}' is {}", who, f.tensor->name, display_shape(f.tensor->shape),
-                                         p->name, display_shape(bs)));
+          problems.push_back(fmt::format("{}: '{}' is {} but base tensor '{}' is {}", who, f.tensor->name, shape_to_string(f.tensor->shape),
+                                         p->name, shape_to_string(bs)));
           continue;
         }
         if (in.gguf) {

@@ -64,6 +64,10 @@ struct GgufFile {
   uint64_t data_offset = 0;  // absolute offset of the data section
 
   const GgufKv* find_kv(std::string_view key) const;
+  // An unsigned integer key's value, or `fallback` when the key is absent or not an unsigned integer.
+  uint64_t u64_or(std::string_view key, uint64_t fallback) const;
+  // general.architecture, or "" when it is missing or not a string.
+  std::string architecture() const;
   const GgufTensorInfo* find_tensor(std::string_view name) const;
   std::span<const std::byte> data(const GgufTensorInfo& t) const {
     return file->bytes().subspan(data_offset + t.offset_in_data, t.n_bytes);

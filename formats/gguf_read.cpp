@@ -272,6 +272,17 @@ const GgufKv* GgufFile::find_kv(std::string_view key) const {
   return nullptr;
 }
 
+uint64_t GgufFile::u64_or(std::string_view key, uint64_t fallback) const {
+  const GgufKv* kv = find_kv(key);
+  const auto v = kv ? kv->value.as_u64() : std::nullopt;
+  return v.value_or(fallback);
+}
+
+std::string GgufFile::architecture() const {
+  const GgufKv* kv = find_kv("general.architecture");
+  return kv && kv->value.as_string() ? *kv->value.as_string() : std::string();
+}
+
 const GgufTensorInfo* GgufFile::find_tensor(std::string_view name) const {
   for (const auto& t : tensors) {
     if (t.name == name) return &t;

@@ -163,7 +163,7 @@ void build_peft_modules(LoraAdapter& out) {
 
 void build_gguf_modules(LoraAdapter& out) {
   const GgufFile& main = out.source.gguf->main();
-  if (const auto* arch = main.find_kv("general.architecture"); arch && arch->value.as_string()) out.gguf_architecture = *arch->value.as_string();
+  out.gguf_architecture = main.architecture();
   if (out.info.peft_type != "LORA") {
     throw Error(ErrorCode::Unsupported, main.file->path(), Error::kNoOffset, "adapter.type",
                 "'" + out.info.peft_type + "' adapters are not LoRA (control vectors and others cannot be merged)");

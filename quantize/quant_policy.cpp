@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "formats/gguf.h"
+
 namespace ckpt {
 
 const std::vector<QuantType>& gguf_quant_types() {
@@ -150,6 +152,13 @@ DType QuantPolicy::choose(const std::string& name, const std::vector<uint64_t>& 
     }
   }
   return fallback(t, ncols);
+}
+
+QuantPolicy QuantPolicy::for_gguf(const QuantType& type, bool pure, const std::vector<std::string>& names, const GgufFile& file) {
+  const std::string arch = file.architecture();
+  const uint64_t n_head = file.u64_or(arch + ".attention.head_count", 1);
+  const uint64_t n_head_kv = std::max<uint64_t>(1, file.u64_or(arch + ".attention.head_count_kv", n_head));
+  return QuantPolicy(type, pure, names, file.u64_or(arch + ".block_count", 0), n_head / n_head_kv);
 }
 
 }  // namespace ckpt

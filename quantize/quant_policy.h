@@ -12,6 +12,8 @@
 
 namespace ckpt {
 
+struct GgufFile;
+
 struct QuantType {
   std::string name;       // "Q4_K_M" (matched case-insensitively)
   uint32_t llama_ftype;   // general.file_type
@@ -29,6 +31,8 @@ class QuantPolicy {
  public:
   // `names` are all tensor names of the model; `n_layer` its block count; n_gqa = heads / kv heads.
   QuantPolicy(const QuantType& type, bool pure, const std::vector<std::string>& names, uint64_t n_layer, uint64_t n_gqa);
+  // The same with the block and head counts read from a GGUF's {arch}.* keys.
+  static QuantPolicy for_gguf(const QuantType& type, bool pure, const std::vector<std::string>& names, const GgufFile& file);
 
   // Whether llama.cpp would quantize this tensor at all (2-D+ weights, not norms, not position embeddings).
   static bool allows_quantization(const std::string& name, size_t n_dims);

@@ -70,12 +70,6 @@ void write_quantized(const Job& job, unsigned threads, bool stats, ByteSink& sin
   job.shard->file->release(src);
 }
 
-uint64_t kv_u64(const GgufFile& f, const std::string& key, uint64_t fallback) {
-  const auto* kv = f.find_kv(key);
-  const auto v = kv ? kv->value.as_u64() : std::nullopt;
-  return v.value_or(fallback);
-}
-
 }  // namespace
 
 QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
@@ -95,12 +89,6 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
     for (const auto& shard : set.shards) shards.push_back(shard.file->path());
     check_output_path(o.output, shards, false);
   }
-  const auto* arch_kv = main.find_kv("general.architecture");
-  const std::string arch = arch_kv && arch_kv->value.as_string() ? *arch_kv->value.as_string() : "";
-  const uint64_t n_layer = kv_u64(main, arch + ".block_count", 0);
-  const uint64_t n_head = kv_u64(main, arch + ".attention.head_count", 1);
-  const uint64_t n_head_kv = std::max<uint64_t>(1, kv_u64(main, arch + ".attention.head_count_kv", n_head));
-
   std::vector<const GgufSet::Entry*> order;
   std::vector<std::string> names;
   for (const auto& e : set.tensors) {
@@ -108,7 +96,7 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
     names.push_back(e.info->name);
   }
   std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return llama_cpp_order_less(a->info->name, b->info->name); });
-  QuantPolicy policy(*type, o.pure, names, n_layer, n_head / n_head_kv);
+  QuantPolicy policy = QuantPolicy::for_gguf(*type, o.pure, names, main);
 
   QuantizeReport report;
   report.tensors.resize(order.size());
