@@ -220,7 +220,7 @@ struct Node;
 using NodeP = std::unique_ptr<Node>;
 using Body = std::vector<NodeP>;
 struct Node {
-  enum Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue, CallMacro } kind;
+  enum Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue } kind;
   std::string text;                               // Text; Set / SetBlock / Macro name
   std::string attr;                               // Set: ns.attr
   ExprP expr;                                     // Output, Set, For iterable
@@ -773,7 +773,6 @@ class Evaluator {
 
  private:
   std::vector<std::map<std::string, Value>> scopes_;
-  std::map<std::string, const Node*> macros_;
   uint64_t steps_ = 0;
   int call_depth_ = 0;
 
@@ -871,7 +870,6 @@ class Evaluator {
         return Flow::Normal;
       }
       case Node::Macro: {
-        macros_[n.text] = &n;
         const Node* m = &n;
         scopes_.back()[n.text] = Value::function([this, m](Args& a, Kwargs& kw) { return call_macro(*m, a, kw); });
         return Flow::Normal;
@@ -879,7 +877,6 @@ class Evaluator {
       case Node::Break: return Flow::Break;
       case Node::Continue: return Flow::Continue;
       case Node::For: return exec_for(n);
-      case Node::CallMacro: return Flow::Normal;
     }
     return Flow::Normal;
   }
@@ -1328,7 +1325,10 @@ class Evaluator {
       std::reverse(items.begin(), items.end());
       return Value::new_list(std::move(items));
     }
-    if (f == "items") return attribute(v, "items", e.pos).fn ? (*attribute(v, "items", e.pos).fn)(a, kw) : Value::new_list();
+    if (f == "items") {
+      const Value items = attribute(v, "items", e.pos);
+      return items.fn ? (*items.fn)(a, kw) : Value::new_list();
+    }
     if (f == "replace") return (*attribute(Value::str(to_str(v)), "replace", e.pos).fn)(a, kw);
     if (f == "tojson") {
       const Value* ind = kwarg(kw, "indent");
