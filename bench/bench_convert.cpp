@@ -52,14 +52,7 @@ int main(int argc, char** argv) {
   const fs::path dir = ckpt::bench::ensure_llama_checkpoint(bench_bytes());
   const std::string input = (dir / "model.safetensors").string();
   const uint64_t in_bytes = fs::file_size(input);
-  // Outputs go to tmpfs when there is one, so both runs measure the tools rather than the disk
-  // (fsync on tmpfs is free); CKPT_BENCH_OUT_DIR overrides.
-  fs::path out_dir = dir.parent_path();
-  if (const char* env = std::getenv("CKPT_BENCH_OUT_DIR")) {
-    out_dir = env;
-  } else if (fs::space("/dev/shm").available > 3 * in_bytes) {
-    out_dir = "/dev/shm";
-  }
+  const fs::path out_dir = ckpt::bench::bench_out_dir(dir.parent_path(), in_bytes);
   const std::string out_gguf = (out_dir / "ckpt-bench-out.gguf").string();
   const std::string out_copy = (out_dir / "ckpt-bench-copy.safetensors").string();
   std::fprintf(stderr, "outputs in %s\n", out_dir.c_str());

@@ -61,12 +61,7 @@ int main() {
   const fs::path base = ckpt::bench::ensure_llama_checkpoint(ckpt::bench::bench_bytes());
   const std::string input = (base / "model.safetensors").string();
   const uint64_t in_bytes = fs::file_size(input);
-  fs::path out_dir = base.parent_path();
-  if (const char* env = std::getenv("CKPT_BENCH_OUT_DIR")) {
-    out_dir = env;
-  } else if (fs::space("/dev/shm").available > 3 * in_bytes) {
-    out_dir = "/dev/shm";
-  }
+  const fs::path out_dir = ckpt::bench::bench_out_dir(base.parent_path(), in_bytes);
   const std::string out_copy = (out_dir / "ckpt-bench-copy.safetensors").string();
   const std::string out_merge = (out_dir / "ckpt-bench-merged").string();
   std::printf("checkpoint: %s (%.2f GB); outputs in %s\n", input.c_str(), static_cast<double>(in_bytes) / 1e9, out_dir.c_str());

@@ -70,6 +70,15 @@ inline ChildRun run_child(const std::vector<std::string>& argv, bool hide_stdout
           WIFEXITED(status) ? WEXITSTATUS(status) : 255};
 }
 
+// Where timed runs write: CKPT_BENCH_OUT_DIR, else tmpfs when it holds 3x the input (so the runs
+// measure the tools rather than the disk; fsync on tmpfs is free), else `fallback`.
+inline std::filesystem::path bench_out_dir(const std::filesystem::path& fallback, uint64_t input_bytes) {
+  if (const char* env = std::getenv("CKPT_BENCH_OUT_DIR")) return env;
+  std::error_code ec;
+  if (std::filesystem::space("/dev/shm", ec).available > 3 * input_bytes && !ec) return "/dev/shm";
+  return fallback;
+}
+
 // Median of a few timings (this 2-core VM is noisy: single runs prove nothing).
 inline double median(std::vector<double> v) {
   if (v.empty()) return 0;
