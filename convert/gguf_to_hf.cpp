@@ -238,9 +238,7 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   rewrite.tensors = std::move(tensors);
   rewrite.safetensors_metadata = {{"format", "pt"}};
   rewrite.side_files.push_back([text = config.dump(2) + "\n"](const std::string& dir) {
-    AtomicFileSink sink((fs::path(dir) / "config.json").string());
-    sink.write_text(text);
-    sink.commit();
+    write_text_file((fs::path(dir) / "config.json").string(), text);
   });
   if (tokenizer) rewrite.side_files.push_back([&tokenizer](const std::string& dir) { write_hf_tokenizer(*tokenizer, dir); });
   RewriteTarget target;

@@ -126,4 +126,10 @@ void AtomicFileSink::commit() {
   committed_ = true;
 }
 
+void write_text_file(const std::string& path, std::string_view text) {
+  AtomicFileSink sink(path);
+  sink.write_text(text);
+  sink.commit();
+}
+
 }  // namespace ckpt

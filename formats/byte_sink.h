@@ -77,4 +77,7 @@ class AtomicFileSink final : public ByteSink {
   bool committed_ = false;
 };
 
+// Writes `text` to `path` through an AtomicFileSink (a temporary name, renamed when complete).
+void write_text_file(const std::string& path, std::string_view text);
+
 }  // namespace ckpt

@@ -157,9 +157,7 @@ ShardedWriteResult write_safetensors_sharded(const std::string& dir, std::vector
   // Python's json.dumps(indent=2, sort_keys=True) escapes non-ASCII; nlohmann's std::map keeps keys sorted.
   const std::string text = index.dump(2, ' ', /*ensure_ascii=*/true) + "\n";
   const std::string index_path = (out_dir / "model.safetensors.index.json").string();
-  AtomicFileSink sink(index_path);
-  sink.write_text(text);
-  sink.commit();
+  write_text_file(index_path, text);
   result.wrote_index = true;
   return result;
 }

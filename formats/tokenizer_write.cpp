@@ -99,12 +99,6 @@ nlohmann::ordered_json bpe_tokenizer_json(const TokenizerMeta& meta) {
             {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab}, {"merges", meta.merges}}}};
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  AtomicFileSink sink(path);
-  sink.write_text(text);
-  sink.commit();
-}
-
 }  // namespace
 
 std::vector<std::string> write_hf_tokenizer(const TokenizerMeta& meta, const std::string& dir) {

@@ -123,12 +123,6 @@ struct WeightJob {
   void done() { full.reset(); }
 };
 
-void write_text(const fs::path& path, const std::string& text) {
-  AtomicFileSink sink(path.string());
-  sink.write_text(text);
-  sink.commit();
-}
-
 }  // namespace
 
 QuantizeReport quantize_hf_to_bnb(const QuantizeOptions& o, const BnbSpec& spec) {
@@ -260,7 +254,7 @@ QuantizeReport quantize_source_to_bnb(const ModelSource& source, const std::stri
   RewritePlan rewrite;
   rewrite.tensors = std::move(tensors);
   rewrite.safetensors_metadata = {{"format", "pt"}};
-  rewrite.side_files.push_back([text = config.dump(2) + "\n"](const std::string& dir) { write_text(fs::path(dir) / "config.json", text); });
+  rewrite.side_files.push_back([text = config.dump(2) + "\n"](const std::string& dir) { write_text_file((fs::path(dir) / "config.json").string(), text); });
   rewrite.side_files.push_back([in](const std::string& dir) {
     for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
                           "generation_config.json", "vocab.json", "merges.txt"}) {

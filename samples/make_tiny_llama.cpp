@@ -188,11 +188,7 @@ nlohmann::ordered_json make_tokenizer_json(uint64_t vocab_size) {
   };
 }
 
-void write_text(const std::filesystem::path& path, const std::string& text) {
-  ckpt::AtomicFileSink sink(path.string());
-  sink.write_text(text);
-  sink.commit();
-}
+void write_text(const std::filesystem::path& path, const std::string& text) { ckpt::write_text_file(path.string(), text); }
 
 }  // namespace
 
@@ -235,9 +231,7 @@ int write_lora(const std::filesystem::path& dir) {
       {"lora_bias", false}, {"lora_dropout", 0.05}, {"modules_to_save", nullptr}, {"peft_type", "LORA"}, {"r", 8},
       {"rank_pattern", {{"o_proj", 4}}}, {"revision", nullptr}, {"target_modules", {"k_proj", "o_proj", "q_proj", "v_proj"}},
       {"task_type", "CAUSAL_LM"}, {"use_dora", false}, {"use_rslora", true}};
-  ckpt::AtomicFileSink sink((dir / "adapter_config.json").string());
-  sink.write_text(config.dump(2));
-  sink.commit();
+  write_text(dir / "adapter_config.json", config.dump(2));
   return 0;
 }
 
