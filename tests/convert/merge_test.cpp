@@ -569,16 +569,6 @@ TEST(Merge, NonFiniteResultNamesTheTensor) {
   EXPECT_FALSE(fs::exists(tmp.file("out")));
 }
 
-ConvertOptions adapter_convert(const std::string& in, const std::string& base, const std::string& out, const std::string& to = "gguf") {
-  ConvertOptions c;
-  c.input = in;
-  c.base = base;
-  c.output = out;
-  c.to = to;
-  c.outtype = "f32";
-  return c;
-}
-
 TEST(Merge, GgufLoraCarriesPeftScalesAndPermutationAndComesBack) {
   test::TempDir tmp;
   std::mt19937 rng(16);

@@ -77,12 +77,7 @@ TEST(RunLora, GgufBaseWithPeftOrGgufAdapterEqualsTheMergedModel) {
   to_gguf(tmp.file("base"), tmp.file("base.gguf"), "f32");
   const TestAdapter ad = attention_and_mlp_adapter(base, rng);
   write_adapter(tmp.file("ad"), ad);
-  ConvertOptions a;
-  a.input = tmp.file("ad");
-  a.base = tmp.file("base");
-  a.output = tmp.file("ad.gguf");
-  a.outtype = "f32";
-  convert(a);
+  convert(adapter_convert(tmp.file("ad"), tmp.file("base"), tmp.file("ad.gguf")));
   merge_into(tmp.file("base.gguf"), tmp.file("ad"), 1.0, tmp.file("merged.gguf"));
   const auto merged = logits(runtime::load_model(tmp.file("merged.gguf")), kTokens);
   for (const std::string adapter : {tmp.file("ad"), tmp.file("ad.gguf")}) {

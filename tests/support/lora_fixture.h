@@ -133,4 +133,15 @@ inline void to_gguf(const std::string& dir, const std::string& out, const std::s
   convert(c);
 }
 
+// `ckpt convert ADAPTER --base BASE -o OUT --to TO --outtype f32`, as options.
+inline ConvertOptions adapter_convert(const std::string& in, const std::string& base, const std::string& out, const std::string& to = "gguf") {
+  ConvertOptions c;
+  c.input = in;
+  c.base = base;
+  c.output = out;
+  c.to = to;
+  c.outtype = "f32";
+  return c;
+}
+
 }  // namespace ckpt::test::lora
