@@ -74,6 +74,38 @@ std::string torch_dtype_name(DType t) {
   }
 }
 
+// What Gemma's modeling code reads beyond llama's keys, as the GGUF's loader interprets it (Gemma 3:
+// sliding-window period 6 and a local base of 10000 unless the file says otherwise).
+void add_gemma_config(const GgufHparams& h, nlohmann::ordered_json& c) {
+  const bool gemma2 = h.arch == "gemma2";
+  if (!gemma2) c["model_type"] = "gemma3_text";
+  c["hidden_act"] = "gelu_pytorch_tanh";
+  c["hidden_activation"] = "gelu_pytorch_tanh";
+  const uint64_t head_dim = h.u("attention.key_length").value_or(h.req("embedding_length") / h.req("attention.head_count"));
+  const bool is_27b = h.req("block_count") == (gemma2 ? 46u : 62u);
+  c["query_pre_attn_scalar"] = is_27b ? h.req("embedding_length") / h.req("attention.head_count") : head_dim;
+  c["rms_norm_eps"] = h.d("attention.layer_norm_rms_epsilon").value_or(1e-6);
+  if (gemma2) {
+    c["attn_logit_softcapping"] = h.d("attn_logit_softcapping").value_or(50.0);
+    c["final_logit_softcapping"] = h.d("final_logit_softcapping").value_or(30.0);
+    c["sliding_window"] = h.u("attention.sliding_window").value_or(4096);
+  } else {
+    c["rope_theta"] = h.d("rope.freq_base").value_or(1000000.0);
+    c["rope_local_base_freq"] = h.d("rope.freq_base_swa").value_or(10000.0);
+    c["final_logit_softcapping"] = h.d("final_logit_softcapping") ? nlohmann::ordered_json(*h.d("final_logit_softcapping")) : nullptr;
+    c["attn_logit_softcapping"] = nullptr;
+    if (const auto window = h.u("attention.sliding_window")) {
+      c["sliding_window"] = *window;
+      c["sliding_window_pattern"] = h.u("attention.sliding_window_pattern").value_or(6);
+    } else {
+      c["sliding_window_pattern"] = 1;
+    }
+    if (const auto type = h.f.find_kv("gemma3.rope.scaling.type"); type && type->value.as_string() && *type->value.as_string() == "linear") {
+      c["rope_scaling"] = {{"rope_type", "linear"}, {"factor", h.d("rope.scaling.factor").value_or(1.0)}};
+    }
+  }
+}
+
 nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arch, bool tied, DType dtype,
                                    const std::optional<TokenizerMeta>& tok, uint64_t n_vocab) {
   nlohmann::ordered_json c;
@@ -104,6 +136,7 @@ nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arc
       c["head_dim"] = *rot;
     }
     c["hidden_act"] = "silu";
+    if (arch.gguf_arch == "gemma2" || arch.gguf_arch == "gemma3") add_gemma_config(h, c);
   }
   c["vocab_size"] = n_vocab;
   c["tie_word_embeddings"] = tied;

@@ -184,6 +184,7 @@ std::vector<float> merged_values(const TensorRecipe& r, unsigned threads, Merged
       values = transposed(values, r.replacement->shape[0], r.replacement->shape[1]);
     }
     if (!r.shape.empty()) permute_rows(values, r.shape[0], r.replacement_op, r.replacement_heads);
+    if (r.replacement_op == TensorOp::AddOne) apply_add_one(values, r.replacement->dtype, false);  // Gemma's norms
     const std::vector<float> base = tensor_values(*r.base);
     const double d = base.size() == values.size() ? distance(values, base) : -1;
     sq_delta = d >= 0 ? d * d : -1;

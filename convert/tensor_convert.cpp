@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "formats/architecture.h"
 #include "formats/parallel.h"
 #include "formats/permute.h"
 #include "formats/float_convert.h"
@@ -19,8 +20,10 @@ namespace {
 
 // A tensor's rows through the shared row streamer (quantize/row_stream.h).
 void stream_tensor_rows(const SourceTensor& src, DType out_dtype, uint64_t row_len, uint64_t n_rows,
-                        std::function<uint64_t(uint64_t)> source_row, unsigned threads, ByteSink& sink, ProgressBar* progress) {
+                        std::function<uint64_t(uint64_t)> source_row, unsigned threads, ByteSink& sink, ProgressBar* progress,
+                        std::function<void(uint64_t, std::span<float>)> transform = {}) {
   RowStream stream;
+  stream.transform = std::move(transform);
   stream.src = src.data;
   stream.src_dtype = src.dtype;
   stream.out_dtype = out_dtype;
@@ -62,6 +65,11 @@ void check_convertible(const SourceTensor& src, DType out_dtype) {
   if (src.dtype != out_dtype && !can_quantize_to(out_dtype)) fail(src, "cannot write " + std::string(dtype_name(out_dtype)));
 }
 
+// Gemma's norms (TensorOp::AddOne), one row at a time as they stream.
+std::function<void(uint64_t, std::span<float>)> norm_shift(bool inverse, DType src_dtype) {
+  return [inverse, src_dtype](uint64_t, std::span<float> row) { apply_add_one(row, src_dtype, inverse); };
+}
+
 }  // namespace
 
 
@@ -92,7 +100,8 @@ TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, Prog
     } else {
       const uint64_t numel = *shape_numel(src.shape);
       const uint64_t row_len = job.ne[0];
-      stream_tensor_rows(src, job.out_dtype, row_len, row_len ? numel / row_len : 0, {}, threads, sink, progress);
+      stream_tensor_rows(src, job.out_dtype, row_len, row_len ? numel / row_len : 0, {}, threads, sink, progress,
+                         job.op == TensorOp::AddOne ? norm_shift(false, src.dtype) : nullptr);
     }
     if (src.file) src.file->release(src.data);
   };
@@ -114,7 +123,8 @@ TensorDataWriter make_tensor_writer_to_hf(const SourceTensor& g, TensorOp op, ui
     } else {
       const uint64_t numel = *shape_numel(g.shape);
       const uint64_t row_len = g.shape.empty() ? 1 : g.shape.back();
-      stream_tensor_rows(g, out_dtype, row_len, row_len ? numel / row_len : 0, {}, threads, sink, progress);
+      stream_tensor_rows(g, out_dtype, row_len, row_len ? numel / row_len : 0, {}, threads, sink, progress,
+                         op == TensorOp::AddOne ? norm_shift(true, g.dtype) : nullptr);
     }
     if (g.file) g.file->release(g.data);
   };

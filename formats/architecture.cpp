@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "formats/float_convert.h"
+
 namespace ckpt {
 
 // Defined in arch_*.cpp.
@@ -10,10 +12,13 @@ const Architecture& qwen2_architecture();
 const Architecture& qwen3_architecture();
 const Architecture& phi3_architecture();
 const Architecture& gpt2_architecture();
+const Architecture& gemma2_architecture();
+const Architecture& gemma3_architecture();
 
 namespace {
 const std::vector<const Architecture*>& registry() {
-  static const std::vector<const Architecture*> kAll = {&llama_architecture(), &qwen2_architecture(), &qwen3_architecture(), &phi3_architecture(), &gpt2_architecture()};
+  static const std::vector<const Architecture*> kAll = {&llama_architecture(), &qwen2_architecture(), &qwen3_architecture(), &phi3_architecture(), &gpt2_architecture(),
+                                                              &gemma2_architecture(), &gemma3_architecture()};
   return kAll;
 }
 
@@ -80,6 +85,13 @@ std::optional<MappedName> map_tensor_name(const Architecture& arch, const std::s
 
 std::optional<MappedName> map_tensor_name_to_hf(const Architecture& arch, const std::string& gguf_name) {
   return map_with(arch, gguf_name, false);
+}
+
+void apply_add_one(std::span<float> values, DType stored, bool inverse) {
+  for (float& x : values) {
+    x += inverse ? -1.0f : 1.0f;
+    if (!inverse && stored == DType::F16) x = f16_to_f32(f32_to_f16(x));
+  }
 }
 
 void add_u32(std::vector<GgufKv>& kvs, const std::string& key, uint64_t value, const JsonFile& config, const std::string& from) {

@@ -4,11 +4,13 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "formats/hf_config.h"
 #include "formats/gguf.h"
+#include "formats/dtype.h"
 
 namespace ckpt {
 
@@ -17,6 +19,7 @@ enum class TensorOp {
   PermuteQ,   // llama rope: interleave the two halves of each head's rows (n_head)
   PermuteK,   // the same with n_head_kv
   Transpose,  // GPT-2 Conv1D weights are stored [in, out]
+  AddOne,     // Gemma's RMSNorm scales by (1 + w); llama.cpp stores w + 1 (and --to hf subtracts it)
 };
 
 struct TensorRule {
@@ -56,6 +59,11 @@ struct Architecture {
   std::string gguf_arch;              // general.architecture
   std::vector<TensorRule> tensors;
   std::vector<std::string> skip_suffixes;  // HF buffers that are not weights (rotary inv_freq, masks)
+  std::vector<std::string> skip_prefixes;  // towers llama.cpp converts elsewhere (Gemma 3's vision encoder)
+  // The SentencePiece "add_space_prefix" llama.cpp writes whatever tokenizer.model says (Gemma: false).
+  std::optional<bool> spm_add_space_prefix;
+  // token_embd keeps only the rows the tokenizer has (Gemma 3 pads its embedding past the vocabulary).
+  bool trim_embedding_to_vocab = false;
   // A tied model whose checkpoint has no lm_head: write a copy of token_embd as output (GPT-2 does).
   bool duplicate_embedding_as_output = false;
   // Reads config.json, appends the {arch}.* keys in convert_hf_to_gguf's order, returns what the
@@ -95,6 +103,10 @@ void write_rope_scaling(const JsonFile& config, std::vector<GgufKv>& kvs, const 
 
 // The llama layout's tensors (optional q/k/v biases: Qwen2 has them, llama may).
 std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, bool qkv_bias_required);
+
+// TensorOp::AddOne on decoded values: convert_hf_to_gguf adds 1 in the tensor's torch dtype (bf16 is
+// widened to f32 first, f16 is not, so an f16 sum rounds to f16); `inverse` (--to hf) subtracts it in f32.
+void apply_add_one(std::span<float> values, DType stored, bool inverse);
 
 // Helpers shared by the architecture tables.
 void add_u32(std::vector<GgufKv>& kvs, const std::string& key, uint64_t value, const JsonFile& config, const std::string& from);

@@ -34,6 +34,23 @@ HfModel open_hf_model(const std::string& dir) {
 
 namespace {
 
+// The first `rows` rows of a 2-D tensor, viewed in place (or decoded and cut, for FP8 and the like).
+std::shared_ptr<SourceTensor> first_rows(const SourceTensor& src, uint64_t rows) {
+  auto t = std::make_shared<SourceTensor>(src);
+  const uint64_t cols = src.shape[1];
+  t->shape[0] = rows;
+  if (src.decode) {
+    t->decode = [decode = src.decode, n = rows * cols] {
+      auto v = decode();
+      v.resize(n);
+      return v;
+    };
+  } else {
+    t->data = src.data.first(*dtype_bytes_for(src.dtype, rows * cols));
+  }
+  return t;
+}
+
 // Before anything is written: every tensor config.json implies is present with the shape it implies,
 // and nothing else (a 5th layer in a 4-layer config) slips through. Without this, 15 kinds of broken
 // checkpoint became GGUFs that llama.cpp and `ckpt run` then refused.
@@ -72,8 +89,9 @@ void check_tensors_against_config(const Architecture& arch, const ArchHparams& h
 
 }  // namespace
 
-GgufView plan_gguf_view(const ModelSource& source, const JsonFile& config, const std::string& model_name,
+GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, const std::string& model_name,
                         uint32_t file_type) {
+  const JsonFile config = file_config.with_text_config();
   const auto archs = config.json().find("architectures");
   if (archs == config.json().end() || !archs->is_array() || archs->empty() || !(*archs)[0].is_string()) {
     config.fail("architectures", "missing: cannot tell which model this is");
@@ -92,7 +110,11 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& config, const
   kvs.push_back({"general.type", {std::string("model")}, 0});
   const std::string name = !model_name.empty() ? model_name : fs::path(fs::absolute(source.dir)).filename().string();
   kvs.push_back({"general.name", {name}, 0});
-  const ArchHparams h = with_json_errors(config.path(), "config.json", [&] { return arch->write_hparams(config, kvs); });
+  ArchHparams h = with_json_errors(config.path(), "config.json", [&] { return arch->write_hparams(config, kvs); });
+  // Gemma 3: the tokenizer decides how many embedding rows are real (the rest is padding).
+  std::optional<TokenizerMeta> tokenizer =
+      read_hf_tokenizer(source.dir, config.path(), arch->trim_embedding_to_vocab ? std::nullopt : std::optional<uint64_t>(h.n_vocab));
+  if (tokenizer && arch->trim_embedding_to_vocab && tokenizer->tokens.size() < h.n_vocab) h.n_vocab = tokenizer->tokens.size();
   kvs.push_back({"general.file_type", {file_type}, 0});
 
   std::vector<std::string> unknown;
@@ -100,7 +122,8 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& config, const
   bool has_output = false;
   for (const auto& src : source.tensors) {
     if (src.name == "quantization_config") continue;
-    if (std::any_of(arch->skip_suffixes.begin(), arch->skip_suffixes.end(), [&](const auto& s) { return src.name.ends_with(s); })) {
+    if (std::any_of(arch->skip_suffixes.begin(), arch->skip_suffixes.end(), [&](const auto& s) { return src.name.ends_with(s); }) ||
+        std::any_of(arch->skip_prefixes.begin(), arch->skip_prefixes.end(), [&](const auto& s) { return src.name.starts_with(s); })) {
       continue;
     }
     const auto mapped = map_tensor_name(*arch, src.name);
@@ -114,7 +137,13 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& config, const
     t.op = mapped->op;
     t.permute_heads = t.op == TensorOp::PermuteQ ? h.n_head : t.op == TensorOp::PermuteK ? h.n_head_kv : 0;
     t.ne = gguf_dims_after(src, t.op);
-    if (t.name == "token_embd.weight") embedding = &src;
+    if (t.name == "token_embd.weight") {
+      embedding = &src;
+      if (arch->trim_embedding_to_vocab && src.shape.size() == 2 && src.shape[0] > h.n_vocab) {
+        t.source = view.generated.emplace_back(first_rows(src, h.n_vocab)).get();
+        t.ne = gguf_dims_after(*t.source, t.op);
+      }
+    }
     if (t.name == "output.weight") has_output = true;
     view.tensors.push_back(std::move(t));
   }
@@ -148,11 +177,11 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& config, const
     view.tensors.insert(view.tensors.begin(), std::move(g));
   }
   check_tensors_against_config(*arch, h, view.tensors, config);
-  const auto tokenizer = read_hf_tokenizer(source.dir, config.path(), h.n_vocab);
   if (!tokenizer) {
     throw Error(ErrorCode::NotFound, source.dir, Error::kNoOffset, "tokenizer",
                 "no tokenizer.json or tokenizer.model: llama.cpp cannot load a model without a vocabulary");
   }
+  if (arch->spm_add_space_prefix && tokenizer->model == "llama") tokenizer->add_space_prefix = *arch->spm_add_space_prefix;
   tokenizer->append_kvs(kvs);
   kvs.push_back({"general.quantization_version", {uint32_t{2}}, 0});
   kvs.push_back({"general.alignment", {kGgufDefaultAlignment}, 0});

@@ -20,6 +20,14 @@ JsonFile JsonFile::from_text(std::string path, std::string text) {
   return f;
 }
 
+JsonFile JsonFile::with_text_config() const {
+  const auto it = json_.find("text_config");
+  if (it == json_.end() || !it->is_object()) return *this;
+  JsonFile f = *this;
+  for (const auto& [key, value] : it->items()) f.json_[key] = value;
+  return f;
+}
+
 void JsonFile::fail(const std::string& key, const std::string& detail) const { fail(key, detail, ErrorCode::BadJson); }
 
 void JsonFile::fail(const std::string& key, const std::string& detail, ErrorCode code) const {

@@ -18,6 +18,10 @@ class JsonFile {
   // Reads and strictly parses `path` (UTF-8, no duplicate keys, nesting capped).
   static JsonFile read(const std::string& path);
   static JsonFile from_text(std::string path, std::string text);
+  // A multimodal config's text model seen as the top level ({**config, **text_config}, as
+  // convert_hf_to_gguf reads it); the same file when there is no text_config. Errors still point into
+  // the file's text.
+  JsonFile with_text_config() const;
 
   const std::string& path() const { return path_; }
   const nlohmann::ordered_json& json() const { return json_; }

@@ -51,15 +51,16 @@ bool cpu_supports_avx512_kernels();
 
 // Attention for one query head: scores over n_keys keys (rows `stride` floats apart) scaled by `scale`,
 // softmax, and the probability-weighted sum of values into out[hd]. `scores` has room for n_keys.
-void attend_head(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale,
+// softcap > 0 bounds each scaled score to (-softcap, softcap) as softcap * tanh(score / softcap) (Gemma 2).
+void attend_head(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale, float softcap,
                  float* scores, float* out);
-void attend_head_avx2(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale,
+void attend_head_avx2(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale, float softcap,
                       float* scores, float* out);
 // The same over an f16 cache (IEEE half bits).
-void attend_head(const float* q, const uint16_t* k, const uint16_t* v, size_t n_keys, size_t stride, size_t hd, float scale,
+void attend_head(const float* q, const uint16_t* k, const uint16_t* v, size_t n_keys, size_t stride, size_t hd, float scale, float softcap,
                  float* scores, float* out);
 void attend_head_f16_avx2(const float* q, const uint16_t* k, const uint16_t* v, size_t n_keys, size_t stride, size_t hd,
-                          float scale, float* scores, float* out);
+                          float scale, float softcap, float* scores, float* out);
 
 
 }  // namespace ckpt::runtime

@@ -136,13 +136,14 @@ float cache_value(const Cache* p) {
 }
 
 template <typename Cache>
-void attend_head_scalar(const float* q, const Cache* k, const Cache* v, size_t n_keys, size_t stride, size_t hd, float scale,
+void attend_head_scalar(const float* q, const Cache* k, const Cache* v, size_t n_keys, size_t stride, size_t hd, float scale, float softcap,
                         float* scores, float* out) {
   float max_score = -INFINITY;
   for (size_t j = 0; j < n_keys; ++j) {
     float s = 0;
     for (size_t d = 0; d < hd; ++d) s += q[d] * cache_value(k + j * stride + d);
     scores[j] = s * scale;
+    if (softcap > 0) scores[j] = softcap * std::tanh(scores[j] / softcap);
     max_score = std::max(max_score, scores[j]);
   }
   double sum = 0;
@@ -158,16 +159,16 @@ void attend_head_scalar(const float* q, const Cache* k, const Cache* v, size_t n
 }
 }  // namespace
 
-void attend_head(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale,
+void attend_head(const float* q, const float* k, const float* v, size_t n_keys, size_t stride, size_t hd, float scale, float softcap,
                  float* scores, float* out) {
-  if (cpu_supports_avx2_kernels()) return attend_head_avx2(q, k, v, n_keys, stride, hd, scale, scores, out);
-  attend_head_scalar(q, k, v, n_keys, stride, hd, scale, scores, out);
+  if (cpu_supports_avx2_kernels()) return attend_head_avx2(q, k, v, n_keys, stride, hd, scale, softcap, scores, out);
+  attend_head_scalar(q, k, v, n_keys, stride, hd, scale, softcap, scores, out);
 }
 
-void attend_head(const float* q, const uint16_t* k, const uint16_t* v, size_t n_keys, size_t stride, size_t hd, float scale,
+void attend_head(const float* q, const uint16_t* k, const uint16_t* v, size_t n_keys, size_t stride, size_t hd, float scale, float softcap,
                  float* scores, float* out) {
-  if (cpu_supports_avx2_kernels()) return attend_head_f16_avx2(q, k, v, n_keys, stride, hd, scale, scores, out);
-  attend_head_scalar(q, k, v, n_keys, stride, hd, scale, scores, out);
+  if (cpu_supports_avx2_kernels()) return attend_head_f16_avx2(q, k, v, n_keys, stride, hd, scale, softcap, scores, out);
+  attend_head_scalar(q, k, v, n_keys, stride, hd, scale, softcap, scores, out);
 }
 
 DotFn scalar_dot_for(const Weight& w) {

@@ -53,30 +53,8 @@ Forward::Forward(const Model& model, uint32_t n_ctx, unsigned n_threads, KvType 
   if (n_ctx_ == 0) throw Error(ErrorCode::InvalidArgument, model.path, Error::kNoOffset, "n_ctx", "context size must be > 0");
   if (hp.arch == Arch::Gpt2 && n_ctx_ > hp.n_ctx_train) n_ctx_ = hp.n_ctx_train;  // learned positions end there
   const size_t kv_dim = size_t{hp.n_head_kv} * hp.head_dim;
-  // YaRN as ggml's rope_yarn applies it with llama.cpp's defaults (ext_factor 1, beta_fast 32, beta_slow 1):
-  // pair i's angle mixes the interpolated and extrapolated ones by a ramp over the correction dims, and
-  // cos/sin are scaled by 1 + 0.1 ln(factor) times rope.scaling.attn_factor.
-  double corr_low = 0, corr_high = 0;
-  if (hp.rope_yarn) {
-    auto corr_dim = [&](double n_rot) {
-      return hp.rope_dims * std::log(hp.yarn_orig_ctx / (n_rot * 2 * M_PI)) / (2 * std::log(double{hp.rope_base}));
-    };
-    corr_low = std::max(0.0, std::floor(corr_dim(32.0)));
-    corr_high = std::min(static_cast<double>(hp.rope_dims) - 1, std::ceil(corr_dim(1.0)));
-    rope_mscale_ = static_cast<float>((1.0 + 0.1 * std::log(1.0 / hp.rope_freq_scale)) * hp.rope_attn_factor);
-  }
-  for (size_t i = 0; i < hp.rope_dims / 2; ++i) {
-    double f = std::pow(double{hp.rope_base}, -2.0 * static_cast<double>(i) / hp.rope_dims);
-    if (!model.rope_freq_factors.empty()) f /= model.rope_freq_factors[i];
-    if (hp.rope_yarn) {
-      const double y = (static_cast<double>(i) - corr_low) / std::max(0.001, corr_high - corr_low);
-      const double ramp = 1 - std::min(1.0, std::max(0.0, y));
-      f *= hp.rope_freq_scale * (1 - ramp) + ramp;
-    } else {
-      f *= hp.rope_freq_scale;
-    }
-    rope_inv_freq_.push_back(static_cast<float>(f));
-  }
+  rope_inv_freq_ = rope_table(hp.rope_base, hp.rope_freq_scale, hp.rope_yarn);
+  if (!hp.swa_layers.empty()) rope_inv_freq_swa_ = rope_table(hp.rope_base_swa, hp.rope_freq_scale_swa, false);
   const size_t cache = size_t{hp.n_layer} * n_ctx_ * kv_dim;
   if (kv_type_ == KvType::F32) {
     k_cache_.assign(cache, 0.0f);
@@ -87,11 +65,45 @@ Forward::Forward(const Model& model, uint32_t n_ctx, unsigned n_threads, KvType 
   }
 }
 
+// Per rotated pair i: freq_scale * base^(-2i/d) / rope_freqs[i]. YaRN as ggml's rope_yarn applies it
+// with llama.cpp's defaults (ext_factor 1, beta_fast 32, beta_slow 1): pair i's angle mixes the
+// interpolated and extrapolated ones by a ramp over the correction dims, and cos/sin are scaled by
+// 1 + 0.1 ln(factor) times rope.scaling.attn_factor.
+std::vector<float> Forward::rope_table(float base, float freq_scale, bool yarn) {
+  const auto& hp = model_.hp;
+  double corr_low = 0, corr_high = 0;
+  if (yarn) {
+    auto corr_dim = [&](double n_rot) {
+      return hp.rope_dims * std::log(hp.yarn_orig_ctx / (n_rot * 2 * M_PI)) / (2 * std::log(double{base}));
+    };
+    corr_low = std::max(0.0, std::floor(corr_dim(32.0)));
+    corr_high = std::min(static_cast<double>(hp.rope_dims) - 1, std::ceil(corr_dim(1.0)));
+    rope_mscale_ = static_cast<float>((1.0 + 0.1 * std::log(1.0 / freq_scale)) * hp.rope_attn_factor);
+  }
+  std::vector<float> table;
+  for (size_t i = 0; i < hp.rope_dims / 2; ++i) {
+    double f = std::pow(double{base}, -2.0 * static_cast<double>(i) / hp.rope_dims);
+    if (!model_.rope_freq_factors.empty()) f /= model_.rope_freq_factors[i];
+    if (yarn) {
+      const double y = (static_cast<double>(i) - corr_low) / std::max(0.001, corr_high - corr_low);
+      const double ramp = 1 - std::min(1.0, std::max(0.0, y));
+      f *= freq_scale * (1 - ramp) + ramp;
+    } else {
+      f *= freq_scale;
+    }
+    table.push_back(static_cast<float>(f));
+  }
+  return table;
+}
+
 void Forward::embed(std::span<const int32_t> tokens) {
   const auto& hp = model_.hp;
   const Weight& e = model_.tok_embd;
   for (size_t t = 0; t < tokens.size(); ++t) {
     decode_to_f32(e.dtype, e.row(static_cast<uint64_t>(tokens[t])), {x_.data() + t * hp.n_embd, hp.n_embd});
+  }
+  if (hp.embd_scale != 1.0f) {
+    for (size_t i = 0; i < tokens.size() * hp.n_embd; ++i) x_[i] *= hp.embd_scale;
   }
   if (hp.arch == Arch::Gpt2) {
     std::vector<float> pos(hp.n_embd);
@@ -104,7 +116,7 @@ void Forward::embed(std::span<const int32_t> tokens) {
 
 void Forward::attention(const Layer& l, uint32_t il, size_t n) {
   const auto& hp = model_.hp;
-  const size_t E = hp.n_embd, hd = hp.head_dim, q_dim = size_t{hp.n_head} * hd, kv_dim = size_t{hp.n_head_kv} * hd;
+  const size_t hd = hp.head_dim, q_dim = size_t{hp.n_head} * hd, kv_dim = size_t{hp.n_head_kv} * hd;
   if (l.wqkv.present()) {  // GPT-2, Phi-3: one projection, split into q, k, v
     qkv_.resize(n * (q_dim + 2 * kv_dim));
     matmul(l.wqkv, h_.data(), n, qkv_.data(), pool_);
@@ -124,7 +136,7 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
     add_bias(v_.data(), l.bv, n);
   }
   if (hp.arch != Arch::Gpt2) {
-    if (!l.attn_q_norm.empty()) {  // Qwen3: each head RMS-normalized before rope
+    if (!l.attn_q_norm.empty()) {  // Qwen3, Gemma 3: each head RMS-normalized before rope
       std::vector<float> head(hd);
       for (size_t t = 0; t < n; ++t) {
         for (size_t h = 0; h < hp.n_head; ++h) {
@@ -141,10 +153,11 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
     }
     // RoPE on q and k: pairs (2i, 2i+1) or (i, i + d/2), angle pos * rope_inv_freq_[i].
     const size_t half = hp.rope_dims / 2;
+    const std::vector<float>& inv_freq = hp.is_swa(il) ? rope_inv_freq_swa_ : rope_inv_freq_;
     for (size_t t = 0; t < n; ++t) {
       const double pos = static_cast<double>(n_past_ + t);
       for (size_t i = 0; i < half; ++i) {
-        const double theta = pos * rope_inv_freq_[i];
+        const double theta = pos * inv_freq[i];
         const float c = static_cast<float>(std::cos(theta)) * rope_mscale_, s = static_cast<float>(std::sin(theta)) * rope_mscale_;
         auto rotate = [&](float* head) {
           const size_t a = hp.rope_style == RopeStyle::Interleaved ? 2 * i : i;
@@ -167,7 +180,8 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
     convert_f32_to_f16({v_.data(), n * kv_dim}, {v_cache16_.data() + layer_offset + pos_offset, n * kv_dim});
   }
   const size_t group = hp.n_head / hp.n_head_kv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  const size_t window = hp.is_swa(il) ? hp.n_swa : 0;  // keys at pos - window + 1 .. pos (llama.cpp's is_masked_swa)
   const size_t tasks = n * hp.n_head;
   std::atomic<size_t> next{0};
   pool_.run([&](unsigned) {
@@ -176,19 +190,33 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
       const size_t task = next.fetch_add(1);
       if (task >= tasks) return;
       const size_t t = task / hp.n_head, h = task % hp.n_head, kvh = h / group;
-      const size_t n_keys = n_past_ + t + 1;  // causal: this token and everything before it
+      const size_t end = n_past_ + t + 1;  // causal: this token and everything before it
+      const size_t first = window && end > window ? end - window : 0;
       const float* q = q_.data() + t * q_dim + h * hd;
       float* out = att_.data() + t * q_dim + h * hd;
-      const size_t head = layer_offset + kvh * hd;
+      const size_t head = layer_offset + first * kv_dim + kvh * hd;
       if (kv_type_ == KvType::F32) {
-        attend_head(q, k_cache_.data() + head, v_cache_.data() + head, n_keys, kv_dim, hd, scale, scores.data(), out);
+        attend_head(q, k_cache_.data() + head, v_cache_.data() + head, end - first, kv_dim, hd, scale, hp.attn_softcap, scores.data(), out);
       } else {
-        attend_head(q, k_cache16_.data() + head, v_cache16_.data() + head, n_keys, kv_dim, hd, scale, scores.data(), out);
+        attend_head(q, k_cache16_.data() + head, v_cache16_.data() + head, end - first, kv_dim, hd, scale, hp.attn_softcap, scores.data(), out);
       }
     }
   });
   matmul(l.wo, att_.data(), n, tmp_.data(), pool_);
   add_bias(tmp_.data(), l.bo, n);
+  add_residual(l.attn_post_norm, n);
+}
+
+void Forward::add_residual(const std::vector<float>& post_norm, size_t n) {
+  const auto& hp = model_.hp;
+  const size_t E = hp.n_embd;
+  if (!post_norm.empty()) {
+    std::vector<float> row(E);
+    for (size_t t = 0; t < n; ++t) {
+      rms_norm(tmp_.data() + t * E, post_norm, hp.norm_eps, E, row.data());
+      std::copy(row.begin(), row.end(), tmp_.begin() + static_cast<ptrdiff_t>(t * E));
+    }
+  }
   for (size_t i = 0; i < n * E; ++i) x_[i] += tmp_[i];
 }
 
@@ -214,14 +242,18 @@ void Forward::feed_forward(const Layer& l, size_t n) {
     for (size_t i = 0; i < n * F; ++i) up_[i] = gelu(up_[i]);
   } else {
     matmul(l.w_gate, h_.data(), n, gate_.data(), pool_);
-    for (size_t i = 0; i < n * F; ++i) {
-      const float g = gate_[i];
-      up_[i] *= g / (1.0f + std::exp(-g));
+    if (hp.gelu_gate) {
+      for (size_t i = 0; i < n * F; ++i) up_[i] *= gelu(gate_[i]);
+    } else {
+      for (size_t i = 0; i < n * F; ++i) {
+        const float g = gate_[i];
+        up_[i] *= g / (1.0f + std::exp(-g));
+      }
     }
   }
   matmul(l.w_down, up_.data(), n, tmp_.data(), pool_);
   add_bias(tmp_.data(), l.b_down, n);
-  for (size_t i = 0; i < n * E; ++i) x_[i] += tmp_[i];
+  add_residual(l.ffn_post_norm, n);
 }
 
 std::span<const float> Forward::eval(std::span<const int32_t> tokens, bool all_logits) {
@@ -269,6 +301,9 @@ std::span<const float> Forward::eval(std::span<const int32_t> tokens, bool all_l
   const size_t first = all_logits ? 0 : n - 1, n_out = n - first;
   logits_.resize(n_out * hp.n_vocab);
   matmul(model_.output, h_.data() + first * E, n_out, logits_.data(), pool_);
+  if (const float cap = hp.final_softcap; cap > 0) {
+    for (float& v : logits_) v = cap * std::tanh(v / cap);
+  }
   n_past_ += static_cast<uint32_t>(n);
   return logits_;
 }

@@ -38,6 +38,9 @@ class Forward {
   void embed(std::span<const int32_t> tokens);
   void attention(const Layer& layer, uint32_t il, size_t n);
   void feed_forward(const Layer& layer, size_t n);
+  // x += tmp (tmp RMS-normalized by post_norm first when the block has one: Gemma).
+  void add_residual(const std::vector<float>& post_norm, size_t n);
+  std::vector<float> rope_table(float base, float freq_scale, bool yarn);
 
   const Model& model_;
   uint32_t n_ctx_;
@@ -47,6 +50,7 @@ class Forward {
   std::vector<float> k_cache_, v_cache_;          // [layer][pos][kv_dim], KvType::F32
   std::vector<uint16_t> k_cache16_, v_cache16_;   // the same as f16 bits, KvType::F16
   std::vector<float> rope_inv_freq_;  // per rotated pair: scale * base^(-2i/d) / factor_i (YaRN: ramped scale)
+  std::vector<float> rope_inv_freq_swa_;  // the same for sliding-window layers (Gemma 3's local base)
   float rope_mscale_ = 1.0f;          // YaRN's magnitude correction of cos/sin
   std::vector<float> x_, h_, q_, k_, v_, qkv_, att_, tmp_, gate_, up_, logits_;
 };

@@ -57,6 +57,50 @@ struct KvReader {
   }
 };
 
+// attention.sliding_window_pattern: a period (layer il slides unless il % period == period - 1) or
+// one bool per layer, as llama.cpp's get_key_or_arr reads it.
+std::vector<bool> swa_pattern(const KvReader& r, uint32_t n_layer, uint32_t default_period) {
+  const std::string key = r.prefix + "attention.sliding_window_pattern";
+  const GgufKv* kv = find(r.kvs, key);
+  std::vector<bool> out(n_layer);
+  if (kv && kv->value.is_array()) {
+    const auto& a = kv->value.array();
+    if (a.element_type != GgufType::Bool || a.count != n_layer) {
+      r.fail(kv, key, ErrorCode::BadShape, fmt::format("expected {} bools (one per layer)", n_layer));
+    }
+    for (uint32_t il = 0; il < n_layer; ++il) out[il] = a.at<uint8_t>(il) != 0;
+    return out;
+  }
+  const uint32_t period = static_cast<uint32_t>(r.opt_u32("attention.sliding_window_pattern").value_or(default_period));
+  for (uint32_t il = 0; il < n_layer; ++il) out[il] = period == 0 || il % period < period - 1;
+  return out;
+}
+
+// Gemma 2 / 3 as llama.cpp's loaders read them (llama_model_gemma2/3::load_arch_hparams).
+void read_gemma_hparams(const KvReader& r, Hparams& hp) {
+  const bool gemma2 = hp.arch == Arch::Gemma2;
+  hp.embd_scale = std::sqrt(static_cast<float>(hp.n_embd));
+  hp.gelu_gate = true;
+  // gemma_pytorch: the 27B models scale queries by 1/sqrt(n_embd / n_head), the others by 1/sqrt(head_dim).
+  const bool is_27b = hp.n_layer == (gemma2 ? 46u : 62u);
+  hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(is_27b ? hp.n_embd / hp.n_head : hp.head_dim));
+  auto cap = [&](const std::string& name, float fallback) {
+    const double v = r.opt_f(name).value_or(fallback);
+    if (v < 0) r.fail(find(r.kvs, r.prefix + name), r.prefix + name, ErrorCode::BadValueType, "must be >= 0");
+    return static_cast<float>(v);
+  };
+  hp.final_softcap = cap("final_logit_softcapping", gemma2 ? 30.0f : 0.0f);
+  if (gemma2) hp.attn_softcap = cap("attn_logit_softcapping", 50.0f);
+  const auto window = r.opt_u32("attention.sliding_window");
+  if (gemma2 || (window && *window > 0)) {
+    hp.n_swa = static_cast<uint32_t>(window.value_or(4096));
+    hp.swa_layers = swa_pattern(r, hp.n_layer, gemma2 ? 2 : 6);
+    // Gemma 2's sliding layers rope like the others; Gemma 3's use the local base, unscaled.
+    hp.rope_base_swa = static_cast<float>(r.opt_f("rope.freq_base_swa").value_or(gemma2 ? hp.rope_base : 10000.0f));
+    hp.rope_freq_scale_swa = gemma2 ? hp.rope_freq_scale : 1.0f;
+  }
+}
+
 }  // namespace
 
 Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file) {
@@ -75,9 +119,13 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
     hp.arch = Arch::Phi3;
   } else if (*arch == "gpt2") {
     hp.arch = Arch::Gpt2;
+  } else if (*arch == "gemma2") {
+    hp.arch = Arch::Gemma2;
+  } else if (*arch == "gemma3") {
+    hp.arch = Arch::Gemma3;
   } else {
     root.fail(find(kvs, "general.architecture"), "general.architecture", ErrorCode::Unsupported,
-              "architecture '" + *arch + "' has no forward pass here (llama, qwen2, qwen3, phi3 and gpt2 do)");
+              "architecture '" + *arch + "' has no forward pass here (llama, qwen2, qwen3, phi3, gpt2, gemma2 and gemma3 do)");
   }
   KvReader r{kvs, file, *arch + "."};
   hp.n_layer = r.u32("block_count");
@@ -120,8 +168,8 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
   }
   hp.rope_base = static_cast<float>(r.opt_f("rope.freq_base").value_or(10000.0));
   hp.rope_attn_factor = static_cast<float>(r.opt_f("rope.scaling.attn_factor").value_or(1.0));
-  // ggml: NORM rope for llama (the converter permuted Q/K), NEOX for qwen2.
-  hp.rope_style = hp.arch == Arch::Qwen2 || hp.arch == Arch::Qwen3 || hp.arch == Arch::Phi3 ? RopeStyle::Halves : RopeStyle::Interleaved;
+  // ggml: NORM rope for llama (the converter permuted Q/K), NEOX for the others.
+  hp.rope_style = hp.arch == Arch::Llama || hp.arch == Arch::Gpt2 ? RopeStyle::Interleaved : RopeStyle::Halves;
   if (const auto type = r.opt_str("rope.scaling.type"); type && *type != "none") {
     if (*type == "linear" || *type == "yarn") {
       const double factor = r.opt_f("rope.scaling.factor").value_or(1.0);
@@ -136,6 +184,7 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
              "rope scaling '" + *type + "' is not implemented (none, linear, yarn, and llama3 rope_freqs are)");
     }
   }
+  if (hp.arch == Arch::Gemma2 || hp.arch == Arch::Gemma3) read_gemma_hparams(r, hp);
   return hp;
 }
 

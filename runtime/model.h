@@ -15,7 +15,7 @@
 
 namespace ckpt::runtime {
 
-enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gpt2 };
+enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gpt2, Gemma2, Gemma3 };
 
 // How RoPE pairs dimensions: ggml's "normal" mode rotates (2i, 2i+1) (GGUF llama, whose Q/K rows the
 // converter permuted); "neox" rotates (i, i + d/2) (HF llama weights as stored, Qwen2, GPT-NeoX).
@@ -40,6 +40,18 @@ struct Hparams {
   uint32_t yarn_orig_ctx = 0;    // rope.scaling.original_context_length
   float rope_attn_factor = 1.0f; // rope.scaling.attn_factor
   RopeStyle rope_style = RopeStyle::Interleaved;
+  // Gemma: embeddings scaled by sqrt(n_embd), GELU-gated feed-forward, soft-capped scores and logits
+  // (tanh(x / cap) * cap; 0: none), and sliding-window layers with their own rope base and scale.
+  float embd_scale = 1.0f;
+  float attn_scale = 0.0f;  // query scale; 0: 1 / sqrt(head_dim)
+  float attn_softcap = 0.0f;
+  float final_softcap = 0.0f;
+  bool gelu_gate = false;
+  uint32_t n_swa = 0;             // window of the sliding-window layers (keys pos-n_swa+1 .. pos)
+  std::vector<bool> swa_layers;   // per layer; empty: none
+  float rope_base_swa = 10000.0f;
+  float rope_freq_scale_swa = 1.0f;
+  bool is_swa(uint32_t il) const { return il < swa_layers.size() && swa_layers[il]; }
 };
 
 // Weight encodings the matmul kernels understand: every ggml type the quantizer writes, plus
@@ -74,7 +86,8 @@ struct Weight {
 
 struct Layer {
   std::vector<float> attn_norm, attn_norm_b, ffn_norm, ffn_norm_b;
-  std::vector<float> attn_q_norm, attn_k_norm;  // Qwen3: RMSNorm of each q/k head before rope
+  std::vector<float> attn_q_norm, attn_k_norm;  // Qwen3, Gemma 3: RMSNorm of each q/k head before rope
+  std::vector<float> attn_post_norm, ffn_post_norm;  // Gemma: RMSNorm of each block's output before the residual
   Weight wq, wk, wv, wqkv, wo, w_gate, w_up, w_down;
   std::vector<float> bq, bk, bv, bqkv, bo, b_up, b_down;
 };

@@ -111,9 +111,13 @@ void assemble_model(Model& model, const TensorLookup& lookup) {
       l.wk = a.matrix(p + "attn_k.weight", hp.n_embd, kv_dim);
       l.wv = a.matrix(p + "attn_v.weight", hp.n_embd, kv_dim);
       l.w_gate = a.matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
-      if (hp.arch == Arch::Qwen3) {
+      if (hp.arch == Arch::Qwen3 || hp.arch == Arch::Gemma3) {
         l.attn_q_norm = a.vec(p + "attn_q_norm.weight", hp.head_dim);
         l.attn_k_norm = a.vec(p + "attn_k_norm.weight", hp.head_dim);
+      }
+      if (hp.arch == Arch::Gemma2 || hp.arch == Arch::Gemma3) {
+        l.attn_post_norm = a.vec(p + "post_attention_norm.weight", hp.n_embd);
+        l.ffn_post_norm = a.vec(p + "post_ffw_norm.weight", hp.n_embd);
       }
       l.bq = a.optional_vec(p + "attn_q.bias", q_dim);
       l.bk = a.optional_vec(p + "attn_k.bias", kv_dim);

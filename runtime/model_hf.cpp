@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "formats/architecture.h"
 #include "formats/gguf_view.h"
 #include "formats/tokenizer_meta.h"
 #include "formats/error.h"
@@ -64,8 +65,9 @@ Model load_hf_model(const std::string& dir) {
         return t;
       }
     }
-    if (job.op == TensorOp::Transpose || src.decode) {
+    if (job.op == TensorOp::Transpose || job.op == TensorOp::AddOne || src.decode) {
       std::vector<float> values = decode_tensor_values(src, 1);
+      if (job.op == TensorOp::AddOne) apply_add_one(values, src.decode ? src.stored_dtype : src.dtype, false);
       if (job.op == TensorOp::Transpose && src.shape.size() == 2) {
         const uint64_t r = src.shape[0], c = src.shape[1];
         std::vector<float> transposed(values.size());

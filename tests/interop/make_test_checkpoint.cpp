@@ -4,7 +4,10 @@
 //   ARCH: llama (no biases), llama3 (Llama 3.2 style: rope_scaling llama3, tied embeddings), qwen2
 //   (q/k/v biases, tied embeddings), qwen2-yarn (Qwen2.5 with YaRN) or qwen3 (q/k norms, head_dim
 //   twice hidden / heads, tied), mistral-nemo (llama with head_dim twice hidden / heads) or phi3 (fused
-//   qkv_proj and gate_up_proj). The tokenizer files are copied.
+//   qkv_proj and gate_up_proj), gemma2 / gemma3 (norms stored as w with RMSNorm scaling by 1 + w,
+//   post-attention and pre/post feed-forward norms, soft-capping, a sliding window of 6 so a short
+//   generation crosses it; gemma3 adds q/k norms, a local rope base and a padded embedding). The
+//   tokenizer files are copied.
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
@@ -67,21 +70,29 @@ int main(int argc, char** argv) {
   const uint64_t layers = std::strtoull(argv[6], nullptr, 10), heads = std::strtoull(argv[7], nullptr, 10);
   const uint64_t kv_heads = std::strtoull(argv[8], nullptr, 10), vocab = std::strtoull(argv[9], nullptr, 10);
   const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3", nemo = arch == "mistral-nemo", phi3 = arch == "phi3";
-  const bool qwen2 = arch == "qwen2" || yarn, llama3 = arch == "llama3", tied = qwen2 || llama3 || qwen3;
+  const bool gemma2 = arch == "gemma2", gemma3 = arch == "gemma3", gemma = gemma2 || gemma3;
+  const bool qwen2 = arch == "qwen2" || yarn, llama3 = arch == "llama3", tied = qwen2 || llama3 || qwen3 || gemma;
   // Qwen3: an explicit head_dim twice hidden / heads (llama.cpp must size attention from key_length).
-  const uint64_t head_dim = qwen3 || nemo ? 2 * hidden / heads : hidden / heads;
+  const uint64_t head_dim = qwen3 || nemo || gemma ? 2 * hidden / heads : hidden / heads;
+  // Gemma 3 pads its embedding past the tokenizer (llama.cpp keeps the tokenizer's rows).
+  const uint64_t rows = gemma3 ? vocab + 64 : vocab;
   fs::create_directories(dir);
-  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (qwen3 ? "Qwen3ForCausalLM" : qwen2 ? "Qwen2ForCausalLM" : nemo ? "MistralForCausalLM" : phi3 ? "Phi3ForCausalLM" : "LlamaForCausalLM")
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (gemma2 ? "Gemma2ForCausalLM" : gemma3 ? "Gemma3ForCausalLM" : qwen3 ? "Qwen3ForCausalLM" : qwen2 ? "Qwen2ForCausalLM" : nemo ? "MistralForCausalLM" : phi3 ? "Phi3ForCausalLM" : "LlamaForCausalLM")
                                      << "\"], \"hidden_size\": " << hidden << ", \"intermediate_size\": " << inter
                                      << ", \"num_hidden_layers\": " << layers << ", \"num_attention_heads\": " << heads
-                                     << ", \"num_key_value_heads\": " << kv_heads << ", \"vocab_size\": " << vocab
+                                     << ", \"num_key_value_heads\": " << kv_heads << ", \"vocab_size\": " << rows
                                      << ", \"max_position_embeddings\": 256, \"rms_norm_eps\": 1e-06, \"tie_word_embeddings\": "
                                      << (tied ? "true" : "false")
                                      << (llama3 ? ", \"rope_theta\": 500000.0, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 32.0, "
                                                   "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}"
                                                 : "")
                                      << (yarn ? ", \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 64}" : "")
-                                     << (qwen3 || nemo ? ", \"head_dim\": " + std::to_string(head_dim) : std::string())
+                                     << (qwen3 || nemo || gemma ? ", \"head_dim\": " + std::to_string(head_dim) : std::string())
+                                     << (gemma ? ", \"query_pre_attn_scalar\": " + std::to_string(head_dim) + ", \"sliding_window\": 6" : std::string())
+                                     << (gemma2 ? ", \"attn_logit_softcapping\": 0.1, \"final_logit_softcapping\": 0.5" : "")
+                                     << (gemma3 ? ", \"rope_theta\": 1000000.0, \"rope_local_base_freq\": 10000.0, \"sliding_window_pattern\": 2"
+                                                  ", \"final_logit_softcapping\": null, \"attn_logit_softcapping\": null"
+                                                : "")
                                      << "}";
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
     if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
@@ -96,16 +107,25 @@ int main(int argc, char** argv) {
     for (auto d : shape) n *= d;
     auto& v = data.emplace_back(n);
     for (auto& x : v) x = mean + normal(rng);
+    if (gemma && name.ends_with("norm.weight")) {
+      for (auto& x : v) x = std::round(x * 65536.0f) / 65536.0f;
+    }
     tensors.push_back({name, ckpt::DType::F32, shape, ckpt::write_bytes_from(std::as_bytes(std::span(v)))});
   };
   const uint64_t kv_dim = kv_heads * head_dim, q_dim = heads * head_dim;
-  add("model.embed_tokens.weight", {vocab, hidden}, 0);
+  // Gemma's norms scale by 1 + w: stored around 0 (and exact in f32 after llama.cpp adds 1).
+  const float norm_mean = gemma ? 0 : 1;
+  add("model.embed_tokens.weight", {rows, hidden}, 0);
   if (!tied) add("lm_head.weight", {vocab, hidden}, 0);
-  add("model.norm.weight", {hidden}, 1);
+  add("model.norm.weight", {hidden}, norm_mean);
   for (uint64_t l = 0; l < layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {hidden}, 1);
-    add(p + "post_attention_layernorm.weight", {hidden}, 1);
+    add(p + "input_layernorm.weight", {hidden}, norm_mean);
+    add(p + "post_attention_layernorm.weight", {hidden}, norm_mean);
+    if (gemma) {
+      add(p + "pre_feedforward_layernorm.weight", {hidden}, norm_mean);
+      add(p + "post_feedforward_layernorm.weight", {hidden}, norm_mean);
+    }
     if (phi3) {  // fused as Phi-3 stores them
       add(p + "self_attn.qkv_proj.weight", {q_dim + 2 * kv_dim, hidden}, 0);
     } else {
@@ -114,9 +134,9 @@ int main(int argc, char** argv) {
       add(p + "self_attn.v_proj.weight", {kv_dim, hidden}, 0);
     }
     add(p + "self_attn.o_proj.weight", {hidden, q_dim}, 0);
-    if (qwen3) {
-      add(p + "self_attn.q_norm.weight", {head_dim}, 1);
-      add(p + "self_attn.k_norm.weight", {head_dim}, 1);
+    if (qwen3 || gemma3) {
+      add(p + "self_attn.q_norm.weight", {head_dim}, norm_mean);
+      add(p + "self_attn.k_norm.weight", {head_dim}, norm_mean);
     }
     if (qwen2) {
       add(p + "self_attn.q_proj.bias", {q_dim}, 0);

@@ -114,6 +114,13 @@ case $case_name in
         "$maker" mistral-nemo "$work/run-nemo" "$src/samples/tiny-llama" 256 512 4 4 2 512
         "$ckpt" convert "$work/run-nemo" -o "$base" --outtype f32 --no-progress >/dev/null
         ;;
+      gemma2|gemma3)
+        # Gemma: norms stored as 1 + w, post-norms, GELU gate, soft-capping (Gemma 2), a sliding window of
+        # 6 that the 8-token prompt already crosses, q/k norms and the local rope base (Gemma 3).
+        base=$work/run-$family.f32.gguf n=16
+        "$maker" $family "$work/run-$family" "$src/samples/tiny-llama" 256 512 4 4 2 512
+        "$ckpt" convert "$work/run-$family" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
       qwen3)
         need_shared lm-buddy-fake_gpt2/tokenizer.json
         base=$work/run-qwen3.f32.gguf prompt="Hello world" n=12
