@@ -90,7 +90,8 @@ ConvertReport convert_adapter_to_gguf(const ConvertOptions& o) {
       unmatched.push_back(m.module);
       continue;
     }
-    const uint64_t heads = mapped->op == TensorOp::PermuteQ ? n_head : mapped->op == TensorOp::PermuteK ? n_head_kv : 0;
+    const TensorOp op = mapped->op;
+    const uint64_t heads = heads_for_rows(op, n_head, n_head_kv);
     const double fold = uniform ? 1.0 : m.scale;
     const LoraModule* mp = &m;
     const std::vector<uint64_t> a_shape = m.a->shape, b_shape = m.b->shape;
@@ -99,12 +100,12 @@ ConvertReport convert_adapter_to_gguf(const ConvertOptions& o) {
     plan.tensors.push_back({mapped->gguf_name + ".lora_a", a_type, a_shape, [mp, a_type](ByteSink& sink) {
                               write_f32_rows(tensor_values(*mp->a), mp->a->shape[1], a_type, 1, sink);
                             }});
-    plan.tensors.push_back({mapped->gguf_name + ".lora_b", b_type, b_shape, [mp, b_type, heads, fold](ByteSink& sink) {
+    plan.tensors.push_back({mapped->gguf_name + ".lora_b", b_type, b_shape, [mp, b_type, op, heads, fold](ByteSink& sink) {
                               std::vector<float> b = tensor_values(*mp->b);
                               if (fold != 1.0) {
                                 for (auto& x : b) x = static_cast<float>(x * fold);
                               }
-                              if (heads) b = permuted_rows(b, mp->b->shape[0], heads, /*to_gguf=*/true);
+                              if (heads) b = permuted_rows(b, mp->b->shape[0], op, heads, /*to_gguf=*/true);
                               write_f32_rows(b, mp->r, b_type, 1, sink);
                             }});
     report.tensors.push_back({m.module, mapped->gguf_name, std::string(dtype_name(b_type)), {m.in_features(), m.r}});
@@ -141,7 +142,8 @@ ConvertReport convert_gguf_adapter_to_peft(const ConvertOptions& o) {
       throw Error(ErrorCode::NotFound, o.input, m.a->offset_in_file(), "tensor '" + m.a->name + "'", "has no HF name in the " + ad.gguf_architecture + " table");
     }
     const std::string module = mapped->gguf_name.substr(0, mapped->gguf_name.size() - std::string(".weight").size());
-    const uint64_t heads = mapped->op == TensorOp::PermuteQ ? n_head : mapped->op == TensorOp::PermuteK ? n_head_kv : 0;
+    const TensorOp op = mapped->op;
+    const uint64_t heads = heads_for_rows(op, n_head, n_head_kv);
     same_r = same_r && (r == 0 || r == m.r);
     r = m.r;
     ranks.emplace_back(module, m.r);
@@ -153,10 +155,10 @@ ConvertReport convert_gguf_adapter_to_peft(const ConvertOptions& o) {
     plan.tensors.push_back({"base_model.model." + module + ".lora_A.weight", DType::F32, m.a->shape, [mp](ByteSink& sink) {
                               write_f32_rows(tensor_values(*mp->a), mp->a->shape[1], DType::F32, 1, sink);
                             }});
-    plan.tensors.push_back({"base_model.model." + module + ".lora_B.weight", DType::F32, m.b->shape, [mp, heads, fold](ByteSink& sink) {
+    plan.tensors.push_back({"base_model.model." + module + ".lora_B.weight", DType::F32, m.b->shape, [mp, op, heads, fold](ByteSink& sink) {
                               std::vector<float> b = tensor_values(*mp->b);
                               for (auto& x : b) x = static_cast<float>(x * fold);
-                              if (heads) b = permuted_rows(b, mp->b->shape[0], heads, /*to_gguf=*/false);
+                              if (heads) b = permuted_rows(b, mp->b->shape[0], op, heads, /*to_gguf=*/false);
                               write_f32_rows(b, mp->r, DType::F32, 1, sink);
                             }});
     report.tensors.push_back({m.module, module, "F32", m.b->shape});

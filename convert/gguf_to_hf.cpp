@@ -10,6 +10,7 @@
 #include "quantize/quantize.h"
 #include "convert/convert_internal.h"
 #include "formats/parallel.h"
+#include "formats/permute.h"
 #include "formats/tokenizer_meta.h"
 #include "formats/byte_sink.h"
 #include "formats/model_source.h"
@@ -119,6 +120,20 @@ nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arc
     c["n_ctx"] = h.req("context_length");
     c["n_inner"] = h.req("feed_forward_length");
     c["layer_norm_epsilon"] = h.d("attention.layer_norm_epsilon").value_or(1e-5);
+  } else if (arch.gguf_arch == "gptneox") {
+    c["model_type"] = "gpt_neox";
+    c["hidden_size"] = h.req("embedding_length");
+    c["intermediate_size"] = h.req("feed_forward_length");
+    c["num_hidden_layers"] = h.req("block_count");
+    c["num_attention_heads"] = h.req("attention.head_count");
+    c["max_position_embeddings"] = h.req("context_length");
+    c["layer_norm_eps"] = h.d("attention.layer_norm_epsilon").value_or(1e-5);
+    const uint64_t head_dim = h.req("embedding_length") / h.req("attention.head_count");
+    c["rotary_pct"] = static_cast<double>(h.u("rope.dimension_count").value_or(head_dim)) / static_cast<double>(head_dim);
+    c["rotary_emb_base"] = h.d("rope.freq_base").value_or(10000.0);
+    const auto* par = h.f.find_kv("gptneox.use_parallel_residual");
+    c["use_parallel_residual"] = !par || !std::holds_alternative<bool>(par->value.data) || std::get<bool>(par->value.data);
+    c["hidden_act"] = "gelu";
   } else {
     c["model_type"] = arch.gguf_arch;
     c["hidden_size"] = h.req("embedding_length");
@@ -243,7 +258,7 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
     DType out = forced.value_or(s.dtype == DType::F32 || s.dtype == DType::F16 || s.dtype == DType::BF16 ? s.dtype : DType::F16);
     std::vector<uint64_t> shape = s.shape;
     if (targets[i].second == TensorOp::Transpose && shape.size() == 2) std::swap(shape[0], shape[1]);
-    const uint64_t heads = targets[i].second == TensorOp::PermuteQ ? n_head : targets[i].second == TensorOp::PermuteK ? n_head_kv : 0;
+    const uint64_t heads = heads_for_rows(targets[i].second, n_head, n_head_kv);
     report.bytes_in += s.data.size();
     report.tensors.push_back({s.name, targets[i].first, std::string(dtype_name(out)), shape});
     tensors.push_back({targets[i].first, out, shape, make_tensor_writer_to_hf(s, targets[i].second, heads, out, threads, &progress)});

@@ -66,7 +66,7 @@ PreparedTerm prepare(const DeltaTerm& t) {
 }
 
 void permute_rows(std::vector<float>& v, uint64_t rows, TensorOp op, uint64_t heads) {
-  if (op == TensorOp::PermuteQ || op == TensorOp::PermuteK) v = permuted_rows(v, rows, heads, /*to_gguf=*/true);
+  if (reorders_rows(op)) v = permuted_rows(v, rows, op, heads, /*to_gguf=*/true);
 }
 
 bool is_half(DType t) { return t == DType::F16 || t == DType::BF16; }
@@ -95,11 +95,11 @@ double distance(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-std::vector<float> permuted_rows(const std::vector<float>& v, uint64_t rows, uint64_t heads, bool to_gguf) {
+std::vector<float> permuted_rows(const std::vector<float>& v, uint64_t rows, TensorOp op, uint64_t heads, bool to_gguf) {
   const uint64_t cols = rows ? v.size() / rows : 0;
   std::vector<float> out(v.size());
   for (uint64_t i = 0; i < rows; ++i) {
-    const uint64_t src = to_gguf ? hf_row_for_gguf_row(i, rows, heads) : gguf_row_for_hf_row(i, rows, heads);
+    const uint64_t src = to_gguf ? hf_row_for(op, i, rows, heads) : gguf_row_for(op, i, rows, heads);
     std::copy_n(v.begin() + static_cast<ptrdiff_t>(src * cols), cols, out.begin() + static_cast<ptrdiff_t>(i * cols));
   }
   return out;

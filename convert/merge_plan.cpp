@@ -49,18 +49,18 @@ class Resolver {
       p.name = m->gguf_name;
       p.op = m->op;
     }
-    if (p.op == TensorOp::PermuteQ) p.heads = n_head_;
-    if (p.op == TensorOp::PermuteK) p.heads = n_head_kv_;
+    p.heads = heads_for_rows(p.op, n_head_, n_head_kv_);
     p.tensor = in_.base.find(p.name);
     return p;
   }
 
   // Base row -> adapter row for a term placed at `p` (rows = the tensor's output size).
   std::function<uint64_t(uint64_t)> row_map(const Placement& p, bool adapter_is_gguf, uint64_t rows) const {
-    if (p.op != TensorOp::PermuteQ && p.op != TensorOp::PermuteK) return {};
+    if (!reorders_rows(p.op)) return {};
     const uint64_t heads = p.heads;
-    if (in_.gguf && !adapter_is_gguf) return [rows, heads](uint64_t g) { return hf_row_for_gguf_row(g, rows, heads); };
-    if (!in_.gguf && adapter_is_gguf) return [rows, heads](uint64_t o) { return gguf_row_for_hf_row(o, rows, heads); };
+    const TensorOp op = p.op;
+    if (in_.gguf && !adapter_is_gguf) return [rows, heads, op](uint64_t g) { return hf_row_for(op, g, rows, heads); };
+    if (!in_.gguf && adapter_is_gguf) return [rows, heads, op](uint64_t o) { return gguf_row_for(op, o, rows, heads); };
     return {};
   }
 

@@ -102,6 +102,6 @@ std::vector<float> tensor_values(const SourceTensor& t);
 void write_f32_rows(const std::vector<float>& values, uint64_t row_len, DType dtype, unsigned threads, ByteSink& sink);
 
 // Rows reordered by llama's Q/K permutation (to_gguf: HF order -> GGUF order; else the inverse).
-std::vector<float> permuted_rows(const std::vector<float>& v, uint64_t rows, uint64_t heads, bool to_gguf);
+std::vector<float> permuted_rows(const std::vector<float>& v, uint64_t rows, TensorOp op, uint64_t heads, bool to_gguf);
 
 }  // namespace ckpt

@@ -89,14 +89,14 @@ TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, Prog
     const SourceTensor& src = job.source->decode ? materialized : *job.source;
     if (job.op == TensorOp::Transpose) {
       write_transposed(src, job.out_dtype, sink, progress);
-    } else if (job.op == TensorOp::PermuteQ || job.op == TensorOp::PermuteK) {
+    } else if (reorders_rows(job.op)) {
       const uint64_t n_rows = src.shape.empty() ? 1 : src.shape[0];
-      if (job.permute_heads == 0 || n_rows % (2 * job.permute_heads) != 0) {
-        fail(src, std::to_string(n_rows) + " rows cannot be split into " + std::to_string(job.permute_heads) + " rope heads");
+      if (!rows_split(job.op, n_rows, job.permute_heads)) {
+        fail(src, std::to_string(n_rows) + " rows cannot be split into " + std::to_string(job.permute_heads) + " heads");
       }
       const uint64_t row_len = src.shape.size() >= 2 ? *shape_numel(std::span(src.shape).subspan(1)) : 1;
       stream_tensor_rows(src, job.out_dtype, row_len, n_rows,
-                         [&](uint64_t r) { return hf_row_for_gguf_row(r, n_rows, job.permute_heads); }, threads, sink, progress);
+                         [&](uint64_t r) { return hf_row_for(job.op, r, n_rows, job.permute_heads); }, threads, sink, progress);
     } else {
       const uint64_t numel = *shape_numel(src.shape);
       const uint64_t row_len = job.ne[0];
@@ -114,11 +114,11 @@ TensorDataWriter make_tensor_writer_to_hf(const SourceTensor& g, TensorOp op, ui
     // `g.shape` is already the PyTorch order of the GGUF tensor (ne reversed).
     if (op == TensorOp::Transpose) {
       write_transposed(g, out_dtype, sink, progress);
-    } else if (op == TensorOp::PermuteQ || op == TensorOp::PermuteK) {
+    } else if (reorders_rows(op)) {
       const uint64_t n_rows = g.shape.empty() ? 1 : g.shape[0];
       const uint64_t row_len = g.shape.size() >= 2 ? *shape_numel(std::span(g.shape).subspan(1)) : 1;
-      if (permute_heads == 0 || n_rows % (2 * permute_heads) != 0) fail(g, "rows do not split into rope heads");
-      stream_tensor_rows(g, out_dtype, row_len, n_rows, [&](uint64_t r) { return gguf_row_for_hf_row(r, n_rows, permute_heads); },
+      if (!rows_split(op, n_rows, permute_heads)) fail(g, "rows do not split into heads");
+      stream_tensor_rows(g, out_dtype, row_len, n_rows, [&](uint64_t r) { return gguf_row_for(op, r, n_rows, permute_heads); },
                          threads, sink, progress);
     } else {
       const uint64_t numel = *shape_numel(g.shape);

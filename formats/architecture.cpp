@@ -14,11 +14,12 @@ const Architecture& phi3_architecture();
 const Architecture& gpt2_architecture();
 const Architecture& gemma2_architecture();
 const Architecture& gemma3_architecture();
+const Architecture& gptneox_architecture();
 
 namespace {
 const std::vector<const Architecture*>& registry() {
   static const std::vector<const Architecture*> kAll = {&llama_architecture(), &qwen2_architecture(), &qwen3_architecture(), &phi3_architecture(), &gpt2_architecture(),
-                                                              &gemma2_architecture(), &gemma3_architecture()};
+                                                              &gemma2_architecture(), &gemma3_architecture(), &gptneox_architecture()};
   return kAll;
 }
 

@@ -20,6 +20,7 @@ enum class TensorOp {
   PermuteK,   // the same with n_head_kv
   Transpose,  // GPT-2 Conv1D weights are stored [in, out]
   AddOne,     // Gemma's RMSNorm scales by (1 + w); llama.cpp stores w + 1 (and --to hf subtracts it)
+  NeoxQkv,    // GPT-NeoX's per-head [q k v] rows regrouped as [q; k; v] (formats/permute.h)
 };
 
 struct TensorRule {

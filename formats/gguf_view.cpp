@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "formats/json_header.h"
+#include "formats/permute.h"
 #include "formats/tokenizer_meta.h"
 
 namespace ckpt {
@@ -135,7 +136,7 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
     t.name = mapped->gguf_name;
     t.source = &src;
     t.op = mapped->op;
-    t.permute_heads = t.op == TensorOp::PermuteQ ? h.n_head : t.op == TensorOp::PermuteK ? h.n_head_kv : 0;
+    t.permute_heads = heads_for_rows(t.op, h.n_head, h.n_head_kv);
     t.ne = gguf_dims_after(src, t.op);
     if (t.name == "token_embd.weight") {
       embedding = &src;

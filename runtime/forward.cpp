@@ -223,7 +223,7 @@ void Forward::add_residual(const std::vector<float>& post_norm, size_t n) {
 void Forward::feed_forward(const Layer& l, size_t n) {
   const auto& hp = model_.hp;
   const size_t E = hp.n_embd, F = hp.n_ff;
-  if (!l.w_gate.present() && hp.arch != Arch::Gpt2) {  // Phi-3: gate and up fused, gate first
+  if (hp.arch == Arch::Phi3) {  // gate and up fused, gate first
     gate_.resize(n * 2 * F);
     matmul(l.w_up, h_.data(), n, gate_.data(), pool_);
     for (size_t t = 0; t < n; ++t) {
@@ -237,7 +237,7 @@ void Forward::feed_forward(const Layer& l, size_t n) {
     return;
   }
   matmul(l.w_up, h_.data(), n, up_.data(), pool_);
-  if (hp.arch == Arch::Gpt2) {
+  if (!l.w_gate.present()) {  // GPT-2, GPT-NeoX: GELU(up + b)
     add_bias(up_.data(), l.b_up, n);
     for (size_t i = 0; i < n * F; ++i) up_[i] = gelu(up_[i]);
   } else {
@@ -280,24 +280,31 @@ std::span<const float> Forward::eval(std::span<const int32_t> tokens, bool all_l
   up_.resize(n * hp.n_ff);
   gate_.resize(n * hp.n_ff);
   embed(tokens);
-  const bool gpt2 = hp.arch == Arch::Gpt2;
-  auto norm = [&](const std::vector<float>& w, const std::vector<float>& b) {
+  auto norm = [&](const std::vector<float>& w, const std::vector<float>& b, std::vector<float>& out) {
     for (size_t t = 0; t < n; ++t) {
-      if (gpt2) {
-        layer_norm(x_.data() + t * E, w, b, hp.norm_eps, E, h_.data() + t * E);
+      if (hp.layer_norm) {
+        layer_norm(x_.data() + t * E, w, b, hp.norm_eps, E, out.data() + t * E);
       } else {
-        rms_norm(x_.data() + t * E, w, hp.norm_eps, E, h_.data() + t * E);
+        rms_norm(x_.data() + t * E, w, hp.norm_eps, E, out.data() + t * E);
       }
     }
   };
   for (uint32_t il = 0; il < hp.n_layer; ++il) {
     const Layer& l = model_.layers[il];
-    norm(l.attn_norm, l.attn_norm_b);
-    attention(l, il, n);
-    norm(l.ffn_norm, l.ffn_norm_b);
+    if (hp.parallel_residual) {  // both blocks read the layer's input: x + attn(ln1(x)) + ffn(ln2(x))
+      ffn_in_.resize(n * E);
+      norm(l.ffn_norm, l.ffn_norm_b, ffn_in_);
+      norm(l.attn_norm, l.attn_norm_b, h_);
+      attention(l, il, n);
+      h_.swap(ffn_in_);
+    } else {
+      norm(l.attn_norm, l.attn_norm_b, h_);
+      attention(l, il, n);
+      norm(l.ffn_norm, l.ffn_norm_b, h_);
+    }
     feed_forward(l, n);
   }
-  norm(model_.output_norm, model_.output_norm_b);
+  norm(model_.output_norm, model_.output_norm_b, h_);
   const size_t first = all_logits ? 0 : n - 1, n_out = n - first;
   logits_.resize(n_out * hp.n_vocab);
   matmul(model_.output, h_.data() + first * E, n_out, logits_.data(), pool_);

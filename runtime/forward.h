@@ -52,7 +52,7 @@ class Forward {
   std::vector<float> rope_inv_freq_;  // per rotated pair: scale * base^(-2i/d) / factor_i (YaRN: ramped scale)
   std::vector<float> rope_inv_freq_swa_;  // the same for sliding-window layers (Gemma 3's local base)
   float rope_mscale_ = 1.0f;          // YaRN's magnitude correction of cos/sin
-  std::vector<float> x_, h_, q_, k_, v_, qkv_, att_, tmp_, gate_, up_, logits_;
+  std::vector<float> x_, h_, ffn_in_, q_, k_, v_, qkv_, att_, tmp_, gate_, up_, logits_;
 };
 
 }  // namespace ckpt::runtime

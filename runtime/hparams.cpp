@@ -119,13 +119,15 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
     hp.arch = Arch::Phi3;
   } else if (*arch == "gpt2") {
     hp.arch = Arch::Gpt2;
+  } else if (*arch == "gptneox") {
+    hp.arch = Arch::GptNeox;
   } else if (*arch == "gemma2") {
     hp.arch = Arch::Gemma2;
   } else if (*arch == "gemma3") {
     hp.arch = Arch::Gemma3;
   } else {
     root.fail(find(kvs, "general.architecture"), "general.architecture", ErrorCode::Unsupported,
-              "architecture '" + *arch + "' has no forward pass here (llama, qwen2, qwen3, phi3, gpt2, gemma2 and gemma3 do)");
+              "architecture '" + *arch + "' has no forward pass here (llama, qwen2, qwen3, phi3, gpt2, gptneox, gemma2 and gemma3 do)");
   }
   KvReader r{kvs, file, *arch + "."};
   hp.n_layer = r.u32("block_count");
@@ -161,7 +163,8 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
     r.fail(find(kvs, r.prefix + "rope.dimension_count"), r.prefix + "rope.dimension_count", ErrorCode::BadShape,
            "must be even and <= the head dimension");
   }
-  if (hp.arch == Arch::Gpt2) {
+  hp.layer_norm = hp.arch == Arch::Gpt2 || hp.arch == Arch::GptNeox;
+  if (hp.layer_norm) {
     hp.norm_eps = static_cast<float>(r.opt_f("attention.layer_norm_epsilon").value_or(1e-5));
   } else {
     hp.norm_eps = static_cast<float>(r.opt_f("attention.layer_norm_rms_epsilon").value_or(1e-5));
@@ -185,6 +188,12 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
     }
   }
   if (hp.arch == Arch::Gemma2 || hp.arch == Arch::Gemma3) read_gemma_hparams(r, hp);
+  if (hp.arch == Arch::GptNeox) {
+    const std::string key = r.prefix + "use_parallel_residual";
+    const GgufKv* kv = find(kvs, key);
+    if (!kv || !std::holds_alternative<bool>(kv->value.data)) r.fail(kv, key, ErrorCode::BadValueType, "expected a bool (llama.cpp requires it)");
+    hp.parallel_residual = std::get<bool>(kv->value.data);
+  }
   return hp;
 }
 

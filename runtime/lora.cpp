@@ -97,13 +97,16 @@ void attach_lora(Model& model, const std::vector<LoraSpec>& specs) {
                     fmt::format("makes a [{}, {}] delta but '{}' is [{}, {}]", m.out_features(), m.in_features(), name, w.rows, w.cols));
       }
       // B's rows in the weight's row order: GGUF llama permutes Q/K, an HF model keeps them.
-      const uint64_t heads = op == TensorOp::PermuteQ ? model.hp.n_head : op == TensorOp::PermuteK ? model.hp.n_head_kv : 0;
+      const uint64_t heads = heads_for_rows(op, model.hp.n_head, model.hp.n_head_kv);
       const bool to_gguf = heads && !ad->gguf && !model.hf_qk_rows, to_hf = heads && ad->gguf && model.hf_qk_rows;
+      auto source_row = [&](uint64_t o, uint64_t rows) {
+        return to_gguf ? hf_row_for(op, o, rows, heads) : to_hf ? gguf_row_for(op, o, rows, heads) : o;
+      };
       std::vector<float> b = decode_tensor_values(*m.b, 1);
       const float scale = static_cast<float>(m.scale * spec.scale);
       std::vector<float> scaled(b.size());
       for (uint64_t o = 0; o < w.rows; ++o) {
-        const uint64_t src = to_gguf ? hf_row_for_gguf_row(o, w.rows, heads) : to_hf ? gguf_row_for_hf_row(o, w.rows, heads) : o;
+        const uint64_t src = source_row(o, w.rows);
         for (uint64_t k = 0; k < m.r; ++k) scaled[o * m.r + k] = b[src * m.r + k] * scale;
       }
       LoraTerm term{std::make_shared<const std::vector<float>>(decode_tensor_values(*m.a, 1)), std::make_shared<const std::vector<float>>(std::move(scaled)),
@@ -116,7 +119,7 @@ void attach_lora(Model& model, const std::vector<LoraSpec>& specs) {
         std::vector<float> mag = decode_tensor_values(*m.magnitude, 1);
         if (to_gguf || to_hf) {
           std::vector<float> p(mag.size());
-          for (uint64_t o = 0; o < w.rows; ++o) p[o] = mag[to_gguf ? hf_row_for_gguf_row(o, w.rows, heads) : gguf_row_for_hf_row(o, w.rows, heads)];
+          for (uint64_t o = 0; o < w.rows; ++o) p[o] = mag[source_row(o, w.rows)];
           mag = std::move(p);
         }
         w.dora_factor = std::make_shared<const std::vector<float>>(dora_factor(w, term, mag));
@@ -130,8 +133,7 @@ void attach_lora(Model& model, const std::vector<LoraSpec>& specs) {
         const std::vector<float> lb = decode_tensor_values(*m.bias, 1);
         std::vector<float>& dst = *bit->second;
         for (uint64_t o = 0; o < dst.size(); ++o) {
-          const uint64_t src = to_gguf ? hf_row_for_gguf_row(o, dst.size(), heads) : to_hf ? gguf_row_for_hf_row(o, dst.size(), heads) : o;
-          dst[o] += lb[src] * scale;
+          dst[o] += lb[source_row(o, dst.size())] * scale;
         }
       }
     }

@@ -15,7 +15,7 @@
 
 namespace ckpt::runtime {
 
-enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gpt2, Gemma2, Gemma3 };
+enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gpt2, Gemma2, Gemma3, GptNeox };
 
 // How RoPE pairs dimensions: ggml's "normal" mode rotates (2i, 2i+1) (GGUF llama, whose Q/K rows the
 // converter permuted); "neox" rotates (i, i + d/2) (HF llama weights as stored, Qwen2, GPT-NeoX).
@@ -42,6 +42,8 @@ struct Hparams {
   RopeStyle rope_style = RopeStyle::Interleaved;
   // Gemma: embeddings scaled by sqrt(n_embd), GELU-gated feed-forward, soft-capped scores and logits
   // (tanh(x / cap) * cap; 0: none), and sliding-window layers with their own rope base and scale.
+  bool layer_norm = false;         // LayerNorm with biases (GPT-2, GPT-NeoX) instead of RMSNorm
+  bool parallel_residual = false;  // GPT-NeoX: x + attn(ln1(x)) + ffn(ln2(x))
   float embd_scale = 1.0f;
   float attn_scale = 0.0f;  // query scale; 0: 1 / sqrt(head_dim)
   float attn_softcap = 0.0f;

@@ -76,8 +76,8 @@ void assemble_model(Model& model, const TensorLookup& lookup) {
   }
 
   const uint64_t q_dim = uint64_t{hp.n_head} * hp.head_dim, kv_dim = uint64_t{hp.n_head_kv} * hp.head_dim;
+  if (hp.layer_norm) model.output_norm_b = a.vec("output_norm.bias", hp.n_embd);
   if (hp.arch == Arch::Gpt2) {
-    model.output_norm_b = a.vec("output_norm.bias", hp.n_embd);
     const auto pos = a.require("position_embd.weight");
     if (pos.ne.size() != 2 || pos.ne[0] != hp.n_embd || pos.ne[1] == 0) a.fail(pos, fmt::format("expected [{}, n_ctx]", hp.n_embd));
     model.pos_embd = a.matrix(pos, hp.n_embd, pos.ne[1]);
@@ -95,7 +95,7 @@ void assemble_model(Model& model, const TensorLookup& lookup) {
     l.wo = a.matrix(p + "attn_output.weight", q_dim, hp.n_embd);
     if (hp.arch != Arch::Phi3) l.w_up = a.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
     l.w_down = a.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
-    if (hp.arch == Arch::Gpt2) {
+    if (hp.layer_norm) {  // GPT-2, GPT-NeoX
       l.attn_norm_b = a.vec(p + "attn_norm.bias", hp.n_embd);
       l.ffn_norm_b = a.vec(p + "ffn_norm.bias", hp.n_embd);
       l.wqkv = a.matrix(p + "attn_qkv.weight", hp.n_embd, q_dim + 2 * kv_dim);

@@ -7,6 +7,7 @@
 
 #include "formats/architecture.h"
 #include "formats/gguf_view.h"
+#include "formats/permute.h"
 #include "formats/tokenizer_meta.h"
 #include "formats/error.h"
 #include "quantize/bnb_layout.h"
@@ -65,9 +66,21 @@ Model load_hf_model(const std::string& dir) {
         return t;
       }
     }
-    if (job.op == TensorOp::Transpose || job.op == TensorOp::AddOne || src.decode) {
+    if (job.op == TensorOp::Transpose || job.op == TensorOp::AddOne || job.op == TensorOp::NeoxQkv || src.decode) {
       std::vector<float> values = decode_tensor_values(src, 1);
       if (job.op == TensorOp::AddOne) apply_add_one(values, src.decode ? src.stored_dtype : src.dtype, false);
+      if (job.op == TensorOp::NeoxQkv) {  // the forward pass splits [q; k; v] as GGUF holds them
+        const uint64_t rows = src.shape.empty() ? 1 : src.shape[0], cols = rows ? values.size() / rows : 0;
+        if (!rows_split(job.op, rows, job.permute_heads)) {
+          throw Error(ErrorCode::BadShape, t.file, t.offset, src.name, "rows do not split into three blocks of heads");
+        }
+        std::vector<float> regrouped(values.size());
+        for (uint64_t r = 0; r < rows; ++r) {
+          const uint64_t from = hf_row_for(job.op, r, rows, job.permute_heads);
+          std::copy_n(values.begin() + static_cast<ptrdiff_t>(from * cols), cols, regrouped.begin() + static_cast<ptrdiff_t>(r * cols));
+        }
+        values.swap(regrouped);
+      }
       if (job.op == TensorOp::Transpose && src.shape.size() == 2) {
         const uint64_t r = src.shape[0], c = src.shape[1];
         std::vector<float> transposed(values.size());

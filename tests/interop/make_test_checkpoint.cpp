@@ -7,7 +7,7 @@
 //   qkv_proj and gate_up_proj), gemma2 / gemma3 (norms stored as w with RMSNorm scaling by 1 + w,
 //   post-attention and pre/post feed-forward norms, soft-capping, a sliding window of 6 so a short
 //   generation crosses it; gemma3 adds q/k norms, a local rope base and a padded embedding). The
-//   tokenizer files are copied.
+//   tokenizer files are copied. gptneox / gptneox-serial: GPT-NeoX with and without parallel residual.
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
@@ -55,6 +55,54 @@ int write_lora(const std::string& out, const std::string& base, const std::strin
   return 0;
 }
 
+// GPT-NeoX (polyglot-ko's layout): LayerNorm with biases, fused per-head [q k v], a quarter of each
+// head rotated, parallel residual (or not, for "gptneox-serial").
+int write_gptneox(const std::filesystem::path& dir, const std::filesystem::path& tok, bool parallel, uint64_t hidden, uint64_t inter,
+                  uint64_t layers, uint64_t heads, uint64_t vocab) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"GPTNeoXForCausalLM\"], \"model_type\": \"gpt_neox\", \"hidden_size\": " << hidden
+                                     << ", \"intermediate_size\": " << inter << ", \"num_hidden_layers\": " << layers
+                                     << ", \"num_attention_heads\": " << heads << ", \"vocab_size\": " << vocab
+                                     << ", \"max_position_embeddings\": 256, \"layer_norm_eps\": 1e-05, \"rotary_pct\": 0.25"
+                                     << ", \"rotary_emb_base\": 10000, \"use_parallel_residual\": " << (parallel ? "true" : "false")
+                                     << ", \"hidden_act\": \"gelu\", \"tie_word_embeddings\": false}";
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+    if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
+  }
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<std::vector<float>> data;
+  data.reserve(16 * layers + 8);
+  std::vector<ckpt::TensorToWrite> tensors;
+  auto add = [&](const std::string& name, std::vector<uint64_t> shape, float mean, float sd = 1.0f) {
+    auto& v = data.emplace_back(shape.size() == 1 ? shape[0] : shape[0] * shape[1]);
+    for (auto& x : v) x = mean + sd * normal(rng);
+    tensors.push_back({name, ckpt::DType::F32, shape, ckpt::write_bytes_from(std::as_bytes(std::span(v)))});
+  };
+  add("gpt_neox.embed_in.weight", {vocab, hidden}, 0, 25.0f);  // embeddings of norm ~1 per element, as trained ones
+  add("embed_out.weight", {vocab, hidden}, 0);
+  add("gpt_neox.final_layer_norm.weight", {hidden}, 1);
+  add("gpt_neox.final_layer_norm.bias", {hidden}, 0);
+  for (uint64_t l = 0; l < layers; ++l) {
+    const std::string p = "gpt_neox.layers." + std::to_string(l) + ".";
+    for (const char* n : {"input_layernorm", "post_attention_layernorm"}) {
+      add(p + n + ".weight", {hidden}, 1);
+      add(p + n + ".bias", {hidden}, 0);
+    }
+    add(p + "attention.query_key_value.weight", {3 * hidden, hidden}, 0, 4.0f);
+    add(p + "attention.query_key_value.bias", {3 * hidden}, 0);
+    add(p + "attention.dense.weight", {hidden, hidden}, 0);
+    add(p + "attention.dense.bias", {hidden}, 0);
+    add(p + "mlp.dense_h_to_4h.weight", {inter, hidden}, 0);
+    add(p + "mlp.dense_h_to_4h.bias", {inter}, 0);
+    add(p + "mlp.dense_4h_to_h.weight", {hidden, inter}, 0);
+    add(p + "mlp.dense_4h_to_h.bias", {hidden}, 0);
+  }
+  ckpt::write_safetensors((dir / "model.safetensors").string(), std::move(tensors), {{"format", "pt"}});
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,6 +117,7 @@ int main(int argc, char** argv) {
   const uint64_t hidden = std::strtoull(argv[4], nullptr, 10), inter = std::strtoull(argv[5], nullptr, 10);
   const uint64_t layers = std::strtoull(argv[6], nullptr, 10), heads = std::strtoull(argv[7], nullptr, 10);
   const uint64_t kv_heads = std::strtoull(argv[8], nullptr, 10), vocab = std::strtoull(argv[9], nullptr, 10);
+  if (arch == "gptneox" || arch == "gptneox-serial") return write_gptneox(dir, tok, arch == "gptneox", hidden, inter, layers, heads, vocab);
   const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3", nemo = arch == "mistral-nemo", phi3 = arch == "phi3";
   const bool gemma2 = arch == "gemma2", gemma3 = arch == "gemma3", gemma = gemma2 || gemma3;
   const bool qwen2 = arch == "qwen2" || yarn, llama3 = arch == "llama3", tied = qwen2 || llama3 || qwen3 || gemma;

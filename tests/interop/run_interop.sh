@@ -114,6 +114,14 @@ case $case_name in
         "$maker" mistral-nemo "$work/run-nemo" "$src/samples/tiny-llama" 256 512 4 4 2 512
         "$ckpt" convert "$work/run-nemo" -o "$base" --outtype f32 --no-progress >/dev/null
         ;;
+      gptneox|gptneoxserial)
+        # GPT-NeoX (polyglot-ko's layout): fused per-head QKV regrouped, partial rotary, LayerNorm biases.
+        need_shared lm-buddy-fake_gpt2/tokenizer.json
+        base=$work/run-$family.f32.gguf prompt="Hello world" n=12
+        kind=gptneox; [ $family = gptneoxserial ] && kind=gptneox-serial
+        "$maker" $kind "$work/run-$family" "$shared/lm-buddy-fake_gpt2" 256 512 2 4 4 50257
+        "$ckpt" convert "$work/run-$family" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
       gemma2|gemma3)
         # Gemma: norms stored as 1 + w, post-norms, GELU gate, soft-capping (Gemma 2), a sliding window of
         # 6 that the 8-token prompt already crosses, q/k norms and the local rope base (Gemma 3).
