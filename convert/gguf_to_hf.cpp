@@ -107,6 +107,27 @@ void add_gemma_config(const GgufHparams& h, nlohmann::ordered_json& c) {
   }
 }
 
+// EXAONE 3's config spells its keys GPT-2's way; EXAONE 4's sliding-window layers become layer_types.
+void add_exaone_config(const GgufHparams& h, nlohmann::ordered_json& c) {
+  if (h.arch == "exaone") {
+    c["num_layers"] = c["num_hidden_layers"];
+    c.erase("num_hidden_layers");
+    c["layer_norm_epsilon"] = c["rms_norm_eps"];
+    c.erase("rms_norm_eps");
+    c["activation_function"] = "silu";
+    c.erase("hidden_act");
+    return;
+  }
+  const uint64_t n_layer = h.req("block_count");
+  if (const auto window = h.u("attention.sliding_window")) c["sliding_window"] = *window;
+  const auto* kv = h.f.find_kv("exaone4.attention.sliding_window_pattern");
+  if (kv && kv->value.is_array() && kv->value.array().element_type == GgufType::Bool && kv->value.array().count == n_layer) {
+    nlohmann::ordered_json types = nlohmann::ordered_json::array();
+    for (uint64_t i = 0; i < n_layer; ++i) types.push_back(kv->value.array().at<uint8_t>(i) ? "sliding_attention" : "full_attention");
+    c["layer_types"] = types;
+  }
+}
+
 nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arch, bool tied, DType dtype,
                                    const std::optional<TokenizerMeta>& tok, uint64_t n_vocab) {
   nlohmann::ordered_json c;
@@ -152,6 +173,7 @@ nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arc
     }
     c["hidden_act"] = "silu";
     if (arch.gguf_arch == "gemma2" || arch.gguf_arch == "gemma3") add_gemma_config(h, c);
+    if (arch.gguf_arch == "exaone" || arch.gguf_arch == "exaone4") add_exaone_config(h, c);
   }
   c["vocab_size"] = n_vocab;
   c["tie_word_embeddings"] = tied;

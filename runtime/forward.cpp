@@ -152,7 +152,7 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
       }
     }
     // RoPE on q and k: pairs (2i, 2i+1) or (i, i + d/2), angle pos * rope_inv_freq_[i].
-    const size_t half = hp.rope_dims / 2;
+    const size_t half = hp.rope_only_swa && !hp.is_swa(il) ? 0 : hp.rope_dims / 2;
     const std::vector<float>& inv_freq = hp.is_swa(il) ? rope_inv_freq_swa_ : rope_inv_freq_;
     for (size_t t = 0; t < n; ++t) {
       const double pos = static_cast<double>(n_past_ + t);
@@ -281,6 +281,10 @@ std::span<const float> Forward::eval(std::span<const int32_t> tokens, bool all_l
   gate_.resize(n * hp.n_ff);
   embed(tokens);
   auto norm = [&](const std::vector<float>& w, const std::vector<float>& b, std::vector<float>& out) {
+    if (w.empty()) {  // EXAONE 4: blocks read the residual stream as it is
+      std::copy(x_.begin(), x_.begin() + static_cast<ptrdiff_t>(n * E), out.begin());
+      return;
+    }
     for (size_t t = 0; t < n; ++t) {
       if (hp.layer_norm) {
         layer_norm(x_.data() + t * E, w, b, hp.norm_eps, E, out.data() + t * E);

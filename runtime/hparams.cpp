@@ -119,6 +119,10 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
     hp.arch = Arch::Phi3;
   } else if (*arch == "gpt2") {
     hp.arch = Arch::Gpt2;
+  } else if (*arch == "exaone") {
+    hp.arch = Arch::Exaone;
+  } else if (*arch == "exaone4") {
+    hp.arch = Arch::Exaone4;
   } else if (*arch == "gptneox") {
     hp.arch = Arch::GptNeox;
   } else if (*arch == "gemma2") {
@@ -127,7 +131,7 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
     hp.arch = Arch::Gemma3;
   } else {
     root.fail(find(kvs, "general.architecture"), "general.architecture", ErrorCode::Unsupported,
-              "architecture '" + *arch + "' has no forward pass here (llama, qwen2, qwen3, phi3, gpt2, gptneox, gemma2 and gemma3 do)");
+              "architecture '" + *arch + "' has no forward pass here (llama, qwen2, qwen3, phi3, gpt2, gptneox, gemma2, gemma3, exaone and exaone4 do)");
   }
   KvReader r{kvs, file, *arch + "."};
   hp.n_layer = r.u32("block_count");
@@ -188,6 +192,15 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
     }
   }
   if (hp.arch == Arch::Gemma2 || hp.arch == Arch::Gemma3) read_gemma_hparams(r, hp);
+  if (hp.arch == Arch::Exaone4 && hp.n_layer == 64) {
+    // llama_model_exaone4::load_arch_hparams: only the 32B layout (64 layers) slides, 3 of every 4
+    // layers unless the file says otherwise; its global layers skip rope.
+    hp.n_swa = static_cast<uint32_t>(r.opt_u32("attention.sliding_window").value_or(4096));
+    hp.swa_layers = swa_pattern(r, hp.n_layer, 4);
+    hp.rope_base_swa = static_cast<float>(r.opt_f("rope.freq_base_swa").value_or(hp.rope_base));
+    hp.rope_freq_scale_swa = hp.rope_freq_scale;
+    hp.rope_only_swa = true;
+  }
   if (hp.arch == Arch::GptNeox) {
     const std::string key = r.prefix + "use_parallel_residual";
     const GgufKv* kv = find(kvs, key);

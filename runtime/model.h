@@ -15,7 +15,7 @@
 
 namespace ckpt::runtime {
 
-enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gpt2, Gemma2, Gemma3, GptNeox };
+enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gpt2, Gemma2, Gemma3, GptNeox, Exaone, Exaone4 };
 
 // How RoPE pairs dimensions: ggml's "normal" mode rotates (2i, 2i+1) (GGUF llama, whose Q/K rows the
 // converter permuted); "neox" rotates (i, i + d/2) (HF llama weights as stored, Qwen2, GPT-NeoX).
@@ -53,6 +53,7 @@ struct Hparams {
   std::vector<bool> swa_layers;   // per layer; empty: none
   float rope_base_swa = 10000.0f;
   float rope_freq_scale_swa = 1.0f;
+  bool rope_only_swa = false;     // EXAONE 4 with sliding windows: its global layers use no position encoding
   bool is_swa(uint32_t il) const { return il < swa_layers.size() && swa_layers[il]; }
 };
 
@@ -87,7 +88,7 @@ struct Weight {
 };
 
 struct Layer {
-  std::vector<float> attn_norm, attn_norm_b, ffn_norm, ffn_norm_b;
+  std::vector<float> attn_norm, attn_norm_b, ffn_norm, ffn_norm_b;  // empty for EXAONE 4 (post-norms only)
   std::vector<float> attn_q_norm, attn_k_norm;  // Qwen3, Gemma 3: RMSNorm of each q/k head before rope
   std::vector<float> attn_post_norm, ffn_post_norm;  // Gemma: RMSNorm of each block's output before the residual
   Weight wq, wk, wv, wqkv, wo, w_gate, w_up, w_down;

@@ -90,8 +90,10 @@ void assemble_model(Model& model, const TensorLookup& lookup) {
   for (uint32_t i = 0; i < hp.n_layer; ++i) {
     Layer& l = model.layers[i];
     const std::string p = fmt::format("blk.{}.", i);
-    l.attn_norm = a.vec(p + "attn_norm.weight", hp.n_embd);
-    l.ffn_norm = a.vec(p + "ffn_norm.weight", hp.n_embd);
+    if (hp.arch != Arch::Exaone4) {
+      l.attn_norm = a.vec(p + "attn_norm.weight", hp.n_embd);
+      l.ffn_norm = a.vec(p + "ffn_norm.weight", hp.n_embd);
+    }
     l.wo = a.matrix(p + "attn_output.weight", q_dim, hp.n_embd);
     if (hp.arch != Arch::Phi3) l.w_up = a.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
     l.w_down = a.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
@@ -111,11 +113,11 @@ void assemble_model(Model& model, const TensorLookup& lookup) {
       l.wk = a.matrix(p + "attn_k.weight", hp.n_embd, kv_dim);
       l.wv = a.matrix(p + "attn_v.weight", hp.n_embd, kv_dim);
       l.w_gate = a.matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
-      if (hp.arch == Arch::Qwen3 || hp.arch == Arch::Gemma3) {
+      if (hp.arch == Arch::Qwen3 || hp.arch == Arch::Gemma3 || hp.arch == Arch::Exaone4) {
         l.attn_q_norm = a.vec(p + "attn_q_norm.weight", hp.head_dim);
         l.attn_k_norm = a.vec(p + "attn_k_norm.weight", hp.head_dim);
       }
-      if (hp.arch == Arch::Gemma2 || hp.arch == Arch::Gemma3) {
+      if (hp.arch == Arch::Gemma2 || hp.arch == Arch::Gemma3 || hp.arch == Arch::Exaone4) {
         l.attn_post_norm = a.vec(p + "post_attention_norm.weight", hp.n_embd);
         l.ffn_post_norm = a.vec(p + "post_ffw_norm.weight", hp.n_embd);
       }

@@ -7,7 +7,8 @@
 //   qkv_proj and gate_up_proj), gemma2 / gemma3 (norms stored as w with RMSNorm scaling by 1 + w,
 //   post-attention and pre/post feed-forward norms, soft-capping, a sliding window of 6 so a short
 //   generation crosses it; gemma3 adds q/k norms, a local rope base and a padded embedding). The
-//   tokenizer files are copied. gptneox / gptneox-serial: GPT-NeoX with and without parallel residual.
+//   tokenizer files are copied. gptneox / gptneox-serial: GPT-NeoX with and without parallel residual;
+//   exaone (3.5) / exaone4 (4.0; 64 layers: the 32B's sliding-window layout).
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
@@ -103,6 +104,68 @@ int write_gptneox(const std::filesystem::path& dir, const std::filesystem::path&
   return 0;
 }
 
+// EXAONE 3.5 (GPT-2-style names, llama3 rope scaling, tied embeddings) or EXAONE 4.0 (post-norms only,
+// q/k norms; with 64 layers the 32B's sliding-window layout, window 4, "LLLG").
+int write_exaone(const std::filesystem::path& dir, const std::filesystem::path& tok, bool v4, uint64_t hidden, uint64_t inter,
+                 uint64_t layers, uint64_t heads, uint64_t kv_heads, uint64_t vocab) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  const uint64_t hd = hidden / heads;
+  const bool swa = v4 && layers == 64;
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"" << (v4 ? "Exaone4ForCausalLM" : "ExaoneForCausalLM")
+                                     << "\"], \"hidden_size\": " << hidden << ", \"intermediate_size\": " << inter
+                                     << ", \"" << (v4 ? "num_hidden_layers" : "num_layers") << "\": " << layers
+                                     << ", \"num_attention_heads\": " << heads << ", \"num_key_value_heads\": " << kv_heads
+                                     << ", \"head_dim\": " << hd << ", \"vocab_size\": " << vocab
+                                     << ", \"max_position_embeddings\": 256, \"" << (v4 ? "rms_norm_eps" : "layer_norm_epsilon")
+                                     << "\": 1e-05, \"activation_function\": \"silu\", \"tie_word_embeddings\": true"
+                                     << ", \"rope_theta\": 1000000.0, \"rope_scaling\": {\"factor\": 8.0, \"high_freq_factor\": 4.0, "
+                                        "\"low_freq_factor\": 1.0, \"original_max_position_embeddings\": 64, \"rope_type\": \"llama3\"}"
+                                     << (swa ? ", \"sliding_window\": 4, \"sliding_window_pattern\": \"LLLG\"" : "") << "}";
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
+    if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
+  }
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> data;
+  data.reserve(16 * layers + 8);
+  std::vector<ckpt::TensorToWrite> tensors;
+  auto add = [&](const std::string& name, std::vector<uint64_t> shape, float mean, float sd) {
+    auto& v = data.emplace_back(shape.size() == 1 ? shape[0] : shape[0] * shape[1]);
+    for (auto& x : v) x = mean + sd * normal(rng);
+    tensors.push_back({name, ckpt::DType::F32, shape, ckpt::write_bytes_from(std::as_bytes(std::span(v)))});
+  };
+  const std::string m = v4 ? "model." : "transformer.";
+  const float w = 0.02f;
+  add(m + (v4 ? "embed_tokens.weight" : "wte.weight"), {vocab, hidden}, 0, 0.02f);
+  add(m + (v4 ? "norm.weight" : "ln_f.weight"), {hidden}, 1, 0.02f);
+  for (uint64_t l = 0; l < layers; ++l) {
+    const std::string p = v4 ? "model.layers." + std::to_string(l) + "." : "transformer.h." + std::to_string(l) + ".";
+    const std::string att = v4 ? p + "self_attn." : p + "attn.attention.";
+    add(att + "q_proj.weight", {heads * hd, hidden}, 0, w);
+    add(att + "k_proj.weight", {kv_heads * hd, hidden}, 0, w);
+    add(att + "v_proj.weight", {kv_heads * hd, hidden}, 0, w);
+    add(att + (v4 ? "o_proj.weight" : "out_proj.weight"), {hidden, heads * hd}, 0, w);
+    if (v4) {
+      add(att + "q_norm.weight", {hd}, 1, 0.02f);
+      add(att + "k_norm.weight", {hd}, 1, 0.02f);
+      add(p + "post_attention_layernorm.weight", {hidden}, 1, 0.02f);
+      add(p + "post_feedforward_layernorm.weight", {hidden}, 1, 0.02f);
+      add(p + "mlp.gate_proj.weight", {inter, hidden}, 0, w);
+      add(p + "mlp.up_proj.weight", {inter, hidden}, 0, w);
+      add(p + "mlp.down_proj.weight", {hidden, inter}, 0, w);
+    } else {
+      add(p + "ln_1.weight", {hidden}, 1, 0.02f);
+      add(p + "ln_2.weight", {hidden}, 1, 0.02f);
+      add(p + "mlp.c_fc_0.weight", {inter, hidden}, 0, w);
+      add(p + "mlp.c_fc_1.weight", {inter, hidden}, 0, w);
+      add(p + "mlp.c_proj.weight", {hidden, inter}, 0, w);
+    }
+  }
+  ckpt::write_safetensors((dir / "model.safetensors").string(), std::move(tensors), {{"format", "pt"}});
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,6 +180,9 @@ int main(int argc, char** argv) {
   const uint64_t hidden = std::strtoull(argv[4], nullptr, 10), inter = std::strtoull(argv[5], nullptr, 10);
   const uint64_t layers = std::strtoull(argv[6], nullptr, 10), heads = std::strtoull(argv[7], nullptr, 10);
   const uint64_t kv_heads = std::strtoull(argv[8], nullptr, 10), vocab = std::strtoull(argv[9], nullptr, 10);
+  if (arch == "exaone" || arch == "exaone4") {
+    return write_exaone(dir, tok, arch == "exaone4", hidden, inter, layers, heads, kv_heads, vocab);
+  }
   if (arch == "gptneox" || arch == "gptneox-serial") return write_gptneox(dir, tok, arch == "gptneox", hidden, inter, layers, heads, vocab);
   const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3", nemo = arch == "mistral-nemo", phi3 = arch == "phi3";
   const bool gemma2 = arch == "gemma2", gemma3 = arch == "gemma3", gemma = gemma2 || gemma3;

@@ -122,6 +122,14 @@ case $case_name in
         "$maker" $kind "$work/run-$family" "$shared/lm-buddy-fake_gpt2" 256 512 2 4 4 50257
         "$ckpt" convert "$work/run-$family" -o "$base" --outtype f32 --no-progress >/dev/null
         ;;
+      exaone|exaone4|exaone4swa)
+        # EXAONE 3.5 (GPT-2-style names, llama3 rope_freqs, tied) and 4.0 (post-norms only, q/k norms); exaone4swa
+        # is the 32B's 64-layer layout: sliding windows of 4 on 3 of every 4 layers, no rope on the others.
+        base=$work/run-$family.f32.gguf n=16 layers=4 hidden=256 ff=512 kind=$family
+        [ $family = exaone4swa ] && { layers=64 hidden=64 ff=128 kind=exaone4; }
+        "$maker" $kind "$work/run-$family" "$src/samples/tiny-llama" $hidden $ff $layers 4 2 512
+        "$ckpt" convert "$work/run-$family" -o "$base" --outtype f32 --no-progress >/dev/null
+        ;;
       gemma2|gemma3)
         # Gemma: norms stored as 1 + w, post-norms, GELU gate, soft-capping (Gemma 2), a sliding window of
         # 6 that the 8-token prompt already crosses, q/k norms and the local rope base (Gemma 3).
