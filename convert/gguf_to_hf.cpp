@@ -245,11 +245,16 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   std::vector<std::pair<std::string, TensorOp>> targets;
   DType main_dtype = DType::F32;
   const SourceTensor* rope_freqs = nullptr;
+  const SourceTensor *longrope_long = nullptr, *longrope_short = nullptr;
   for (size_t i = 0; i < set.tensors.size(); ++i) {
     const auto& e = set.tensors[i];
     if (e.info->name == "output.weight" && tied) continue;
     if (e.info->name == "rope_freqs.weight") {  // generated from config.json's rope_scaling: goes back there
       rope_freqs = &source.tensors[i];
+      continue;
+    }
+    if (e.info->name == "rope_factors_long.weight" || e.info->name == "rope_factors_short.weight") {  // Phi-3 longrope, likewise
+      (e.info->name == "rope_factors_long.weight" ? longrope_long : longrope_short) = &source.tensors[i];
       continue;
     }
     const auto mapped = map_tensor_name_to_hf(*arch, e.info->name);
@@ -303,6 +308,15 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
                   "tensor 'rope_freqs.weight'", "is not the rope_freqs of a llama3 rope_scaling ckpt can write back to config.json");
     }
     config["rope_scaling"] = *scaling;
+  }
+  if (longrope_long && longrope_short) {
+    auto values = [](const SourceTensor* t) {
+      std::vector<float> v(shape_numel(t->shape).value_or(0));
+      decode_to_f32(t->dtype, t->data, v);
+      return nlohmann::ordered_json(v);
+    };
+    config["rope_scaling"] = {{"long_factor", values(longrope_long)}, {"short_factor", values(longrope_short)}, {"type", "longrope"}};
+    config["original_max_position_embeddings"] = h.u("rope.scaling.original_context_length").value_or(h.req("context_length"));
   }
   RewritePlan rewrite;
   rewrite.tensors = std::move(tensors);

@@ -1,9 +1,50 @@
 // Phi3ForCausalLM -> GGUF "phi3" (Phi-3 / Phi-3.5 mini and medium): llama's layout with q/k/v fused
 // into attn_qkv and gate/up fused into ffn_up (gate first), kept fused as llama.cpp keeps them; NEOX
-// rope. The 128k variants' longrope factors are not converted yet.
+// rope; the 128k variants' longrope factors as rope_factors_long / rope_factors_short.
+#include <cmath>
+
 #include "formats/architecture.h"
 
 namespace ckpt {
+namespace {
+
+// The 128k variants (Phi-3-mini-128k, Phi-3.5): rope_scaling's long/short factors become the
+// rope_factors_long / rope_factors_short tensors, and the cos/sin scale rope.scaling.attn_factor
+// (Phi3MiniModel.generate_extra_tensors).
+void write_longrope(const JsonFile& c, std::vector<GgufKv>& kvs, ArchHparams& h, uint64_t ctx, uint64_t original) {
+  const auto it = c.json().find("rope_scaling");
+  if (it == c.json().end() || !it->is_object()) return;
+  const auto long_it = it->find("long_factor");
+  if (long_it == it->end() || long_it->is_null() || (long_it->is_array() && long_it->empty())) return;
+  const std::string type = it->value("rope_type", it->value("type", std::string()));
+  const double scale = static_cast<double>(ctx) / static_cast<double>(original);
+  double attn_factor = 1.0;
+  if (type == "su" || type == "longrope") {
+    if (scale > 1.0) attn_factor = std::sqrt(1 + std::log(scale) / std::log(static_cast<double>(original)));
+  } else if (type == "yarn") {
+    if (scale > 1.0) attn_factor = 0.1 * std::log(scale) + 1.0;
+  } else {
+    c.fail("rope_scaling", "Phi-3 rope scaling '" + type + "' is not converted (su, longrope and yarn are)", ErrorCode::Unsupported);
+  }
+  auto factors = [&](const char* key) {
+    const auto f = it->find(key);
+    std::vector<float> out;
+    if (f == it->end() || !f->is_array()) c.fail("rope_scaling", std::string("needs a ") + key + " list");
+    for (const auto& x : *f) {
+      if (!x.is_number() || !std::isfinite(x.get<double>()) || x.get<double>() <= 0) c.fail("rope_scaling", std::string(key) + " holds a value that is not a positive number");
+      out.push_back(static_cast<float>(x.get<double>()));
+    }
+    if (out.size() * 2 != h.head_dim) {
+      c.fail("rope_scaling", std::string(key) + " has " + std::to_string(out.size()) + " values; rope rotates " + std::to_string(h.head_dim / 2) + " pairs");
+    }
+    return out;
+  };
+  h.rope_factors_long = factors("long_factor");
+  h.rope_factors_short = factors("short_factor");
+  add_f32(kvs, "phi3.rope.scaling.attn_factor", attn_factor);
+}
+
+}  // namespace
 
 const Architecture& phi3_architecture() {
   static const Architecture kPhi3 = [] {
@@ -33,10 +74,6 @@ const Architecture& phi3_architecture() {
       if (h.n_head == 0 || h.n_embd % h.n_head != 0) c.fail("num_attention_heads", "must divide hidden_size");
       if (h.n_head_kv == 0 || h.n_head % h.n_head_kv != 0) c.fail("num_key_value_heads", "must divide num_attention_heads");
       h.head_dim = h.n_embd / h.n_head;
-      const auto scaling = c.json().find("rope_scaling");
-      if (scaling != c.json().end() && scaling->is_object() && scaling->contains("long_factor")) {
-        c.fail("rope_scaling", "Phi-3's longrope (128k) factors are not converted yet", ErrorCode::Unsupported);
-      }
       const uint64_t ctx = c.opt_u64("max_position_embeddings").value_or(4096);
       add_u32(kvs, "phi3.context_length", ctx, c, "max_position_embeddings");
       add_u32(kvs, "phi3.rope.scaling.original_context_length", c.opt_u64("original_max_position_embeddings").value_or(ctx), c,
@@ -50,6 +87,7 @@ const Architecture& phi3_architecture() {
       add_u32(kvs, "phi3.rope.dimension_count", h.head_dim, c, "hidden_size");
       add_f32(kvs, "phi3.rope.freq_base", c.f64("rope_theta", 10000.0));
       add_u32(kvs, "phi3.attention.sliding_window", c.opt_u64("sliding_window").value_or(0), c, "sliding_window");
+      write_longrope(c, kvs, h, ctx, c.opt_u64("original_max_position_embeddings").value_or(ctx));
       return h;
     };
     a.expected_tensors = [](const ArchHparams& h) {
@@ -58,6 +96,8 @@ const Architecture& phi3_architecture() {
           {"token_embd.weight", {h.n_embd, h.n_vocab}},
           {"output_norm.weight", {h.n_embd}},
           {"output.weight", {h.n_embd, h.n_vocab}, false},
+          {"rope_factors_long.weight", {h.head_dim / 2}, false},
+          {"rope_factors_short.weight", {h.head_dim / 2}, false},
       };
       for (uint64_t i = 0; i < h.n_layer; ++i) {
         const std::string b = "blk." + std::to_string(i) + ".";

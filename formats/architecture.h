@@ -41,6 +41,8 @@ struct ArchHparams {
   uint64_t n_ctx = 0;
   // Llama-3.1-style rope scaling: the per-frequency divisors llama.cpp stores as rope_freqs.weight.
   std::vector<float> rope_freqs;
+  // Phi-3's longrope: rope_factors_long / rope_factors_short (rope.dimension_count / 2 divisors each).
+  std::vector<float> rope_factors_long, rope_factors_short;
 };
 
 // Llama 3.1's rope_scaling (rope_type "llama3") as convert_hf_to_gguf turns it into rope_freqs: one

@@ -162,20 +162,24 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
     t.ne = gguf_dims_after(*embedding, TensorOp::None);
     view.tensors.push_back(std::move(t));
   }
-  if (!h.rope_freqs.empty()) {
-    // convert_hf_to_gguf yields generated tensors before the checkpoint's own.
+  // convert_hf_to_gguf yields generated tensors before the checkpoint's own.
+  const std::vector<std::pair<std::string, const std::vector<float>*>> made = {
+      {"rope_freqs.weight", &h.rope_freqs}, {"rope_factors_long.weight", &h.rope_factors_long}, {"rope_factors_short.weight", &h.rope_factors_short}};
+  size_t at = 0;
+  for (const auto& [made_name, values] : made) {
+    if (values->empty()) continue;
     auto t = std::make_shared<SourceTensor>();
-    t->name = "rope_freqs.weight";
+    t->name = made_name;
     t->dtype = DType::F32;
     t->stored_dtype = DType::F32;
-    t->shape = {h.rope_freqs.size()};
-    t->decode = [values = h.rope_freqs] { return values; };
+    t->shape = {values->size()};
+    t->decode = [v = *values] { return v; };
     view.generated.push_back(t);
     GgufViewTensor g;
     g.name = t->name;
     g.source = t.get();
-    g.ne = {h.rope_freqs.size()};
-    view.tensors.insert(view.tensors.begin(), std::move(g));
+    g.ne = {values->size()};
+    view.tensors.insert(view.tensors.begin() + static_cast<ptrdiff_t>(at++), std::move(g));
   }
   check_tensors_against_config(*arch, h, view.tensors, config);
   if (!tokenizer) {

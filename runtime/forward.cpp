@@ -53,6 +53,12 @@ Forward::Forward(const Model& model, uint32_t n_ctx, unsigned n_threads, KvType 
   if (n_ctx_ == 0) throw Error(ErrorCode::InvalidArgument, model.path, Error::kNoOffset, "n_ctx", "context size must be > 0");
   if (hp.arch == Arch::Gpt2 && n_ctx_ > hp.n_ctx_train) n_ctx_ = hp.n_ctx_train;  // learned positions end there
   const size_t kv_dim = size_t{hp.n_head_kv} * hp.head_dim;
+  // llama_model::get_rope_factors: rope_freqs if the file has them, else Phi-3's long factors when the
+  // context exceeds the original one, the short ones otherwise.
+  rope_factors_ = !model.rope_freq_factors.empty() ? &model.rope_freq_factors
+                  : n_ctx_ > hp.yarn_orig_ctx      ? &model.rope_factors_long
+                                                   : &model.rope_factors_short;
+  rope_mscale_ = hp.rope_attn_factor;
   rope_inv_freq_ = rope_table(hp.rope_base, hp.rope_freq_scale, hp.rope_yarn);
   if (!hp.swa_layers.empty()) rope_inv_freq_swa_ = rope_table(hp.rope_base_swa, hp.rope_freq_scale_swa, false);
   const size_t cache = size_t{hp.n_layer} * n_ctx_ * kv_dim;
@@ -83,7 +89,7 @@ std::vector<float> Forward::rope_table(float base, float freq_scale, bool yarn) 
   std::vector<float> table;
   for (size_t i = 0; i < hp.rope_dims / 2; ++i) {
     double f = std::pow(double{base}, -2.0 * static_cast<double>(i) / hp.rope_dims);
-    if (!model_.rope_freq_factors.empty()) f /= model_.rope_freq_factors[i];
+    if (!rope_factors_->empty()) f /= (*rope_factors_)[i];
     if (yarn) {
       const double y = (static_cast<double>(i) - corr_low) / std::max(0.001, corr_high - corr_low);
       const double ramp = 1 - std::min(1.0, std::max(0.0, y));

@@ -51,7 +51,8 @@ class Forward {
   std::vector<uint16_t> k_cache16_, v_cache16_;   // the same as f16 bits, KvType::F16
   std::vector<float> rope_inv_freq_;  // per rotated pair: scale * base^(-2i/d) / factor_i (YaRN: ramped scale)
   std::vector<float> rope_inv_freq_swa_;  // the same for sliding-window layers (Gemma 3's local base)
-  float rope_mscale_ = 1.0f;          // YaRN's magnitude correction of cos/sin
+  float rope_mscale_ = 1.0f;          // cos/sin scale: rope.scaling.attn_factor (times YaRN's correction)
+  const std::vector<float>* rope_factors_ = nullptr;  // per-pair divisors (rope_freqs, Phi-3 long/short), may be empty
   std::vector<float> x_, h_, ffn_in_, q_, k_, v_, qkv_, att_, tmp_, gate_, up_, logits_;
 };
 

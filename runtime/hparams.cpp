@@ -175,6 +175,7 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
   }
   hp.rope_base = static_cast<float>(r.opt_f("rope.freq_base").value_or(10000.0));
   hp.rope_attn_factor = static_cast<float>(r.opt_f("rope.scaling.attn_factor").value_or(1.0));
+  hp.yarn_orig_ctx = static_cast<uint32_t>(r.opt_u32("rope.scaling.original_context_length").value_or(hp.n_ctx_train));
   // ggml: NORM rope for llama (the converter permuted Q/K), NEOX for the others.
   hp.rope_style = hp.arch == Arch::Llama || hp.arch == Arch::Gpt2 ? RopeStyle::Interleaved : RopeStyle::Halves;
   if (const auto type = r.opt_str("rope.scaling.type"); type && *type != "none") {
@@ -182,10 +183,7 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
       const double factor = r.opt_f("rope.scaling.factor").value_or(1.0);
       if (!(factor > 0)) r.fail(find(kvs, r.prefix + "rope.scaling.factor"), r.prefix + "rope.scaling.factor", ErrorCode::BadValueType, "must be > 0");
       hp.rope_freq_scale = static_cast<float>(1.0 / factor);
-      if (*type == "yarn") {
-        hp.rope_yarn = true;
-        hp.yarn_orig_ctx = static_cast<uint32_t>(r.opt_u32("rope.scaling.original_context_length").value_or(hp.n_ctx_train));
-      }
+      hp.rope_yarn = *type == "yarn";
     } else {
       r.fail(find(kvs, r.prefix + "rope.scaling.type"), r.prefix + "rope.scaling.type", ErrorCode::Unsupported,
              "rope scaling '" + *type + "' is not implemented (none, linear, yarn, and llama3 rope_freqs are)");

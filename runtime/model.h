@@ -37,7 +37,7 @@ struct Hparams {
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / scaling factor (linear and yarn)
   bool rope_yarn = false;        // YaRN: per-pair ramp between interpolated and extrapolated angles
-  uint32_t yarn_orig_ctx = 0;    // rope.scaling.original_context_length
+  uint32_t yarn_orig_ctx = 0;    // rope.scaling.original_context_length (default: the training context)
   float rope_attn_factor = 1.0f; // rope.scaling.attn_factor
   RopeStyle rope_style = RopeStyle::Interleaved;
   // Gemma: embeddings scaled by sqrt(n_embd), GELU-gated feed-forward, soft-capped scores and logits
@@ -102,6 +102,8 @@ struct Model {
   Weight tok_embd, pos_embd, output;  // output may alias tok_embd (tied embeddings)
   std::vector<float> output_norm, output_norm_b;
   std::vector<float> rope_freq_factors;  // llama3-style per-dimension divisors (rope_freqs), may be empty
+  // Phi-3 longrope: divisors for contexts past rope.scaling.original_context_length, and up to it.
+  std::vector<float> rope_factors_long, rope_factors_short;
   std::vector<Layer> layers;
   bool hf_qk_rows = false;  // Q/K rows as HF stores them (not llama.cpp's permuted order)
 

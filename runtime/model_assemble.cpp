@@ -82,8 +82,10 @@ void assemble_model(Model& model, const TensorLookup& lookup) {
     if (pos.ne.size() != 2 || pos.ne[0] != hp.n_embd || pos.ne[1] == 0) a.fail(pos, fmt::format("expected [{}, n_ctx]", hp.n_embd));
     model.pos_embd = a.matrix(pos, hp.n_embd, pos.ne[1]);
     hp.n_ctx_train = static_cast<uint32_t>(std::min<uint64_t>(pos.ne[1], UINT32_MAX));
-  } else if (const auto freqs = a.find("rope_freqs.weight")) {
-    model.rope_freq_factors = a.vec(*freqs, hp.rope_dims / 2);
+  } else {
+    if (const auto freqs = a.find("rope_freqs.weight")) model.rope_freq_factors = a.vec(*freqs, hp.rope_dims / 2);
+    model.rope_factors_long = a.optional_vec("rope_factors_long.weight", hp.rope_dims / 2);
+    model.rope_factors_short = a.optional_vec("rope_factors_short.weight", hp.rope_dims / 2);
   }
 
   model.layers.resize(hp.n_layer);

@@ -112,3 +112,85 @@ TEST(RopeScaling, YarnAndLinearWriteLlamaCppsKeys) {
 
 }  // namespace
 }  // namespace ckpt
+
+namespace ckpt {
+namespace {
+
+using namespace ckpt::test::lora;
+
+// Phi-3-mini-128k's longrope: long/short factors become rope_factors_long/short, the cos/sin scale
+// sqrt(1 + ln(ctx / original) / ln(original)) (hand-computed here) rope.scaling.attn_factor; --to hf
+// restores rope_scaling; the HF directory runs like its GGUF with the short factors (context up to the
+// original) and the long ones (past it), and the two differ.
+TEST(RopeScaling, Phi3LongropeBecomesFactorTensorsAndRuns) {
+  test::TempDir tmp;
+  std::mt19937 rng(33);
+  const std::string dir = tmp.file("phi3");
+  Tensors llama = make_base(dir, DType::F32, rng);
+  Tensors phi;
+  for (auto& [name, m] : llama) {
+    const auto fuse = [&](const std::vector<std::string>& parts, const std::string& to) {
+      Mat f{{0, m.shape[1]}, {}};
+      for (const auto& p : parts) {
+        const Mat& x = llama.at(name.substr(0, name.rfind('.', name.size() - 8) + 1) + p + ".weight");
+        f.shape[0] += x.shape[0];
+        f.v.insert(f.v.end(), x.v.begin(), x.v.end());
+      }
+      phi[name.substr(0, name.rfind('.', name.size() - 8) + 1) + to + ".weight"] = f;
+    };
+    if (name.ends_with("q_proj.weight")) {
+      fuse({"q_proj", "k_proj", "v_proj"}, "qkv_proj");
+    } else if (name.ends_with("gate_proj.weight")) {
+      fuse({"gate_proj", "up_proj"}, "gate_up_proj");
+    } else if (!name.ends_with("k_proj.weight") && !name.ends_with("v_proj.weight") && !name.ends_with("up_proj.weight")) {
+      phi[name] = m;
+    }
+  }
+  for (auto& x : phi.at("model.layers.0.self_attn.qkv_proj.weight").v) x = round_to(DType::F32, x * 40);  // peaked attention
+  fs::remove(dir + "/model.safetensors");
+  write_tensors(dir + "/model.safetensors", phi, DType::F32);
+  std::vector<double> long_f, short_f;
+  for (int i = 0; i < 8; ++i) {
+    long_f.push_back(1.0 + 0.75 * i);
+    short_f.push_back(1.0 + 0.125 * i);
+  }
+  auto config = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
+  config.merge_patch({{"architectures", {"Phi3ForCausalLM"}}, {"original_max_position_embeddings", 16}, {"max_position_embeddings", 256},
+                      {"rope_scaling", {{"type", "longrope"}, {"long_factor", long_f}, {"short_factor", short_f}}}});
+  std::ofstream(dir + "/config.json") << config.dump(2);
+  to_gguf(dir, tmp.file("phi3.gguf"), "f32");
+  const GgufFile g = read_gguf(tmp.file("phi3.gguf"));
+  EXPECT_FLOAT_EQ(std::get<float>(g.find_kv("phi3.rope.scaling.attn_factor")->value.data),
+                  static_cast<float>(std::sqrt(1 + std::log(256.0 / 16) / std::log(16.0))));
+  EXPECT_EQ(g.tensors[0].name, "rope_factors_long.weight");
+  std::vector<float> got(8);
+  decode_to_f32(DType::F32, g.data(*g.find_tensor("rope_factors_short.weight")), got);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(got[i], static_cast<float>(short_f[i]));
+
+  ConvertOptions back;
+  back.input = tmp.file("phi3.gguf");
+  back.output = tmp.file("back");
+  back.to = "hf";
+  convert(back);
+  const auto restored = nlohmann::json::parse(std::ifstream(tmp.file("back/config.json")));
+  EXPECT_EQ(restored["rope_scaling"]["type"], "longrope");
+  EXPECT_EQ(restored["rope_scaling"]["long_factor"][3], long_f[3]);
+  EXPECT_EQ(restored["original_max_position_embeddings"], 16);
+
+  const runtime::Model hf = runtime::load_model(dir), gg = runtime::load_model(tmp.file("phi3.gguf"));
+  const std::vector<int32_t> tokens = {1, 5, 77, 300, 12, 9, 401, 3, 22, 250, 17, 88};
+  std::vector<std::vector<float>> by_ctx;
+  for (const uint32_t ctx : {16u, 64u}) {
+    runtime::Forward a(hf, ctx, 2, runtime::KvType::F32), b(gg, ctx, 2, runtime::KvType::F32);
+    const auto la = a.eval(tokens, true);
+    by_ctx.emplace_back(la.begin(), la.end());
+    const auto lb = b.eval(tokens, true);
+    for (size_t i = 0; i < lb.size(); ++i) ASSERT_NEAR(by_ctx.back()[i], lb[i], 1e-4) << ctx << " " << i;
+  }
+  double moved = 0;
+  for (size_t i = 0; i < by_ctx[0].size(); ++i) moved = std::max(moved, static_cast<double>(std::fabs(by_ctx[0][i] - by_ctx[1][i])));
+  EXPECT_GT(moved, 1e-3) << "long and short factors must give different logits";
+}
+
+}  // namespace
+}  // namespace ckpt

@@ -3,6 +3,7 @@
 // that the two candidates are a near-tie in ckpt's logits (gap below --tie of the logits' standard
 // deviation), where 8-bit activation and f16 KV-cache rounding legitimately decide either way.
 // Usage: greedy_agreement MODEL PROMPT IDS(comma-separated) TIE_FRACTION
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -27,7 +28,8 @@ int main(int argc, char** argv) {
     for (std::string item; std::getline(list, item, ',');) ids.push_back(std::stoi(item));
     const double tie = std::atof(argv[4]);
     // Prompt as one batch, then one token at a time, as generation (and llama.cpp's decode) runs.
-    Forward forward(model, static_cast<uint32_t>(ids.size() + 1), 1);
+    // The context `ckpt run -c 256` has (Phi-3 longrope picks its factors by the context size).
+    Forward forward(model, static_cast<uint32_t>(std::max<size_t>(ids.size() + 1, 256)), 1);
     const size_t V = model.hp.n_vocab;
     const auto first = forward.eval(std::span(ids).first(n_prompt));
     std::vector<float> row(first.begin(), first.end());

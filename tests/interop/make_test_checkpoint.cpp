@@ -8,7 +8,8 @@
 //   post-attention and pre/post feed-forward norms, soft-capping, a sliding window of 6 so a short
 //   generation crosses it; gemma3 adds q/k norms, a local rope base and a padded embedding). The
 //   tokenizer files are copied. gptneox / gptneox-serial: GPT-NeoX with and without parallel residual;
-//   exaone (3.5) / exaone4 (4.0; 64 layers: the 32B's sliding-window layout).
+//   exaone (3.5) / exaone4 (4.0; 64 layers: the 32B's sliding-window layout); phi3-longrope (128k's
+//   long/short rope factors).
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
@@ -166,6 +167,18 @@ int write_exaone(const std::filesystem::path& dir, const std::filesystem::path& 
   return 0;
 }
 
+// Phi-3-mini-128k's rope_scaling: per-pair long and short divisors, an original context of 16 (so the
+// contexts both llama.cpp and ckpt run with use the long factors).
+std::string longrope_scaling(uint64_t head_dim) {
+  std::string long_f, short_f;
+  for (uint64_t i = 0; i < head_dim / 2; ++i) {
+    long_f += (i ? ", " : "") + std::to_string(1.0 + 0.5 * static_cast<double>(i));
+    short_f += (i ? ", " : "") + std::to_string(1.0 + 0.05 * static_cast<double>(i));
+  }
+  return ", \"original_max_position_embeddings\": 16, \"rope_scaling\": {\"type\": \"longrope\", \"long_factor\": [" + long_f +
+         "], \"short_factor\": [" + short_f + "]}";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -184,7 +197,8 @@ int main(int argc, char** argv) {
     return write_exaone(dir, tok, arch == "exaone4", hidden, inter, layers, heads, kv_heads, vocab);
   }
   if (arch == "gptneox" || arch == "gptneox-serial") return write_gptneox(dir, tok, arch == "gptneox", hidden, inter, layers, heads, vocab);
-  const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3", nemo = arch == "mistral-nemo", phi3 = arch == "phi3";
+  const bool longrope = arch == "phi3-longrope";
+  const bool yarn = arch == "qwen2-yarn", qwen3 = arch == "qwen3", nemo = arch == "mistral-nemo", phi3 = arch == "phi3" || longrope;
   const bool gemma2 = arch == "gemma2", gemma3 = arch == "gemma3", gemma = gemma2 || gemma3;
   const bool qwen2 = arch == "qwen2" || yarn, llama3 = arch == "llama3", tied = qwen2 || llama3 || qwen3 || gemma;
   // Qwen3: an explicit head_dim twice hidden / heads (llama.cpp must size attention from key_length).
@@ -202,6 +216,7 @@ int main(int argc, char** argv) {
                                                   "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}"
                                                 : "")
                                      << (yarn ? ", \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 64}" : "")
+                                     << (longrope ? longrope_scaling(hidden / heads) : std::string())
                                      << (qwen3 || nemo || gemma ? ", \"head_dim\": " + std::to_string(head_dim) : std::string())
                                      << (gemma ? ", \"query_pre_attn_scalar\": " + std::to_string(head_dim) + ", \"sliding_window\": 6" : std::string())
                                      << (gemma2 ? ", \"attn_logit_softcapping\": 0.1, \"final_logit_softcapping\": 0.5" : "")
@@ -217,11 +232,11 @@ int main(int argc, char** argv) {
   std::vector<std::vector<float>> data;
   data.reserve(16 * layers + 8);
   std::vector<ckpt::TensorToWrite> tensors;
-  auto add = [&](const std::string& name, std::vector<uint64_t> shape, float mean) {
+  auto add = [&](const std::string& name, std::vector<uint64_t> shape, float mean, float sd_scale = 1.0f) {
     uint64_t n = 1;
     for (auto d : shape) n *= d;
     auto& v = data.emplace_back(n);
-    for (auto& x : v) x = mean + normal(rng);
+    for (auto& x : v) x = mean + sd_scale * normal(rng);
     if (gemma && name.ends_with("norm.weight")) {
       for (auto& x : v) x = std::round(x * 65536.0f) / 65536.0f;
     }
@@ -241,8 +256,8 @@ int main(int argc, char** argv) {
       add(p + "pre_feedforward_layernorm.weight", {hidden}, norm_mean);
       add(p + "post_feedforward_layernorm.weight", {hidden}, norm_mean);
     }
-    if (phi3) {  // fused as Phi-3 stores them
-      add(p + "self_attn.qkv_proj.weight", {q_dim + 2 * kv_dim, hidden}, 0);
+    if (phi3) {  // fused as Phi-3 stores them; longrope: peaked attention, so positions (and their factors) matter
+      add(p + "self_attn.qkv_proj.weight", {q_dim + 2 * kv_dim, hidden}, 0, longrope ? 5.0f : 1.0f);
     } else {
       add(p + "self_attn.q_proj.weight", {q_dim, hidden}, 0);
       add(p + "self_attn.k_proj.weight", {kv_dim, hidden}, 0);

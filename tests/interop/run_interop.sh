@@ -101,12 +101,13 @@ case $case_name in
         "$maker" llama3 "$work/run-llama3" "$src/samples/tiny-llama" 256 512 4 4 2 512
         "$ckpt" convert "$work/run-llama3" -o "$base" --outtype f32 --no-progress >/dev/null
         ;;
-      phi3)
+      phi3|phi3longrope)
         need_shared lm-buddy-fake_gpt2/tokenizer.json
-        base=$work/run-phi3.f32.gguf prompt="Hello world" n=12
-        "$maker" phi3 "$work/run-phi3" "$shared/lm-buddy-fake_gpt2" 256 512 2 4 2 50257
+        base=$work/run-$family.f32.gguf prompt="Hello world" n=12
+        kind=phi3; [ $family = phi3longrope ] && kind=phi3-longrope
+        "$maker" $kind "$work/run-$family" "$shared/lm-buddy-fake_gpt2" 256 512 2 4 2 50257
         # --name: llama.cpp special-cases vocabularies of models *named* phi3 (it expects Phi-3's <s>, </s>).
-        "$ckpt" convert "$work/run-phi3" -o "$base" --outtype f32 --name tiny-random --no-progress >/dev/null
+        "$ckpt" convert "$work/run-$family" -o "$base" --outtype f32 --name tiny-random --no-progress >/dev/null
         ;;
       nemo)
         # Mistral-Nemo's layout: head_dim is not hidden / heads (Q/K permuted with it).
