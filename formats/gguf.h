@@ -53,6 +53,15 @@ struct GgufTensorInfo {
   uint64_t offset_in_data = 0;  // relative to the data section
   uint64_t n_bytes = 0;
   uint64_t info_offset_in_file = 0;  // where this tensor's info record starts
+  // A ggml type newer than this ckpt, read with GgufReadOptions::allow_unknown_types: dtype is U8 and
+  // n_bytes spans to the next tensor's data (its own size cannot be computed). -1: a known type.
+  int32_t unknown_ggml_type = -1;
+};
+
+struct GgufReadOptions {
+  // Tensors of ggml types added after this ckpt are kept (as unknown_ggml_type) instead of refusing the
+  // file: what `inspect` needs to show a modern file. Nothing that reads tensor data may set this.
+  bool allow_unknown_types = false;
 };
 
 struct GgufFile {
@@ -76,8 +85,8 @@ struct GgufFile {
   TensorInfo tensor_info(const GgufTensorInfo& t) const;
 };
 
-GgufFile read_gguf(std::shared_ptr<const MappedFile> file);
-GgufFile read_gguf(const std::string& path);
+GgufFile read_gguf(std::shared_ptr<const MappedFile> file, const GgufReadOptions& options = {});
+GgufFile read_gguf(const std::string& path, const GgufReadOptions& options = {});
 
 // A tensor for the GGUF writer: ggml dims as they will be stored (ne[0] innermost).
 struct GgufTensorToWrite {

@@ -168,7 +168,7 @@ void read_kvs(ByteReader& r, GgufFile& out, uint64_t n_kv) {
   }
 }
 
-void read_tensor_infos(ByteReader& r, GgufFile& out, uint64_t n_tensors) {
+void read_tensor_infos(ByteReader& r, GgufFile& out, uint64_t n_tensors, const GgufReadOptions& options) {
   std::unordered_set<std::string> names;
   out.tensors.reserve(n_tensors);
   for (uint64_t i = 0; i < n_tensors; ++i) {
@@ -201,9 +201,17 @@ void read_tensor_infos(ByteReader& r, GgufFile& out, uint64_t n_tensors) {
     const uint64_t type_at = r.offset();
     const auto type_id = r.read<int32_t>(field + " type");
     const auto dtype = dtype_from_ggml_id(type_id);
+    const bool newer = type_id >= kGgmlTypeCount && type_id < 256;
+    if (!dtype && newer && options.allow_unknown_types) {
+      t.dtype = DType::U8;
+      t.unknown_ggml_type = type_id;
+      t.offset_in_data = r.read<uint64_t>(field + " offset");
+      out.tensors.push_back(std::move(t));
+      continue;
+    }
     if (!dtype) {
       r.fail_at(type_at, ErrorCode::BadDType, field + " type",
-                type_id >= kGgmlTypeCount && type_id < 256
+                newer
                     ? "ggml type " + std::to_string(type_id) + " is newer than this ckpt knows (it reads types up to " + std::to_string(kGgmlTypeCount - 1) + ")"
                     : type_id < 0 || type_id >= 256 ? "invalid ggml type " + std::to_string(type_id) : "retired ggml type " + std::to_string(type_id));
     }
@@ -223,7 +231,19 @@ void check_data_section(ByteReader& r, GgufFile& out) {
   if (!data_offset) r.fail(ErrorCode::Overflow, "data section", "offset overflows");
   out.data_offset = *data_offset;
   uint64_t expected = 0;
-  for (const auto& t : out.tensors) {
+  for (size_t i = 0; i < out.tensors.size(); ++i) {
+    auto& t = out.tensors[i];
+    if (t.unknown_ggml_type >= 0) {  // its bytes: up to the next tensor's data, or the end of the file
+      const uint64_t end = i + 1 < out.tensors.size() ? out.tensors[i + 1].offset_in_data
+                                                      : r.size() > out.data_offset ? r.size() - out.data_offset : 0;
+      if (t.offset_in_data != expected || end < t.offset_in_data || out.data_offset + end > r.size()) {
+        r.fail_at(t.info_offset_in_file, ErrorCode::BadOffset, "tensor '" + t.name + "' offset",
+                  "data of an unknown-type tensor does not lie between its neighbours");
+      }
+      t.n_bytes = end - t.offset_in_data;
+      expected = end;
+      continue;
+    }
     const std::string field = "tensor '" + t.name + "' offset";
     const uint64_t offset_field_at = t.info_offset_in_file + 8 + t.name.size() + 4 + 8 * t.ne.size() + 4;
     if (t.offset_in_data != expected) {
@@ -297,10 +317,11 @@ TensorInfo GgufFile::tensor_info(const GgufTensorInfo& t) const {
   info.shape.assign(t.ne.rbegin(), t.ne.rend());
   info.offset_in_file = data_offset + t.offset_in_data;
   info.n_bytes = t.n_bytes;
+  info.unknown_ggml_type = t.unknown_ggml_type;
   return info;
 }
 
-GgufFile read_gguf(std::shared_ptr<const MappedFile> file) {
+GgufFile read_gguf(std::shared_ptr<const MappedFile> file, const GgufReadOptions& options) {
   ByteReader r(file->bytes(), file->path());
   throw_if_lfs_pointer(file->bytes(), file->path());
   GgufFile out;
@@ -318,11 +339,11 @@ GgufFile read_gguf(std::shared_ptr<const MappedFile> file) {
                   std::to_string(r.remaining()) + " bytes that remain");
   }
   read_kvs(r, out, n_kv);
-  read_tensor_infos(r, out, n_tensors);
+  read_tensor_infos(r, out, n_tensors, options);
   check_data_section(r, out);
   return out;
 }
 
-GgufFile read_gguf(const std::string& path) { return read_gguf(MappedFile::open(path)); }
+GgufFile read_gguf(const std::string& path, const GgufReadOptions& options) { return read_gguf(MappedFile::open(path), options); }
 
 }  // namespace ckpt

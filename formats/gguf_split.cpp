@@ -83,9 +83,9 @@ uint64_t split_value(const GgufFile& f, const char* key) {
 }
 }  // namespace
 
-GgufSet open_gguf_set(const std::string& path) {
+GgufSet open_gguf_set(const std::string& path, const GgufReadOptions& options) {
   GgufSet set;
-  set.shards.push_back(read_gguf(path));
+  set.shards.push_back(read_gguf(path, options));
   const auto* count_kv = set.shards[0].find_kv("split.count");
   const uint64_t count = count_kv ? split_value(set.shards[0], "split.count") : 1;
   if (count > 1) {
@@ -103,7 +103,7 @@ GgufSet open_gguf_set(const std::string& path) {
     const std::string stem_path = path.substr(0, path.size() - suffix.size()) + ".gguf";
     for (uint64_t s = 1; s < count; ++s) {
       const std::string shard_path = gguf_shard_path(stem_path, s, count);
-      set.shards.push_back(read_gguf(shard_path));
+      set.shards.push_back(read_gguf(shard_path, options));
       if (split_value(set.shards.back(), "split.no") != s || split_value(set.shards.back(), "split.count") != count) {
         throw Error(ErrorCode::InvalidArgument, shard_path, Error::kNoOffset, "split.no", "shard numbering does not match its name");
       }

@@ -45,6 +45,6 @@ struct GgufSet {
 
 // Opens `path`; when it carries split.count > 1, opens and checks every shard (numbering, counts,
 // unique tensor names, total tensors == split.tensors.count).
-GgufSet open_gguf_set(const std::string& path);
+GgufSet open_gguf_set(const std::string& path, const GgufReadOptions& options = {});
 
 }  // namespace ckpt

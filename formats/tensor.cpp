@@ -25,4 +25,8 @@ TensorDataWriter write_bytes_from(std::shared_ptr<const MappedFile> file, std::s
   return [file = std::move(file), bytes](ByteSink& sink) { sink.write_from(*file, bytes); };
 }
 
+std::string tensor_type_name(const TensorInfo& info) {
+  return info.unknown_ggml_type >= 0 ? "type " + std::to_string(info.unknown_ggml_type) + " (unknown)" : std::string(dtype_name(info.dtype));
+}
+
 }  // namespace ckpt

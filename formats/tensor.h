@@ -23,7 +23,11 @@ struct TensorInfo {
   std::vector<uint64_t> shape;   // outermost dimension first (PyTorch/numpy order); GGUF ne reversed
   uint64_t offset_in_file = 0;   // absolute offset of the first data byte
   uint64_t n_bytes = 0;
+  int32_t unknown_ggml_type = -1;  // GGUF: a ggml type newer than this ckpt (dtype is then a placeholder)
 };
+
+// The dtype's name, or "type N (unknown)" for a GGUF tensor of a ggml type newer than this ckpt.
+std::string tensor_type_name(const TensorInfo& info);
 
 // Element count of `shape` (1 for a scalar), or nullopt on overflow.
 std::optional<uint64_t> shape_numel(std::span<const uint64_t> shape);

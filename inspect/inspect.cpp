@@ -24,7 +24,7 @@ uint64_t InspectReport::total_bytes() const {
 std::map<std::string, DTypeTotals> InspectReport::totals_by_dtype() const {
   std::map<std::string, DTypeTotals> totals;
   for (const auto& t : tensors) {
-    auto& d = totals[std::string(dtype_name(t.info.dtype))];
+    auto& d = totals[tensor_type_name(t.info)];
     d.tensors += 1;
     d.parameters += shape_numel(t.info.shape).value_or(0);
     d.bytes += t.info.n_bytes;

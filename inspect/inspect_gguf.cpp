@@ -95,7 +95,10 @@ void summarize_architecture(const GgufFile& gguf, InspectReport& report) {
 }  // namespace
 
 void inspect_gguf(const std::string& path, const InspectOptions& options, InspectReport& report) {
-  const GgufSet set = open_gguf_set(path);
+  // Tensors of ggml types newer than ckpt are listed as "type N (unknown)" rather than refusing the file.
+  GgufReadOptions read_options;
+  read_options.allow_unknown_types = true;
+  const GgufSet set = open_gguf_set(path, read_options);
   const GgufFile& gguf = set.main();
   report.format = set.shards.size() > 1 ? fmt::format("GGUF v{} ({} shards)", gguf.version, set.shards.size())
                                          : fmt::format("GGUF v{}", gguf.version);

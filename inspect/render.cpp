@@ -58,7 +58,7 @@ std::string render_inspect_text(const InspectReport& r) {
     std::vector<std::array<std::string, 5>> rows;
     rows.push_back({"name", "dtype", "shape", "offset", "bytes"});
     for (const auto& t : r.tensors) {
-      rows.push_back({escape_for_display(t.info.name), std::string(dtype_name(t.info.dtype)),
+      rows.push_back({escape_for_display(t.info.name), tensor_type_name(t.info),
                       shape_to_string(t.info.shape), std::to_string(t.info.offset_in_file),
                       std::to_string(t.info.n_bytes)});
     }
@@ -106,7 +106,7 @@ nlohmann::ordered_json render_inspect_json(const InspectReport& r) {
   auto& tensors = j["tensors"] = nlohmann::ordered_json::array();
   for (const auto& t : r.tensors) {
     tensors.push_back({{"name", t.info.name},
-                       {"dtype", dtype_name(t.info.dtype)},
+                       {"dtype", tensor_type_name(t.info)},
                        {"shape", t.info.shape},
                        {"offset", t.info.offset_in_file},
                        {"n_bytes", t.info.n_bytes},

@@ -61,6 +61,38 @@ TEST(ModernGguf, Mxfp4TensorsInspectConvertBackAndRun) {
   for (float v : f.eval(tokens)) ASSERT_TRUE(std::isfinite(v));
 }
 
+// A ggml type id past every type ckpt knows (as the next ggml release may add): inspect lists the file
+// with "type 60 (unknown)" for that tensor and its neighbours intact; reading its data is refused
+// with the file, the field and the offset of the type.
+TEST(ModernGguf, UnknownTypeIsShownByInspectAndRefusedElsewhere) {
+  test::TempDir tmp;
+  std::mt19937 rng(43);
+  make_base(tmp.file("base"), DType::F32, rng);
+  to_gguf(tmp.file("base"), tmp.file("m.gguf"), "f32");
+  const GgufFile g = read_gguf(tmp.file("m.gguf"));
+  const GgufTensorInfo* t = g.find_tensor("blk.0.ffn_up.weight");
+  ASSERT_TRUE(t);
+  const uint64_t type_at = t->info_offset_in_file + 8 + t->name.size() + 4 + 8 * t->ne.size();
+  auto bytes = test::read_file_bytes(tmp.file("m.gguf"));
+  const int32_t future = 60;
+  std::memcpy(bytes.data() + type_at, &future, 4);
+  test::write_file_bytes(tmp.file("future.gguf"), bytes);
+
+  const InspectReport report = inspect_path(tmp.file("future.gguf"), InspectOptions{});
+  const std::string text = render_inspect_text(report);
+  EXPECT_NE(text.find("type 60 (unknown)"), std::string::npos) << text;
+  bool neighbour = false;
+  for (const auto& row : report.tensors) {
+    if (row.info.name == "blk.0.ffn_up.weight") EXPECT_EQ(row.info.n_bytes, t->n_bytes);  // up to the next tensor (aligned already)
+    neighbour |= row.info.name == "blk.0.ffn_down.weight" && row.info.dtype == DType::F32;
+  }
+  EXPECT_TRUE(neighbour);
+  const Error e = test::expect_error(ErrorCode::BadDType, [&] { read_gguf(tmp.file("future.gguf")); });
+  EXPECT_EQ(e.offset(), type_at);
+  EXPECT_NE(std::string(e.what()).find("newer than this ckpt knows"), std::string::npos);
+  test::expect_error(ErrorCode::BadDType, [&] { runtime::load_model(tmp.file("future.gguf")); });
+}
+
 }  // namespace
 }  // namespace ckpt
 
