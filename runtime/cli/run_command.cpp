@@ -319,10 +319,14 @@ const CLI::Validator kFinite(
     },
     "FINITE");
 
-void add_run_command(CLI::App& app) {
+namespace {
+
+// `run`, and `chat` (= run -i: a multi-turn session with the model's chat template), share every flag.
+void add_generation_command(CLI::App& app, bool chat) {
   auto f = std::make_shared<RunFlags>();
   auto& s = f->gen.sampling;
-  CLI::App* cmd = app.add_subcommand("run", "Generate text from a GGUF or HF checkpoint directory (CPU), or --check two models' agreement");
+  CLI::App* cmd = chat ? app.add_subcommand("chat", "Chat with a model: one user turn per line on stdin, its chat template, the KV cache kept (= run -i)")
+                       : app.add_subcommand("run", "Generate text from a GGUF or HF checkpoint directory (CPU), or --check two models' agreement");
   cmd->add_option("model", f->model, "Model: .gguf (first shard of a split set) or an HF directory")->required();
   cmd->add_option("-p,--prompt", f->prompt, "Prompt text (empty: start from BOS)");
   cmd->add_option("-f,--file", f->prompt_file, "Read the prompt from this file")->excludes("--prompt");
@@ -361,7 +365,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--raw", f->raw, "Print generated text byte for byte (control characters are escaped by default)");
   cmd->add_flag("--truncate-prompt", f->truncate_prompt, "Keep the last tokens of a prompt longer than the context instead of failing");
   cmd->add_flag("--reference-kernels", f->reference_kernels, "Use the scalar reference dot products (slow; for debugging)");
-  cmd->callback([f] {
+  cmd->callback([f, chat] {
+    if (chat) f->interactive = true;
     if (!f->prompt_file.empty()) {
       std::ifstream in(f->prompt_file, std::ios::binary);
       if (!in) throw Error(ErrorCode::Io, f->prompt_file, Error::kNoOffset, "prompt", "cannot open the prompt file");
@@ -381,6 +386,13 @@ void add_run_command(CLI::App& app) {
       run_generate(*f);
     }
   });
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  add_generation_command(app, false);
+  add_generation_command(app, true);
 }
 
 }  // namespace ckpt::cli
