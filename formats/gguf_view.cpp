@@ -88,6 +88,39 @@ void check_tensors_against_config(const Architecture& arch, const ArchHparams& h
   }
 }
 
+// For an architecture ckpt lacks: the supported table that maps the most of the checkpoint's tensors,
+// and the tensors it cannot map (what a new table would have to add).
+std::string unmapped_by_closest(const ModelSource& source) {
+  const Architecture* best = nullptr;
+  std::vector<std::string> best_missing;
+  size_t best_mapped = 0;
+  for (const auto& name : supported_architectures()) {
+    const Architecture* a = find_architecture(name);
+    if (a == best) continue;
+    size_t mapped = 0;
+    std::vector<std::string> missing;
+    for (const auto& t : source.tensors) {
+      const bool skipped = std::any_of(a->skip_suffixes.begin(), a->skip_suffixes.end(), [&](const auto& x) { return t.name.ends_with(x); });
+      if (skipped) continue;
+      if (map_tensor_name(*a, t.name)) {
+        ++mapped;
+      } else {
+        missing.push_back(t.name);
+      }
+    }
+    if (mapped > best_mapped) {
+      best = a;
+      best_mapped = mapped;
+      best_missing = std::move(missing);
+    }
+  }
+  if (!best || best_missing.empty()) return "";
+  std::string list;
+  for (size_t i = 0; i < best_missing.size() && i < 8; ++i) list += (i ? ", " : "") + best_missing[i];
+  if (best_missing.size() > 8) list += ", ... (" + std::to_string(best_missing.size()) + " in all)";
+  return "; closest table " + best->gguf_arch + " maps " + std::to_string(best_mapped) + " of its tensors but not: " + list;
+}
+
 }  // namespace
 
 GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, const std::string& model_name,
@@ -102,7 +135,7 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
   if (!arch) {
     std::string list;
     for (const auto& a : supported_architectures()) list += (list.empty() ? "" : ", ") + a;
-    config.fail("architectures", "'" + hf_arch + "' is not supported (supported: " + list + ")", ErrorCode::Unsupported);
+    config.fail("architectures", "'" + hf_arch + "' is not supported (supported: " + list + ")" + unmapped_by_closest(source), ErrorCode::Unsupported);
   }
   GgufView view;
   view.architecture = arch->gguf_arch;

@@ -61,6 +61,23 @@ TEST(ModernGguf, Mxfp4TensorsInspectConvertBackAndRun) {
   for (float v : f.eval(tokens)) ASSERT_TRUE(std::isfinite(v));
 }
 
+// An architecture ckpt has no table for is refused before anything is written, naming the closest
+// table and the tensors it could not map (Mixtral's experts here).
+TEST(UnsupportedArchitecture, IsRefusedNamingTheTensorsItCannotMap) {
+  test::TempDir tmp;
+  std::mt19937 rng(44);
+  Tensors t = make_base(tmp.file("moe"), DType::F32, rng, {{"architectures", {"MixtralForCausalLM"}}});
+  t["model.layers.0.block_sparse_moe.gate.weight"] = random_mat({4, 64}, rng, 0.1);
+  t["model.layers.1.block_sparse_moe.gate.weight"] = random_mat({4, 64}, rng, 0.1);
+  write_tensors(tmp.file("moe/model.safetensors"), t, DType::F32);
+  const Error e = test::expect_error(ErrorCode::Unsupported, [&] { to_gguf(tmp.file("moe"), tmp.file("moe.gguf"), "f16"); });
+  const std::string what = e.what();
+  EXPECT_NE(what.find("'MixtralForCausalLM' is not supported"), std::string::npos) << what;
+  EXPECT_NE(what.find("closest table llama"), std::string::npos) << what;
+  EXPECT_NE(what.find("model.layers.1.block_sparse_moe.gate.weight"), std::string::npos) << what;
+  EXPECT_FALSE(fs::exists(tmp.file("moe.gguf")));
+}
+
 // A ggml type id past every type ckpt knows (as the next ggml release may add): inspect lists the file
 // with "type 60 (unknown)" for that tensor and its neighbours intact; reading its data is refused
 // with the file, the field and the offset of the type.
