@@ -39,7 +39,6 @@ ArchHparams write_text_model_hparams(const JsonFile& c, std::vector<GgufKv>& kvs
 }
 
 std::vector<ExpectedTensor> exaone_expected(const ArchHparams& h, bool exaone4) {
-  const uint64_t q = h.n_head * h.head_dim, kv = h.n_head_kv * h.head_dim;
   std::vector<ExpectedTensor> out = {
       {"token_embd.weight", {h.n_embd, h.n_vocab}},
       {"output_norm.weight", {h.n_embd}},
@@ -57,13 +56,7 @@ std::vector<ExpectedTensor> exaone_expected(const ArchHparams& h, bool exaone4) 
       out.push_back({b + "attn_norm.weight", {h.n_embd}});
       out.push_back({b + "ffn_norm.weight", {h.n_embd}});
     }
-    out.push_back({b + "attn_q.weight", {h.n_embd, q}});
-    out.push_back({b + "attn_k.weight", {h.n_embd, kv}});
-    out.push_back({b + "attn_v.weight", {h.n_embd, kv}});
-    out.push_back({b + "attn_output.weight", {q, h.n_embd}});
-    out.push_back({b + "ffn_gate.weight", {h.n_embd, h.n_ff}});
-    out.push_back({b + "ffn_up.weight", {h.n_embd, h.n_ff}});
-    out.push_back({b + "ffn_down.weight", {h.n_ff, h.n_embd}});
+    append_llama_layer_matrices(out, h, b);
   }
   return out;
 }

@@ -47,18 +47,11 @@ ArchHparams gemma_shape(const JsonFile& c, uint64_t default_heads, uint64_t defa
 }
 
 std::vector<ExpectedTensor> gemma_expected(const ArchHparams& h, bool qk_norm) {
-  const uint64_t q = h.n_head * h.head_dim, kv = h.n_head_kv * h.head_dim;
   std::vector<ExpectedTensor> out = {{"token_embd.weight", {h.n_embd, h.n_vocab}}, {"output_norm.weight", {h.n_embd}}};
   for (uint64_t i = 0; i < h.n_layer; ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
     for (const char* n : {"attn_norm", "post_attention_norm", "ffn_norm", "post_ffw_norm"}) out.push_back({b + n + ".weight", {h.n_embd}});
-    out.push_back({b + "attn_q.weight", {h.n_embd, q}});
-    out.push_back({b + "attn_k.weight", {h.n_embd, kv}});
-    out.push_back({b + "attn_v.weight", {h.n_embd, kv}});
-    out.push_back({b + "attn_output.weight", {q, h.n_embd}});
-    out.push_back({b + "ffn_gate.weight", {h.n_embd, h.n_ff}});
-    out.push_back({b + "ffn_up.weight", {h.n_embd, h.n_ff}});
-    out.push_back({b + "ffn_down.weight", {h.n_ff, h.n_embd}});
+    append_llama_layer_matrices(out, h, b);
     if (qk_norm) {
       out.push_back({b + "attn_q_norm.weight", {h.head_dim}});
       out.push_back({b + "attn_k_norm.weight", {h.head_dim}});

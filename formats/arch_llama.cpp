@@ -90,6 +90,17 @@ std::vector<TensorRule> llama_style_tensor_rules(bool permute_qk) {
   };
 }
 
+void append_llama_layer_matrices(std::vector<ExpectedTensor>& out, const ArchHparams& h, const std::string& b) {
+  const uint64_t q = h.n_head * h.head_dim, kv = h.n_head_kv * h.head_dim;
+  const std::vector<ExpectedTensor> layer = {
+      {b + "attn_q.weight", {h.n_embd, q}},         {b + "attn_k.weight", {h.n_embd, kv}},
+      {b + "attn_v.weight", {h.n_embd, kv}},        {b + "attn_output.weight", {q, h.n_embd}},
+      {b + "ffn_gate.weight", {h.n_embd, h.n_ff}},  {b + "ffn_up.weight", {h.n_embd, h.n_ff}},
+      {b + "ffn_down.weight", {h.n_ff, h.n_embd}},
+  };
+  out.insert(out.end(), layer.begin(), layer.end());
+}
+
 std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, bool qkv_bias_required) {
   const uint64_t q = h.n_head * h.head_dim, kv = h.n_head_kv * h.head_dim;
   std::vector<ExpectedTensor> out = {
@@ -100,12 +111,9 @@ std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, b
   };
   for (uint64_t i = 0; i < h.n_layer; ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
+    append_llama_layer_matrices(out, h, b);
     const std::vector<ExpectedTensor> layer = {
-        {b + "attn_norm.weight", {h.n_embd}},     {b + "attn_q.weight", {h.n_embd, q}},
-        {b + "attn_k.weight", {h.n_embd, kv}},    {b + "attn_v.weight", {h.n_embd, kv}},
-        {b + "attn_output.weight", {q, h.n_embd}}, {b + "ffn_norm.weight", {h.n_embd}},
-        {b + "ffn_gate.weight", {h.n_embd, h.n_ff}}, {b + "ffn_up.weight", {h.n_embd, h.n_ff}},
-        {b + "ffn_down.weight", {h.n_ff, h.n_embd}},
+        {b + "attn_norm.weight", {h.n_embd}},        {b + "ffn_norm.weight", {h.n_embd}},
         {b + "attn_q.bias", {q}, qkv_bias_required}, {b + "attn_k.bias", {kv}, qkv_bias_required},
         {b + "attn_v.bias", {kv}, qkv_bias_required},
     };

@@ -104,6 +104,10 @@ ArchHparams write_llama_style_hparams(const JsonFile& config, std::vector<GgufKv
 // {arch}.rope.scaling.* from config.json's rope_scaling / rope_parameters; llama3 fills h.rope_freqs.
 void write_rope_scaling(const JsonFile& config, std::vector<GgufKv>& kvs, const std::string& arch, ArchHparams& h);
 
+// One layer's separate q/k/v/output projections and gate/up/down matrices (prefix "blk.N."), which
+// every llama-like table expects; norms and biases are the table's own.
+void append_llama_layer_matrices(std::vector<ExpectedTensor>& out, const ArchHparams& h, const std::string& prefix);
+
 // The llama layout's tensors (optional q/k/v biases: Qwen2 has them, llama may).
 std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, bool qkv_bias_required);
 

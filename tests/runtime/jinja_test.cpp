@@ -593,6 +593,77 @@ TEST(Jinja, WhitespaceControlAsApplyChatTemplate) {
   EXPECT_EQ(render("{# note #}\nx"), "x");
 }
 
+// Gemma 3's template (google/gemma-3-4b-it tokenizer_config.json): the system message is folded into
+// the first user turn, content may be a list of typed parts, roles must alternate. Expected strings
+// worked out by hand from the template's text.
+const char* kGemma3Template = R"J({{ bos_token }}
+{%- if messages[0]['role'] == 'system' -%}
+    {%- if messages[0]['content'] is string -%}
+        {%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}
+    {%- else -%}
+        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}
+    {%- endif -%}
+    {%- set loop_messages = messages[1:] -%}
+{%- else -%}
+    {%- set first_user_prefix = "" -%}
+    {%- set loop_messages = messages -%}
+{%- endif -%}
+{%- for message in loop_messages -%}
+    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}
+        {{ raise_exception("Conversation roles must alternate user/assistant/user/assistant/...") }}
+    {%- endif -%}
+    {%- if (message['role'] == 'assistant') -%}
+        {%- set role = "model" -%}
+    {%- else -%}
+        {%- set role = message['role'] -%}
+    {%- endif -%}
+    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else "") }}
+    {%- if message['content'] is string -%}
+        {{ message['content'] | trim }}
+    {%- elif message['content'] is iterable -%}
+        {%- for item in message['content'] -%}
+            {%- if item['type'] == 'image' -%}
+                {{ '<start_of_image>' }}
+            {%- elif item['type'] == 'text' -%}
+                {{ item['text'] | trim }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- else -%}
+        {{ raise_exception("Invalid content type") }}
+    {%- endif -%}
+    {{ '<end_of_turn>\n' }}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    {{'<start_of_turn>model\n'}}
+{%- endif -%}
+)J";
+
+TEST(Jinja, Gemma3TemplateFoldsTheSystemPromptAndTypedParts) {
+  const json ctx = {{"bos_token", "<bos>"},
+                    {"add_generation_prompt", true},
+                    {"messages", {{{"role", "system"}, {"content", "Be brief."}},
+                                  {{"role", "user"}, {"content", " Hello "}},
+                                  {{"role", "assistant"}, {"content", "Hi!"}},
+                                  {{"role", "user"}, {"content", {{{"type", "image"}}, {{"type", "text"}, {"text", "What is GGUF?\n"}}}}}}}};
+  EXPECT_EQ(render_jinja(kGemma3Template, ctx),
+            "<bos><start_of_turn>user\nBe brief.\n\nHello<end_of_turn>\n<start_of_turn>model\nHi!<end_of_turn>\n"
+            "<start_of_turn>user\n<start_of_image>What is GGUF?<end_of_turn>\n<start_of_turn>model\n");
+  json no_prompt = ctx;
+  no_prompt["add_generation_prompt"] = false;
+  no_prompt["messages"].erase(0);
+  EXPECT_EQ(render_jinja(kGemma3Template, no_prompt),
+            "<bos><start_of_turn>user\nHello<end_of_turn>\n<start_of_turn>model\nHi!<end_of_turn>\n"
+            "<start_of_turn>user\n<start_of_image>What is GGUF?<end_of_turn>\n");
+  json twice = ctx;
+  twice["messages"][2]["role"] = "user";
+  try {
+    render_jinja(kGemma3Template, twice);
+    FAIL() << "two user turns in a row must raise";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Conversation roles must alternate"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Jinja, LoopsScopesNamespacesAndMacros) {
   const json ctx = {{"xs", {3, 1, 2}}};
   EXPECT_EQ(render("{% for x in xs %}{{ loop.index }}:{{ x }}{% if not loop.last %},{% endif %}{% endfor %}", ctx), "1:3,2:1,3:2");
