@@ -141,6 +141,17 @@ nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arc
     c["n_ctx"] = h.req("context_length");
     c["n_inner"] = h.req("feed_forward_length");
     c["layer_norm_epsilon"] = h.d("attention.layer_norm_epsilon").value_or(1e-5);
+  } else if (arch.gguf_arch == "bert") {
+    c["model_type"] = "bert";
+    c["hidden_size"] = h.req("embedding_length");
+    c["intermediate_size"] = h.req("feed_forward_length");
+    c["num_hidden_layers"] = h.req("block_count");
+    c["num_attention_heads"] = h.req("attention.head_count");
+    c["max_position_embeddings"] = h.req("context_length");
+    c["layer_norm_eps"] = h.d("attention.layer_norm_epsilon").value_or(1e-12);
+    c["type_vocab_size"] = h.f.u64_or("tokenizer.ggml.token_type_count", 2);
+    c["hidden_act"] = "gelu";
+    if (tok && tok->pad_id) c["pad_token_id"] = *tok->pad_id;
   } else if (arch.gguf_arch == "gptneox") {
     c["model_type"] = "gpt_neox";
     c["hidden_size"] = h.req("embedding_length");
@@ -176,10 +187,10 @@ nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arc
     if (arch.gguf_arch == "exaone" || arch.gguf_arch == "exaone4") add_exaone_config(h, c);
   }
   c["vocab_size"] = n_vocab;
-  c["tie_word_embeddings"] = tied;
+  if (arch.gguf_arch != "bert") c["tie_word_embeddings"] = tied;  // an encoder has no output head
   c["torch_dtype"] = torch_dtype_name(dtype);
-  if (tok && tok->bos_id) c["bos_token_id"] = *tok->bos_id;
-  if (tok && tok->eos_id) c["eos_token_id"] = *tok->eos_id;
+  if (tok && tok->bos_id && arch.gguf_arch != "bert") c["bos_token_id"] = *tok->bos_id;
+  if (tok && tok->eos_id && arch.gguf_arch != "bert") c["eos_token_id"] = *tok->eos_id;
   return c;
 }
 

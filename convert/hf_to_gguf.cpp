@@ -39,6 +39,8 @@ uint32_t llama_file_type(DType t) {
 // and anything that is not a .weight.
 DType tensor_out_dtype(const std::string& gguf_name, const std::vector<uint64_t>& ne, DType outtype) {
   if (ne.size() <= 1 || gguf_name.ends_with("_norm.weight") || !gguf_name.ends_with(".weight")) return DType::F32;
+  // Learned position and token-type tables are looked up, not multiplied: convert_hf_to_gguf keeps them F32.
+  if (gguf_name == "position_embd.weight" || gguf_name == "token_types.weight") return DType::F32;
   if (outtype == DType::Q8_0 && ne[0] % 32 != 0) return DType::F16;  // QuantError fallback in convert_hf_to_gguf
   return outtype;
 }

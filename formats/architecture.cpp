@@ -17,12 +17,13 @@ const Architecture& gemma3_architecture();
 const Architecture& gptneox_architecture();
 const Architecture& exaone_architecture();
 const Architecture& exaone4_architecture();
+const Architecture& bert_architecture();
 
 namespace {
 const std::vector<const Architecture*>& registry() {
   static const std::vector<const Architecture*> kAll = {&llama_architecture(), &qwen2_architecture(), &qwen3_architecture(), &phi3_architecture(), &gpt2_architecture(),
                                                               &gemma2_architecture(), &gemma3_architecture(), &gptneox_architecture(),
-                                                              &exaone_architecture(), &exaone4_architecture()};
+                                                              &exaone_architecture(), &exaone4_architecture(), &bert_architecture()};
   return kAll;
 }
 

@@ -39,6 +39,7 @@ struct ArchHparams {
   uint64_t n_ff = 0;
   uint64_t head_dim = 0;
   uint64_t n_ctx = 0;
+  uint64_t n_token_types = 0;  // BERT's type_vocab_size
   // Llama-3.1-style rope scaling: the per-frequency divisors llama.cpp stores as rope_freqs.weight.
   std::vector<float> rope_freqs;
   // Phi-3's longrope: rope_factors_long / rope_factors_short (rope.dimension_count / 2 divisors each).

@@ -58,6 +58,37 @@ std::optional<std::string> special_token_text(const JsonFile& cfg, const std::st
   return std::nullopt;
 }
 
+std::optional<uint32_t> find_token(const TokenizerMeta& meta, const std::string& text);
+
+// gguf-py's SpecialVocab for a WordPiece tokenizer: [CLS] / [SEP] / [MASK] ids, CLS standing in for BOS
+// and SEP for EOS, and add_bos / add_eos / add_sep read from the TemplateProcessing post-processor
+// ("[CLS] $A [SEP]" adds both; a pair's middle [SEP] with a trailing one sets add_sep false).
+template <typename SetId>
+void bert_special_tokens(const fs::path& tokenizer_json, TokenizerMeta& meta, const SetId& set_id) {
+  set_id("cls_token", meta.cls_id);
+  set_id("sep_token", meta.sep_id);
+  set_id("mask_token", meta.mask_id);
+  if (!meta.bos_id) meta.bos_id = meta.cls_id;
+  if (!meta.eos_id) meta.eos_id = meta.sep_id;
+  if (!fs::exists(tokenizer_json)) return;
+  const JsonFile tok = JsonFile::read(tokenizer_json.string());
+  const auto pp = tok.json().find("post_processor");
+  if (pp == tok.json().end() || !pp->is_object() || pp->value("type", "") != "TemplateProcessing") return;
+  auto special = [&](const nlohmann::ordered_json& item) -> std::optional<uint32_t> {
+    if (!item.is_object() || !item.contains("SpecialToken") || !item["SpecialToken"].is_object()) return std::nullopt;
+    const auto id = item["SpecialToken"].find("id");
+    return id != item["SpecialToken"].end() && id->is_string() ? find_token(meta, id->get<std::string>()) : std::nullopt;
+  };
+  const auto single = pp->find("single");
+  if (single == pp->end() || !single->is_array() || single->size() < 2) return;
+  const auto first = special(single->front()), last = special(single->back());
+  meta.add_bos = first && (first == meta.bos_id || first == meta.cls_id);
+  meta.add_eos = last && last == meta.eos_id;
+  if (const auto pair = pp->find("pair"); pair != pp->end() && pair->is_array() && pair->size() >= 5 && last) {
+    meta.add_sep = false;  // SpecialVocab: a separator counts only without a trailing special token
+  }
+}
+
 bool is_byte_token(const std::string& t) {
   return t.size() == 6 && t.starts_with("<0x") && t.ends_with(">") && std::isxdigit(static_cast<unsigned char>(t[3])) &&
          std::isxdigit(static_cast<unsigned char>(t[4]));
@@ -75,13 +106,15 @@ TokenizerMeta read_tokenizer_json_values(const std::string& path, const std::opt
                                          std::optional<uint64_t> vocab_size) {
   const JsonFile tok = JsonFile::read(path);
   const auto& model = tok.json().contains("model") ? tok.json()["model"] : nlohmann::ordered_json();
-  if (!model.is_object() || model.value("type", "") != "BPE") tok.fail("model", "only BPE tokenizer.json models are supported");
+  const std::string model_type = model.is_object() ? model.value("type", "") : "";
+  if (model_type != "BPE" && model_type != "WordPiece") tok.fail("model", "only BPE and WordPiece tokenizer.json models are supported");
   if (!model.contains("vocab") || !model["vocab"].is_object()) tok.fail("vocab", "missing or not an object");
   TokenizerMeta meta;
   meta.source_files.push_back(path);
-  const bool spm_style = model.value("byte_fallback", false);
-  meta.model = spm_style ? "llama" : "gpt2";
-  meta.pre = spm_style ? "default" : detect_bpe_pre(tok);
+  const bool wordpiece = model_type == "WordPiece";  // BERT
+  const bool spm_style = !wordpiece && model.value("byte_fallback", false);
+  meta.model = wordpiece ? "bert" : spm_style ? "llama" : "gpt2";
+  meta.pre = wordpiece || spm_style ? "default" : detect_bpe_pre(tok);
 
   std::map<uint64_t, std::string> by_id;
   for (const auto& [text, id] : model["vocab"].items()) {
@@ -146,6 +179,13 @@ TokenizerMeta read_tokenizer_json_values(const std::string& path, const std::opt
     if (spm_style && model.contains("unk_token") && model["unk_token"].is_string() && model["unk_token"] == text) {
       type = TokenType::Unknown;
     }
+    if (wordpiece && type != TokenType::Control) {
+      // llama.cpp's WPM vocabulary marks word starts instead of continuations (BertModel.set_vocab's
+      // "phantom space"): "##ing" -> "ing", "play" -> "\u2581play".
+      meta.tokens.push_back(text.starts_with("##") ? text.substr(2) : "\u2581" + text);
+      meta.types.push_back(type);
+      continue;
+    }
     meta.tokens.push_back(text);
     meta.types.push_back(type);
     if (spm_style) {
@@ -207,6 +247,7 @@ std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std
     set_id("eos_token", meta->eos_id);
     set_id("unk_token", meta->unk_id);
     set_id("pad_token", meta->pad_id);
+    if (meta->model == "bert") bert_special_tokens(d / "tokenizer.json", *meta, set_id);
     if (cfg.has("add_bos_token")) meta->add_bos = cfg.boolean("add_bos_token", false);
     if (cfg.has("add_eos_token")) meta->add_eos = cfg.boolean("add_eos_token", false);
     if (cfg.has("add_prefix_space") && meta->model == "llama") meta->add_space_prefix = cfg.boolean("add_prefix_space", true);
@@ -244,9 +285,13 @@ void TokenizerMeta::append_kvs(std::vector<GgufKv>& kvs) const {
   if (bos_id) add("tokenizer.ggml.bos_token_id", {*bos_id});
   if (eos_id) add("tokenizer.ggml.eos_token_id", {*eos_id});
   if (unk_id) add("tokenizer.ggml.unknown_token_id", {*unk_id});
+  if (sep_id) add("tokenizer.ggml.seperator_token_id", {*sep_id});  // llama.cpp's spelling
   if (pad_id) add("tokenizer.ggml.padding_token_id", {*pad_id});
+  if (cls_id) add("tokenizer.ggml.cls_token_id", {*cls_id});
+  if (mask_id) add("tokenizer.ggml.mask_token_id", {*mask_id});
   if (add_bos) add("tokenizer.ggml.add_bos_token", {*add_bos});
   if (add_eos) add("tokenizer.ggml.add_eos_token", {*add_eos});
+  if (add_sep) add("tokenizer.ggml.add_sep_token", {*add_sep});
   if (add_space_prefix) add("tokenizer.ggml.add_space_prefix", {*add_space_prefix});
   if (!chat_template.empty()) add("tokenizer.chat_template", {chat_template});
 }
@@ -280,6 +325,9 @@ std::optional<TokenizerMeta> tokenizer_from_gguf(const GgufFile& gguf) {
   id("tokenizer.ggml.eos_token_id", meta.eos_id);
   id("tokenizer.ggml.unknown_token_id", meta.unk_id);
   id("tokenizer.ggml.padding_token_id", meta.pad_id);
+  id("tokenizer.ggml.seperator_token_id", meta.sep_id);
+  id("tokenizer.ggml.cls_token_id", meta.cls_id);
+  id("tokenizer.ggml.mask_token_id", meta.mask_id);
   auto flag = [&](const char* key, std::optional<bool>& out) {
     if (const auto* kv = gguf.find_kv(key)) {
       if (const auto* b = std::get_if<bool>(&kv->value.data)) out = *b;
@@ -287,6 +335,7 @@ std::optional<TokenizerMeta> tokenizer_from_gguf(const GgufFile& gguf) {
   };
   flag("tokenizer.ggml.add_bos_token", meta.add_bos);
   flag("tokenizer.ggml.add_eos_token", meta.add_eos);
+  flag("tokenizer.ggml.add_sep_token", meta.add_sep);
   flag("tokenizer.ggml.add_space_prefix", meta.add_space_prefix);
   if (const auto* ct = gguf.find_kv("tokenizer.chat_template"); ct && ct->value.as_string()) meta.chat_template = *ct->value.as_string();
   return meta;

@@ -19,14 +19,15 @@ namespace ckpt {
 enum class TokenType : int32_t { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
 
 struct TokenizerMeta {
-  std::string model;  // "llama" (SentencePiece) or "gpt2" (byte-level BPE)
+  std::string model;  // "llama" (SentencePiece), "gpt2" (byte-level BPE) or "bert" (WordPiece)
   std::string pre;    // BPE pre-tokenizer name ("default" for SentencePiece)
   std::vector<std::string> tokens;
   std::vector<float> scores;  // SentencePiece only
   std::vector<TokenType> types;
   std::vector<std::string> merges;  // BPE only: "a b"
   std::optional<uint32_t> bos_id, eos_id, unk_id, pad_id;
-  std::optional<bool> add_bos, add_eos, add_space_prefix;
+  std::optional<uint32_t> sep_id, cls_id, mask_id;  // BERT's [SEP], [CLS], [MASK]
+  std::optional<bool> add_bos, add_eos, add_sep, add_space_prefix;
   std::string chat_template;
   std::vector<std::string> source_files;
 

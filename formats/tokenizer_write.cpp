@@ -99,6 +99,52 @@ nlohmann::ordered_json bpe_tokenizer_json(const TokenizerMeta& meta) {
             {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab}, {"merges", meta.merges}}}};
 }
 
+// A BERT tokenizer.json from llama.cpp's phantom-space vocabulary: "\u2581word" is a word start
+// ("word"), anything else not special a continuation ("##piece").
+nlohmann::ordered_json wordpiece_tokenizer_json(const TokenizerMeta& meta) {
+  static const std::string kPhantom = "\u2581";
+  nlohmann::ordered_json added = nlohmann::ordered_json::array();
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < meta.tokens.size(); ++i) {
+    const auto type = i < meta.types.size() ? meta.types[i] : TokenType::Normal;
+    const std::string& t = meta.tokens[i];
+    if (type == TokenType::Control) {
+      added.push_back({{"id", i}, {"content", t}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                       {"normalized", false}, {"special", true}});
+      vocab[t] = i;
+    } else {
+      vocab[t.starts_with(kPhantom) ? t.substr(kPhantom.size()) : "##" + t] = i;
+    }
+  }
+  auto special = [&](const std::optional<uint32_t>& id) {
+    return id && *id < meta.tokens.size() ? nlohmann::ordered_json{{"SpecialToken", {{"id", meta.tokens[*id]}, {"type_id", 0}}}}
+                                          : nlohmann::ordered_json();
+  };
+  nlohmann::ordered_json post = nullptr;
+  if (meta.cls_id && meta.sep_id) {
+    const auto cls = special(meta.cls_id), sep = special(meta.sep_id);
+    auto sep1 = sep;
+    sep1["SpecialToken"]["type_id"] = 1;
+    post = {{"type", "TemplateProcessing"},
+            {"single", {cls, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}, sep}},
+            {"pair", {cls, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}, sep, {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}, sep1}},
+            {"special_tokens",
+             {{meta.tokens[*meta.cls_id], {{"id", meta.tokens[*meta.cls_id]}, {"ids", {*meta.cls_id}}, {"tokens", {meta.tokens[*meta.cls_id]}}}},
+              {meta.tokens[*meta.sep_id], {{"id", meta.tokens[*meta.sep_id]}, {"ids", {*meta.sep_id}}, {"tokens", {meta.tokens[*meta.sep_id]}}}}}}};
+  }
+  return {{"version", "1.0"},
+          {"truncation", nullptr},
+          {"padding", nullptr},
+          {"added_tokens", added},
+          {"normalizer", {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true}, {"strip_accents", nullptr}, {"lowercase", true}}},
+          {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
+          {"post_processor", post},
+          {"decoder", {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}},
+          {"model",
+           {{"type", "WordPiece"}, {"unk_token", meta.unk_id && *meta.unk_id < meta.tokens.size() ? meta.tokens[*meta.unk_id] : "[UNK]"},
+            {"continuing_subword_prefix", "##"}, {"max_input_chars_per_word", 100}, {"vocab", vocab}}}};
+}
+
 }  // namespace
 
 std::vector<std::string> write_hf_tokenizer(const TokenizerMeta& meta, const std::string& dir) {
@@ -108,9 +154,9 @@ std::vector<std::string> write_hf_tokenizer(const TokenizerMeta& meta, const std
     const auto path = (fs::path(dir) / "tokenizer.model").string();
     write_text_file(path, sentencepiece_model_bytes(meta));
     written.push_back(path);
-  } else if (meta.model == "gpt2") {
+  } else if (meta.model == "gpt2" || meta.model == "bert") {
     const auto path = (fs::path(dir) / "tokenizer.json").string();
-    write_text_file(path, bpe_tokenizer_json(meta).dump(2) + "\n");
+    write_text_file(path, (meta.model == "bert" ? wordpiece_tokenizer_json(meta) : bpe_tokenizer_json(meta)).dump(2) + "\n");
     written.push_back(path);
   } else {
     return written;  // other vocabularies have no HF file ckpt can write
@@ -123,10 +169,18 @@ std::vector<std::string> write_hf_tokenizer(const TokenizerMeta& meta, const std
   token("eos_token", meta.eos_id);
   token("unk_token", meta.unk_id);
   token("pad_token", meta.pad_id);
-  if (meta.add_bos) cfg["add_bos_token"] = *meta.add_bos;
-  if (meta.add_eos) cfg["add_eos_token"] = *meta.add_eos;
+  token("cls_token", meta.cls_id);
+  token("sep_token", meta.sep_id);
+  token("mask_token", meta.mask_id);
+  if (meta.model == "bert") {  // BERT names no bos/eos (CLS and SEP stand in for them)
+    cfg.erase("bos_token");
+    cfg.erase("eos_token");
+    cfg["do_lower_case"] = true;
+  }
+  if (meta.add_bos && meta.model != "bert") cfg["add_bos_token"] = *meta.add_bos;
+  if (meta.add_eos && meta.model != "bert") cfg["add_eos_token"] = *meta.add_eos;
   if (!meta.chat_template.empty()) cfg["chat_template"] = meta.chat_template;
-  cfg["tokenizer_class"] = meta.model == "llama" ? "LlamaTokenizer" : "PreTrainedTokenizerFast";
+  cfg["tokenizer_class"] = meta.model == "llama" ? "LlamaTokenizer" : meta.model == "bert" ? "BertTokenizer" : "PreTrainedTokenizerFast";
   const auto path = (fs::path(dir) / "tokenizer_config.json").string();
   write_text_file(path, cfg.dump(2) + "\n");
   written.push_back(path);

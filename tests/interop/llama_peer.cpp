@@ -6,6 +6,7 @@
 //                                                (greedy), with GGUF LoRA adapters applied at run time
 //   llama_peer BINS_DIR quantize IN OUT FTYPE [PURE [NTHREAD]]   llama_model_quantize, no imatrix
 //   llama_peer BINS_DIR bench MODEL N_PROMPT N_GEN THREADS REPEATS  prints "pp_tps X tg_tps Y" (best of REPEATS)
+//   llama_peer BINS_DIR embed MODEL TEXT            prints "ids: ..." and "embedding: ..." (an encoder, mean-pooled)
 #include <chrono>
 #include <cstdio>
 #include <algorithm>
@@ -139,6 +140,42 @@ int bench(const char* model_path, int n_prompt, int n_gen, int threads, int repe
   return 0;
 }
 
+// An encoder (BERT) through llama.cpp: its tokenization of `text` (with the vocabulary's special
+// tokens) and the first values of the mean-pooled embedding.
+int embed(const char* model_path, const char* text) {
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = 0;
+  mp.progress_callback = [](float, void*) { return true; };
+  llama_model* model = llama_model_load_from_file(model_path, mp);
+  if (!model) {
+    std::fprintf(stderr, "llama_peer: llama.cpp could not load %s\n", model_path);
+    return 3;
+  }
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  std::vector<llama_token> ids(std::strlen(text) + 8);
+  const int n = llama_tokenize(vocab, text, static_cast<int32_t>(std::strlen(text)), ids.data(), static_cast<int32_t>(ids.size()),
+                               /*add_special=*/true, /*parse_special=*/false);
+  if (n < 0) return 4;
+  ids.resize(static_cast<size_t>(n));
+  print_ids("ids", ids);
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = cp.n_batch = cp.n_ubatch = 64;
+  cp.n_threads = cp.n_threads_batch = 1;
+  cp.embeddings = true;
+  cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
+  llama_context* ctx = llama_init_from_model(model, cp);
+  if (!ctx) return 5;
+  if (llama_decode(ctx, llama_batch_get_one(ids.data(), static_cast<int32_t>(ids.size()))) != 0) return 6;
+  const float* e = llama_get_embeddings_seq(ctx, 0);
+  if (!e) return 7;
+  std::printf("embedding:");
+  for (int i = 0; i < 4; ++i) std::printf(" %.6f", e[i]);
+  std::printf("\n");
+  llama_free(ctx);
+  llama_model_free(model);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -155,6 +192,7 @@ int main(int argc, char** argv) {
     for (int i = 6; i + 1 < argc; i += 2) loras.emplace_back(argv[i], static_cast<float>(std::atof(argv[i + 1])));
     return greedy(argv[3], argv[4], std::atoi(argv[5]), loras);
   }
+  if (verb == "embed" && argc == 5) return embed(argv[3], argv[4]);
   if (verb == "bench" && argc == 8) {
     return bench(argv[3], std::atoi(argv[4]), std::atoi(argv[5]), std::atoi(argv[6]), std::atoi(argv[7]));
   }

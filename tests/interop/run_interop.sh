@@ -177,6 +177,20 @@ case $case_name in
       "$agreement" "$model" "$prompt" "$want" 0.03
     fi
     ;;
+  bert)
+    # An encoder (klue/bert-base's layout, its own WordPiece vocabulary) converted by ckpt: llama.cpp
+    # loads it, tokenizes as WordPiece does (lowercase, punctuation split, longest match; ids worked out
+    # by hand from make_test_checkpoint's vocabulary) and computes a finite embedding.
+    "$maker" bert "$work/bert"
+    "$ckpt" convert "$work/bert" -o "$work/bert.gguf" --outtype f16 --no-progress >/dev/null
+    out=$("$peer" "$bins" embed "$work/bert.gguf" "Hello worlds, the catty!")
+    other=$("$peer" "$bins" embed "$work/bert.gguf" "the cat")
+    echo "$out"; echo "$other"
+    echo "$out" | grep -qx "ids: 2 5 6 56 10 7 8 9 11 3"   # [CLS] hello world ##s , the cat ##ty ! [SEP]
+    echo "$other" | grep -qx "ids: 2 7 8 3"
+    echo "$out" | grep -Eq "^embedding:( -?[0-9]+\.[0-9]+){4}$"
+    [ "$(echo "$out" | grep embedding)" != "$(echo "$other" | grep embedding)" ]
+    ;;
   chat-templates)
     # The real chat templates in llama.cpp's bundle (models/templates), rendered by ckpt's Jinja
     # interpreter, against the prompts transformers' apply_chat_template gives for the same messages
