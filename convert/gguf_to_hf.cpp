@@ -214,6 +214,18 @@ std::optional<nlohmann::ordered_json> llama3_rope_scaling(const std::vector<floa
   return std::nullopt;
 }
 
+// Whether an F32 GGUF tensor's HF values (Gemma's norms less the 1 llama.cpp added) are exactly `t` values.
+bool fits_exactly(const SourceTensor& s, TensorOp op, DType t) {
+  std::vector<float> v(shape_numel(s.shape).value_or(0));
+  decode_to_f32(s.dtype, s.data, v);
+  if (op == TensorOp::AddOne) apply_add_one(v, s.dtype, /*inverse=*/true);
+  std::vector<std::byte> narrow(*dtype_bytes_for(t, v.size()));
+  encode_from_f32(t, v, narrow);
+  std::vector<float> back(v.size());
+  decode_to_f32(t, narrow, back);
+  return std::equal(v.begin(), v.end(), back.begin(), [](float a, float b) { return a == b || (std::isnan(a) && std::isnan(b)); });
+}
+
 bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
@@ -294,6 +306,12 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
     const SourceTensor& s = *sources[i];
     // Keep float types as stored (lossless); quantized tensors come back as f16 unless --outtype says otherwise.
     DType out = forced.value_or(s.dtype == DType::F32 || s.dtype == DType::F16 || s.dtype == DType::BF16 ? s.dtype : DType::F16);
+    // llama.cpp widens 1-D tensors (norms, biases) to F32; when every value fits the checkpoint's own
+    // 16-bit type exactly they go back to it, so a bf16 checkpoint comes back byte for byte.
+    if (!forced && s.dtype == DType::F32 && s.shape.size() == 1 && (main_dtype == DType::BF16 || main_dtype == DType::F16) &&
+        fits_exactly(s, targets[i].second, main_dtype)) {
+      out = main_dtype;
+    }
     std::vector<uint64_t> shape = s.shape;
     if (targets[i].second == TensorOp::Transpose && shape.size() == 2) std::swap(shape[0], shape[1]);
     const uint64_t heads = heads_for_rows(targets[i].second, n_head, n_head_kv);

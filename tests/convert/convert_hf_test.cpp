@@ -205,6 +205,26 @@ TEST(ConvertHf, SampleRoundTripsThroughHfToAnIdenticalGguf) {
   }
 }
 
+// HF -> GGUF -> HF gives the checkpoint back byte for byte: bf16 matrices stay bf16, and the norms
+// llama.cpp widened to F32 come back as the bf16 they were (their values fit it exactly).
+TEST(ConvertHf, Bf16CheckpointComesBackByteForByte) {
+  test::TempDir dir;
+  convert(options(kSample, dir.file("s.gguf"), "bf16"));
+  ConvertOptions to_hf = options(dir.file("s.gguf"), dir.file("back"), "");
+  to_hf.to = "hf";
+  convert(to_hf);
+  const auto original = read_safetensors(kSample + "/model.safetensors");
+  const auto copy = read_safetensors(dir.file("back") + "/model.safetensors");
+  ASSERT_EQ(copy.tensors.size(), original.tensors.size());
+  for (const auto& t : original.tensors) {
+    const auto* u = copy.find(t.name);
+    ASSERT_TRUE(u) << t.name;
+    EXPECT_EQ(u->dtype, t.dtype) << t.name;
+    const auto a = original.data(t), b = copy.data(*u);
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end())) << t.name;
+  }
+}
+
 TEST(ConvertHf, SplitsLikeLlamaCppAndReadsTheSetBack) {
   test::TempDir dir;
   ConvertOptions o = options(kSample, dir.file("s.gguf"), "f16");

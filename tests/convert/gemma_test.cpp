@@ -137,6 +137,29 @@ TEST(Gemma, Gemma3StoresOnePlusNormsCutsTheEmbeddingAndComesBack) {
   }
 }
 
+// A bf16 Gemma checkpoint comes back byte for byte: its norms (1 + w in the GGUF's F32) return to bf16.
+TEST(Gemma, Bf16CheckpointComesBackByteForByte) {
+  test::TempDir tmp;
+  std::mt19937 rng(9);
+  write_gemma(tmp.file("g"), true, DType::BF16, rng, 0);
+  to_gguf(tmp.file("g"), tmp.file("g.gguf"), "bf16");
+  ConvertOptions back;
+  back.input = tmp.file("g.gguf");
+  back.output = tmp.file("back");
+  back.to = "hf";
+  convert(back);
+  const auto original = read_safetensors(tmp.file("g/model.safetensors"));
+  const auto copy = read_safetensors(tmp.file("back/model.safetensors"));
+  for (const auto& t : original.tensors) {
+    if (t.name == "lm_head.weight") continue;  // tied: llama.cpp drops it, --to hf ties it again
+    const auto* u = copy.find(t.name);
+    ASSERT_TRUE(u) << t.name;
+    EXPECT_EQ(u->dtype, DType::BF16) << t.name;
+    const auto a = original.data(t), b = copy.data(*u);
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end())) << t.name;
+  }
+}
+
 TEST(Gemma, F16NormsAddOneInF16AsTorchDoes) {
   test::TempDir tmp;
   std::mt19937 rng(6);
