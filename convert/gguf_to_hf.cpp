@@ -242,7 +242,7 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
   const auto* arch_kv = main.find_kv("general.architecture");
   const std::string arch_name = arch_kv && arch_kv->value.as_string() ? *arch_kv->value.as_string() : "";
   const Architecture* arch = find_architecture_by_gguf_name(arch_name);
-  if (!arch) {
+  if (!arch || arch_name == "t5") {  // T5: no encoder-decoder config writer (yet)
     throw Error(ErrorCode::Unsupported, options.input, arch_kv ? arch_kv->offset_in_file : 0, "general.architecture",
                 "'" + arch_name + "' cannot be written as an HF checkpoint");
   }

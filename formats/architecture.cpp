@@ -18,12 +18,14 @@ const Architecture& gptneox_architecture();
 const Architecture& exaone_architecture();
 const Architecture& exaone4_architecture();
 const Architecture& bert_architecture();
+const Architecture& t5_architecture();
 
 namespace {
 const std::vector<const Architecture*>& registry() {
   static const std::vector<const Architecture*> kAll = {&llama_architecture(), &qwen2_architecture(), &qwen3_architecture(), &phi3_architecture(), &gpt2_architecture(),
                                                               &gemma2_architecture(), &gemma3_architecture(), &gptneox_architecture(),
-                                                              &exaone_architecture(), &exaone4_architecture(), &bert_architecture()};
+                                                              &exaone_architecture(), &exaone4_architecture(), &bert_architecture(),
+                                                              &t5_architecture()};
   return kAll;
 }
 

@@ -40,6 +40,8 @@ struct ArchHparams {
   uint64_t head_dim = 0;
   uint64_t n_ctx = 0;
   uint64_t n_token_types = 0;  // BERT's type_vocab_size
+  uint64_t n_layer_decoder = 0;  // T5's decoder blocks
+  uint64_t n_rel_buckets = 0;    // T5's relative-attention buckets
   // Llama-3.1-style rope scaling: the per-frequency divisors llama.cpp stores as rope_freqs.weight.
   std::vector<float> rope_freqs;
   // Phi-3's longrope: rope_factors_long / rope_factors_short (rope.dimension_count / 2 divisors each).
@@ -68,6 +70,12 @@ struct Architecture {
   std::optional<bool> spm_add_space_prefix;
   // token_embd keeps only the rows the tokenizer has (Gemma 3 pads its embedding past the vocabulary).
   bool trim_embedding_to_vocab = false;
+  // Several checkpoint tensors map to one GGUF tensor and the first one found is kept (T5's shared
+  // embedding, saved as shared / encoder.embed_tokens / decoder.embed_tokens).
+  bool first_duplicate_wins = false;
+  // The vocabulary comes from the SentencePiece model alone (tokenizer.model or spiece.model), written
+  // under this tokenizer.ggml.model name with its normalizer ("t5": Unigram). Empty: the usual files.
+  std::string sentencepiece_vocab;
   // A tied model whose checkpoint has no lm_head: write a copy of token_embd as output (GPT-2 does).
   bool duplicate_embedding_as_output = false;
   // Reads config.json, appends the {arch}.* keys in convert_hf_to_gguf's order, returns what the

@@ -147,7 +147,9 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
   ArchHparams h = with_json_errors(config.path(), "config.json", [&] { return arch->write_hparams(config, kvs); });
   // Gemma 3: the tokenizer decides how many embedding rows are real (the rest is padding).
   std::optional<TokenizerMeta> tokenizer =
-      read_hf_tokenizer(source.dir, config.path(), arch->trim_embedding_to_vocab ? std::nullopt : std::optional<uint64_t>(h.n_vocab));
+      !arch->sentencepiece_vocab.empty()
+          ? read_hf_sentencepiece_tokenizer(source.dir, config.path(), h.n_vocab, arch->sentencepiece_vocab)
+          : read_hf_tokenizer(source.dir, config.path(), arch->trim_embedding_to_vocab ? std::nullopt : std::optional<uint64_t>(h.n_vocab));
   if (tokenizer && arch->trim_embedding_to_vocab && tokenizer->tokens.size() < h.n_vocab) h.n_vocab = tokenizer->tokens.size();
   kvs.push_back({"general.file_type", {file_type}, 0});
 
@@ -163,6 +165,9 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
     const auto mapped = map_tensor_name(*arch, src.name);
     if (!mapped) {
       unknown.push_back(src.name);
+      continue;
+    }
+    if (arch->first_duplicate_wins && std::any_of(view.tensors.begin(), view.tensors.end(), [&](const auto& v) { return v.name == mapped->gguf_name; })) {
       continue;
     }
     GgufViewTensor t;

@@ -97,7 +97,9 @@ TokenizerMeta read_sentencepiece_model(const std::string& path) {
       ProtoReader spec(top.bytes_field("trainer_spec"), path, at);
       while (!spec.done()) {
         const auto [f, w] = spec.tag();
-        if (w == 0 && f >= 40 && f <= 43) {
+        if (f == 3 && w == 0) {
+          meta.sentencepiece_type = static_cast<uint32_t>(spec.varint("model_type"));
+        } else if (w == 0 && f >= 40 && f <= 43) {
           const auto v = static_cast<int64_t>(spec.varint("id"));  // int32 negatives arrive sign-extended
           (f == 40 ? unk : f == 41 ? bos : f == 42 ? eos : pad) = v;
         } else {
@@ -111,6 +113,11 @@ TokenizerMeta read_sentencepiece_model(const std::string& path) {
         const auto [f, w] = spec.tag();
         if (f == 3 && w == 0) {
           meta.add_space_prefix = spec.varint("add_dummy_prefix") != 0;
+        } else if (f == 4 && w == 0) {
+          meta.remove_extra_whitespaces = spec.varint("remove_extra_whitespaces") != 0;
+        } else if (f == 2 && w == 2) {
+          const auto b = spec.bytes_field("precompiled_charsmap");
+          meta.precompiled_charsmap.assign(reinterpret_cast<const char*>(b.data()), b.size());
         } else {
           spec.skip(w, "normalizer_spec field");
         }

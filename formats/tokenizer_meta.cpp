@@ -1,6 +1,7 @@
 // tokenizer.json / tokenizer_config.json -> TokenizerMeta, and TokenizerMeta -> tokenizer.ggml.* KVs.
 #include "formats/tokenizer_meta.h"
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <unordered_map>
@@ -61,15 +62,19 @@ std::optional<std::string> special_token_text(const JsonFile& cfg, const std::st
 std::optional<uint32_t> find_token(const TokenizerMeta& meta, const std::string& text);
 
 // gguf-py's SpecialVocab for a WordPiece tokenizer: [CLS] / [SEP] / [MASK] ids, CLS standing in for BOS
-// and SEP for EOS, and add_bos / add_eos / add_sep read from the TemplateProcessing post-processor
-// ("[CLS] $A [SEP]" adds both; a pair's middle [SEP] with a trailing one sets add_sep false).
+// and SEP for EOS.
 template <typename SetId>
-void bert_special_tokens(const fs::path& tokenizer_json, TokenizerMeta& meta, const SetId& set_id) {
+void bert_special_tokens(TokenizerMeta& meta, const SetId& set_id) {
   set_id("cls_token", meta.cls_id);
   set_id("sep_token", meta.sep_id);
   set_id("mask_token", meta.mask_id);
   if (!meta.bos_id) meta.bos_id = meta.cls_id;
   if (!meta.eos_id) meta.eos_id = meta.sep_id;
+}
+
+// SpecialVocab's reading of a TemplateProcessing post-processor (BERT: "[CLS] $A [SEP]"; T5: "$A </s>"):
+// a leading special token that is BOS/CLS sets add_bos, a trailing one that is EOS sets add_eos.
+void template_flags(const fs::path& tokenizer_json, TokenizerMeta& meta) {
   if (!fs::exists(tokenizer_json)) return;
   const JsonFile tok = JsonFile::read(tokenizer_json.string());
   const auto pp = tok.json().find("post_processor");
@@ -82,9 +87,9 @@ void bert_special_tokens(const fs::path& tokenizer_json, TokenizerMeta& meta, co
   const auto single = pp->find("single");
   if (single == pp->end() || !single->is_array() || single->size() < 2) return;
   const auto first = special(single->front()), last = special(single->back());
-  meta.add_bos = first && (first == meta.bos_id || first == meta.cls_id);
-  meta.add_eos = last && last == meta.eos_id;
-  if (const auto pair = pp->find("pair"); pair != pp->end() && pair->is_array() && pair->size() >= 5 && last) {
+  if (first) meta.add_bos = first == meta.bos_id || first == meta.cls_id;
+  if (last) meta.add_eos = last == meta.eos_id;
+  if (const auto pair = pp->find("pair"); pair != pp->end() && pair->is_array() && pair->size() >= 4 && last) {
     meta.add_sep = false;  // SpecialVocab: a separator counts only without a trailing special token
   }
 }
@@ -214,19 +219,44 @@ std::optional<uint32_t> find_token(const TokenizerMeta& meta, const std::string&
 
 }  // namespace
 
+namespace {
+
+// Padding, special ids and flags from tokenizer_config.json / config.json, whatever file gave the vocabulary.
+TokenizerMeta finish_hf_tokenizer(TokenizerMeta vocabulary, const fs::path& d, const std::string& config_json_path,
+                                  std::optional<uint64_t> vocab_size);
+
+}  // namespace
+
+std::optional<TokenizerMeta> read_hf_sentencepiece_tokenizer(const std::string& dir, const std::string& config_json_path,
+                                                             std::optional<uint64_t> vocab_size, const std::string& model_name) {
+  const fs::path d(dir);
+  const fs::path file = fs::exists(d / "tokenizer.model") ? d / "tokenizer.model" : d / "spiece.model";
+  if (!fs::exists(file)) return std::nullopt;
+  TokenizerMeta spm = read_sentencepiece_model(file.string());
+  if (spm.sentencepiece_type != 0 && spm.sentencepiece_type != 1) {
+    throw Error(ErrorCode::Unsupported, file.string(), Error::kNoOffset, "trainer_spec.model_type",
+                "is " + std::to_string(spm.sentencepiece_type) + "; only Unigram (1) SentencePiece models convert as " + model_name);
+  }
+  spm.model = model_name;
+  spm.remove_extra_whitespaces = spm.remove_extra_whitespaces.value_or(true);  // the proto's default
+  return finish_hf_tokenizer(std::move(spm), d, config_json_path, vocab_size);
+}
+
 std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std::string& config_json_path,
                                                std::optional<uint64_t> vocab_size) {
   const fs::path d(dir);
   std::optional<TokenizerMeta> spm;
   if (fs::exists(d / "tokenizer.model")) spm = read_sentencepiece_model((d / "tokenizer.model").string());
-  std::optional<TokenizerMeta> meta;
-  if (fs::exists(d / "tokenizer.json")) {
-    meta = read_tokenizer_json((d / "tokenizer.json").string(), spm, vocab_size);
-  } else if (spm) {
-    meta = spm;
-  } else {
-    return std::nullopt;
-  }
+  if (fs::exists(d / "tokenizer.json")) return finish_hf_tokenizer(read_tokenizer_json((d / "tokenizer.json").string(), spm, vocab_size), d, config_json_path, vocab_size);
+  if (spm) return finish_hf_tokenizer(std::move(*spm), d, config_json_path, vocab_size);
+  return std::nullopt;
+}
+
+namespace {
+
+TokenizerMeta finish_hf_tokenizer(TokenizerMeta vocabulary, const fs::path& d, const std::string& config_json_path,
+                                  std::optional<uint64_t> vocab_size) {
+  std::optional<TokenizerMeta> meta(std::move(vocabulary));
   // Pad to the model's vocab_size, as convert_hf_to_gguf.py does ([PAD{i}], unused).
   if (vocab_size && *vocab_size > meta->tokens.size() && *vocab_size < (uint64_t{1} << 24)) {
     for (uint64_t i = meta->tokens.size(); i < *vocab_size; ++i) {
@@ -247,7 +277,8 @@ std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std
     set_id("eos_token", meta->eos_id);
     set_id("unk_token", meta->unk_id);
     set_id("pad_token", meta->pad_id);
-    if (meta->model == "bert") bert_special_tokens(d / "tokenizer.json", *meta, set_id);
+    if (meta->model == "bert") bert_special_tokens(*meta, set_id);
+    if (meta->model == "bert" || meta->model == "t5") template_flags(d / "tokenizer.json", *meta);
     if (cfg.has("add_bos_token")) meta->add_bos = cfg.boolean("add_bos_token", false);
     if (cfg.has("add_eos_token")) meta->add_eos = cfg.boolean("add_eos_token", false);
     if (cfg.has("add_prefix_space") && meta->model == "llama") meta->add_space_prefix = cfg.boolean("add_prefix_space", true);
@@ -269,8 +300,10 @@ std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std
     fallback("eos_token_id", meta->eos_id);
     fallback("pad_token_id", meta->pad_id);
   }
-  return meta;
+  return std::move(*meta);
 }
+
+}  // namespace
 
 void TokenizerMeta::append_kvs(std::vector<GgufKv>& kvs) const {
   auto add = [&](std::string key, GgufValue v) { kvs.push_back({std::move(key), std::move(v), 0}); };
@@ -293,6 +326,17 @@ void TokenizerMeta::append_kvs(std::vector<GgufKv>& kvs) const {
   if (add_eos) add("tokenizer.ggml.add_eos_token", {*add_eos});
   if (add_sep) add("tokenizer.ggml.add_sep_token", {*add_sep});
   if (add_space_prefix) add("tokenizer.ggml.add_space_prefix", {*add_space_prefix});
+  if (model == "t5") {  // the Unigram normalizer llama.cpp's UGM tokenizer applies
+    if (remove_extra_whitespaces) add("tokenizer.ggml.remove_extra_whitespaces", {*remove_extra_whitespaces});
+    if (!precompiled_charsmap.empty()) {
+      GgufArray a;
+      a.element_type = GgufType::U8;
+      a.count = precompiled_charsmap.size();
+      a.raw.resize(precompiled_charsmap.size());
+      std::memcpy(a.raw.data(), precompiled_charsmap.data(), precompiled_charsmap.size());
+      add("tokenizer.ggml.precompiled_charsmap", GgufValue{GgufArrayBox(std::move(a))});
+    }
+  }
   if (!chat_template.empty()) add("tokenizer.chat_template", {chat_template});
 }
 

@@ -28,6 +28,11 @@ struct TokenizerMeta {
   std::optional<uint32_t> bos_id, eos_id, unk_id, pad_id;
   std::optional<uint32_t> sep_id, cls_id, mask_id;  // BERT's [SEP], [CLS], [MASK]
   std::optional<bool> add_bos, add_eos, add_sep, add_space_prefix;
+  // SentencePiece normalizer (T5's Unigram models): remove_extra_whitespaces and the compiled
+  // normalization table, as llama.cpp's UGM tokenizer reads them.
+  std::optional<bool> remove_extra_whitespaces;
+  std::string precompiled_charsmap;
+  uint32_t sentencepiece_type = 0;  // trainer_spec.model_type: 1 Unigram, 2 BPE (0: not read)
   std::string chat_template;
   std::vector<std::string> source_files;
 
@@ -39,6 +44,10 @@ struct TokenizerMeta {
 // nullopt when the directory has no tokenizer at all.
 std::optional<TokenizerMeta> read_hf_tokenizer(const std::string& dir, const std::string& config_json_path,
                                                std::optional<uint64_t> vocab_size);
+// The same with the vocabulary taken from the SentencePiece model alone (tokenizer.model, else
+// spiece.model; tokenizer.json is not read for it), named `model_name` ("t5").
+std::optional<TokenizerMeta> read_hf_sentencepiece_tokenizer(const std::string& dir, const std::string& config_json_path,
+                                                             std::optional<uint64_t> vocab_size, const std::string& model_name);
 
 // SentencePiece ModelProto (tokenizer.model), parsed without libprotobuf.
 TokenizerMeta read_sentencepiece_model(const std::string& path);

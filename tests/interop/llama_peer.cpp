@@ -7,6 +7,7 @@
 //   llama_peer BINS_DIR quantize IN OUT FTYPE [PURE [NTHREAD]]   llama_model_quantize, no imatrix
 //   llama_peer BINS_DIR bench MODEL N_PROMPT N_GEN THREADS REPEATS  prints "pp_tps X tg_tps Y" (best of REPEATS)
 //   llama_peer BINS_DIR embed MODEL TEXT            prints "ids: ..." and "embedding: ..." (an encoder, mean-pooled)
+//   llama_peer BINS_DIR seq2seq MODEL TEXT N        prints "ids: ..." and "generated ids: ..." (T5: encode, N greedy steps)
 #include <chrono>
 #include <cstdio>
 #include <algorithm>
@@ -176,6 +177,46 @@ int embed(const char* model_path, const char* text) {
   return 0;
 }
 
+// An encoder-decoder (T5) through llama.cpp: the tokenization of `text`, then the encoder and n greedy
+// decoder steps from the decoder start token.
+int seq2seq(const char* model_path, const char* text, int n) {
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = 0;
+  mp.progress_callback = [](float, void*) { return true; };
+  llama_model* model = llama_model_load_from_file(model_path, mp);
+  if (!model) {
+    std::fprintf(stderr, "llama_peer: llama.cpp could not load %s\n", model_path);
+    return 3;
+  }
+  if (!llama_model_has_encoder(model)) return 10;
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  std::vector<llama_token> ids(std::strlen(text) + 8);
+  const int k = llama_tokenize(vocab, text, static_cast<int32_t>(std::strlen(text)), ids.data(), static_cast<int32_t>(ids.size()),
+                               /*add_special=*/true, /*parse_special=*/false);
+  if (k < 0) return 4;
+  ids.resize(static_cast<size_t>(k));
+  print_ids("ids", ids);
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = cp.n_batch = cp.n_ubatch = 64;
+  cp.n_threads = cp.n_threads_batch = 1;
+  llama_context* ctx = llama_init_from_model(model, cp);
+  if (!ctx) return 5;
+  if (llama_encode(ctx, llama_batch_get_one(ids.data(), static_cast<int32_t>(ids.size()))) != 0) return 6;
+  llama_token next = llama_model_decoder_start_token(model);
+  std::vector<llama_token> generated;
+  const int n_vocab = llama_vocab_n_tokens(vocab);
+  for (int i = 0; i < n; ++i) {
+    if (llama_decode(ctx, llama_batch_get_one(&next, 1)) != 0) return 7;
+    const float* logits = llama_get_logits_ith(ctx, -1);
+    next = static_cast<llama_token>(std::max_element(logits, logits + n_vocab) - logits);
+    generated.push_back(next);
+  }
+  print_ids("generated ids", generated);
+  llama_free(ctx);
+  llama_model_free(model);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,6 +234,7 @@ int main(int argc, char** argv) {
     return greedy(argv[3], argv[4], std::atoi(argv[5]), loras);
   }
   if (verb == "embed" && argc == 5) return embed(argv[3], argv[4]);
+  if (verb == "seq2seq" && argc == 6) return seq2seq(argv[3], argv[4], std::atoi(argv[5]));
   if (verb == "bench" && argc == 8) {
     return bench(argv[3], std::atoi(argv[4]), std::atoi(argv[5]), std::atoi(argv[6]), std::atoi(argv[7]));
   }

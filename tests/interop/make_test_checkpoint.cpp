@@ -12,6 +12,8 @@
 //   long/short rope factors).
 //        make_test_checkpoint bert OUT_DIR
 //   A tiny BertForMaskedLM with its own WordPiece tokenizer.json.
+//        make_test_checkpoint t5 OUT_DIR
+//   A tiny T5ForConditionalGeneration with its own Unigram spiece.model.
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
@@ -26,6 +28,7 @@
 #include "formats/model_source.h"
 #include "formats/safetensors.h"
 #include "tests/support/bert_fixture.h"
+#include "tests/support/t5_fixture.h"
 
 namespace {
 
@@ -187,6 +190,10 @@ std::string longrope_scaling(uint64_t head_dim) {
 int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "lora") return write_lora(argv[2], argv[3], argv[4]);
   if (argc == 3 && std::string(argv[1]) == "bert") return ckpt::test::write_tiny_bert(argv[2], 32, 64, 2, 2);
+  if (argc == 3 && std::string(argv[1]) == "t5") {
+    ckpt::test::write_tiny_t5(argv[2]);
+    return 0;
+  }
   if (argc != 10) {
     std::fprintf(stderr, "usage: make_test_checkpoint ARCH OUT_DIR TOKENIZER_DIR HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB\n");
     return 2;

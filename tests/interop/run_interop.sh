@@ -191,6 +191,18 @@ case $case_name in
     echo "$out" | grep -Eq "^embedding:( -?[0-9]+\.[0-9]+){4}$"
     [ "$(echo "$out" | grep embedding)" != "$(echo "$other" | grep embedding)" ]
     ;;
+  t5)
+    # An encoder-decoder (t5-small's layout: shared embedding saved twice, relative attention biases,
+    # its own Unigram spiece.model) converted by ckpt: llama.cpp loads it, tokenizes as SentencePiece
+    # does (extra spaces removed, "</s>" appended; ids worked out by hand from the fixture's pieces),
+    # runs the encoder and greedy decoder steps.
+    "$maker" t5 "$work/t5"
+    "$ckpt" convert "$work/t5" -o "$work/t5.gguf" --outtype f16 --no-progress >/dev/null
+    out=$("$peer" "$bins" seq2seq "$work/t5.gguf" "hello  worlds the cat" 6)
+    echo "$out"
+    echo "$out" | grep -qx "ids: 3 4 26 5 6 1"   # ▁hello ▁world s ▁the ▁cat </s>
+    echo "$out" | grep -Eq "^generated ids:( [0-9]+){6}$"
+    ;;
   chat-templates)
     # The real chat templates in llama.cpp's bundle (models/templates), rendered by ckpt's Jinja
     # interpreter, against the prompts transformers' apply_chat_template gives for the same messages
