@@ -64,6 +64,7 @@ const Architecture& bert_architecture() {
     a.tensors.insert(a.tensors.end(), prefixed.begin(), prefixed.end());
     a.skip_suffixes = {"embeddings.position_ids"};
     a.skip_prefixes = {"pooler.", "bert.pooler.", "cls."};
+    a.runs = false;
     a.write_hparams = [](const JsonFile& c, std::vector<GgufKv>& kvs) {
       ArchHparams h;
       h.n_layer = c.u64("num_hidden_layers");

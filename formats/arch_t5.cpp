@@ -62,6 +62,7 @@ const Architecture& t5_architecture() {
     a.tensors = t5_rules();
     a.first_duplicate_wins = true;  // the shared embedding, saved under up to three names
     a.sentencepiece_vocab = "t5";
+    a.runs = false;
     a.write_hparams = [](const JsonFile& c, std::vector<GgufKv>& kvs) {
       ArchHparams h;
       h.n_layer = c.u64("num_layers");

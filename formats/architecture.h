@@ -76,6 +76,8 @@ struct Architecture {
   // The vocabulary comes from the SentencePiece model alone (tokenizer.model or spiece.model), written
   // under this tokenizer.ggml.model name with its normalizer ("t5": Unigram). Empty: the usual files.
   std::string sentencepiece_vocab;
+  // ckpt run has a forward pass for it (encoders and encoder-decoders convert only).
+  bool runs = true;
   // A tied model whose checkpoint has no lm_head: write a copy of token_embd as output (GPT-2 does).
   bool duplicate_embedding_as_output = false;
   // Reads config.json, appends the {arch}.* keys in convert_hf_to_gguf's order, returns what the

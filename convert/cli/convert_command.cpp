@@ -48,9 +48,9 @@ void add_convert_command(CLI::App& app) {
     if (flags->list_archs) {
       for (const auto& name : supported_architectures()) {
         const Architecture* a = find_architecture(name);
-        fmt::print("{:<28} -> {}\n", name, a ? a->gguf_arch : "?");
+        fmt::print("{:<30} -> {}{}\n", name, a ? a->gguf_arch : "?", a && !a->runs ? "  (convert only: ckpt run has no forward pass for it)" : "");
       }
-      fmt::print("{:<28} -> {}\n", "llama2.c (run.c model.bin)", "llama");
+      fmt::print("{:<30} -> {}\n", "llama2.c (run.c model.bin)", "llama");
       return;
     }
     if (flags->options.input.empty()) throw CLI::ValidationError("input", "is required (or pass --list-archs)");
