@@ -75,6 +75,15 @@ std::string torch_dtype_name(DType t) {
   }
 }
 
+// The sizes every transformers config names the same way.
+void add_sizes(const GgufHparams& h, nlohmann::ordered_json& c) {
+  c["hidden_size"] = h.req("embedding_length");
+  c["intermediate_size"] = h.req("feed_forward_length");
+  c["num_hidden_layers"] = h.req("block_count");
+  c["num_attention_heads"] = h.req("attention.head_count");
+  c["max_position_embeddings"] = h.req("context_length");
+}
+
 // What Gemma's modeling code reads beyond llama's keys, as the GGUF's loader interprets it (Gemma 3:
 // sliding-window period 6 and a local base of 10000 unless the file says otherwise).
 void add_gemma_config(const GgufHparams& h, nlohmann::ordered_json& c) {
@@ -143,22 +152,14 @@ nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arc
     c["layer_norm_epsilon"] = h.d("attention.layer_norm_epsilon").value_or(1e-5);
   } else if (arch.gguf_arch == "bert") {
     c["model_type"] = "bert";
-    c["hidden_size"] = h.req("embedding_length");
-    c["intermediate_size"] = h.req("feed_forward_length");
-    c["num_hidden_layers"] = h.req("block_count");
-    c["num_attention_heads"] = h.req("attention.head_count");
-    c["max_position_embeddings"] = h.req("context_length");
+    add_sizes(h, c);
     c["layer_norm_eps"] = h.d("attention.layer_norm_epsilon").value_or(1e-12);
     c["type_vocab_size"] = h.f.u64_or("tokenizer.ggml.token_type_count", 2);
     c["hidden_act"] = "gelu";
     if (tok && tok->pad_id) c["pad_token_id"] = *tok->pad_id;
   } else if (arch.gguf_arch == "gptneox") {
     c["model_type"] = "gpt_neox";
-    c["hidden_size"] = h.req("embedding_length");
-    c["intermediate_size"] = h.req("feed_forward_length");
-    c["num_hidden_layers"] = h.req("block_count");
-    c["num_attention_heads"] = h.req("attention.head_count");
-    c["max_position_embeddings"] = h.req("context_length");
+    add_sizes(h, c);
     c["layer_norm_eps"] = h.d("attention.layer_norm_epsilon").value_or(1e-5);
     const uint64_t head_dim = h.req("embedding_length") / h.req("attention.head_count");
     c["rotary_pct"] = static_cast<double>(h.u("rope.dimension_count").value_or(head_dim)) / static_cast<double>(head_dim);
@@ -168,12 +169,8 @@ nlohmann::ordered_json make_config(const GgufHparams& h, const Architecture& arc
     c["hidden_act"] = "gelu";
   } else {
     c["model_type"] = arch.gguf_arch;
-    c["hidden_size"] = h.req("embedding_length");
-    c["intermediate_size"] = h.req("feed_forward_length");
-    c["num_hidden_layers"] = h.req("block_count");
-    c["num_attention_heads"] = h.req("attention.head_count");
+    add_sizes(h, c);
     c["num_key_value_heads"] = h.u("attention.head_count_kv").value_or(h.req("attention.head_count"));
-    c["max_position_embeddings"] = h.req("context_length");
     c["rms_norm_eps"] = h.d("attention.layer_norm_rms_epsilon").value_or(1e-5);
     c["rope_theta"] = h.d("rope.freq_base").value_or(10000.0);
     const uint64_t head_dim = h.req("embedding_length") / h.req("attention.head_count");

@@ -106,10 +106,7 @@ const Architecture& bert_architecture() {
           out.push_back({b + n + ".weight", {h.n_embd}});
           out.push_back({b + n + ".bias", {h.n_embd}});
         }
-        out.push_back({b + "ffn_up.weight", {h.n_embd, h.n_ff}});
-        out.push_back({b + "ffn_up.bias", {h.n_ff}});
-        out.push_back({b + "ffn_down.weight", {h.n_ff, h.n_embd}});
-        out.push_back({b + "ffn_down.bias", {h.n_embd}});
+        append_biased_mlp(out, h, b);
       }
       return out;
     };

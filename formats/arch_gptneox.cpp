@@ -67,10 +67,7 @@ const Architecture& gptneox_architecture() {
         out.push_back({b + "attn_qkv.bias", {3 * h.n_embd}});
         out.push_back({b + "attn_output.weight", {h.n_embd, h.n_embd}});
         out.push_back({b + "attn_output.bias", {h.n_embd}});
-        out.push_back({b + "ffn_up.weight", {h.n_embd, h.n_ff}});
-        out.push_back({b + "ffn_up.bias", {h.n_ff}});
-        out.push_back({b + "ffn_down.weight", {h.n_ff, h.n_embd}});
-        out.push_back({b + "ffn_down.bias", {h.n_embd}});
+        append_biased_mlp(out, h, b);
       }
       return out;
     };

@@ -111,9 +111,10 @@ std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, b
   };
   for (uint64_t i = 0; i < h.n_layer; ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
+    out.push_back({b + "attn_norm.weight", {h.n_embd}});
     append_llama_layer_matrices(out, h, b);
     const std::vector<ExpectedTensor> layer = {
-        {b + "attn_norm.weight", {h.n_embd}},        {b + "ffn_norm.weight", {h.n_embd}},
+        {b + "ffn_norm.weight", {h.n_embd}},
         {b + "attn_q.bias", {q}, qkv_bias_required}, {b + "attn_k.bias", {kv}, qkv_bias_required},
         {b + "attn_v.bias", {kv}, qkv_bias_required},
     };

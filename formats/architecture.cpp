@@ -94,6 +94,13 @@ std::optional<MappedName> map_tensor_name_to_hf(const Architecture& arch, const 
   return map_with(arch, gguf_name, false);
 }
 
+void append_biased_mlp(std::vector<ExpectedTensor>& out, const ArchHparams& h, const std::string& b) {
+  out.push_back({b + "ffn_up.weight", {h.n_embd, h.n_ff}});
+  out.push_back({b + "ffn_up.bias", {h.n_ff}});
+  out.push_back({b + "ffn_down.weight", {h.n_ff, h.n_embd}});
+  out.push_back({b + "ffn_down.bias", {h.n_embd}});
+}
+
 void apply_add_one(std::span<float> values, DType stored, bool inverse) {
   for (float& x : values) {
     x += inverse ? -1.0f : 1.0f;

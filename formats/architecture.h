@@ -118,6 +118,8 @@ void write_rope_scaling(const JsonFile& config, std::vector<GgufKv>& kvs, const 
 // One layer's separate q/k/v/output projections and gate/up/down matrices (prefix "blk.N."), which
 // every llama-like table expects; norms and biases are the table's own.
 void append_llama_layer_matrices(std::vector<ExpectedTensor>& out, const ArchHparams& h, const std::string& prefix);
+// A GELU MLP with biases (ffn_up / ffn_down and their .bias), as GPT-NeoX and BERT have.
+void append_biased_mlp(std::vector<ExpectedTensor>& out, const ArchHparams& h, const std::string& prefix);
 
 // The llama layout's tensors (optional q/k/v biases: Qwen2 has them, llama may).
 std::vector<ExpectedTensor> llama_style_expected_tensors(const ArchHparams& h, bool qkv_bias_required);

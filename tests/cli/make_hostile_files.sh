@@ -15,9 +15,9 @@ printf 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c
 # Not a model at all.
 printf 'hello world\n' >"$d/notes.txt"
 # An HF directory of an architecture ckpt does not convert.
-mkdir -p "$d/bert"
-printf '{"architectures": ["BertModel"], "hidden_size": 8}' >"$d/bert/config.json"
-printf '\x08\x00\x00\x00\x00\x00\x00\x00{}      ' >"$d/bert/model.safetensors"
+mkdir -p "$d/mamba"
+printf '{"architectures": ["MambaForCausalLM"], "hidden_size": 8}' >"$d/mamba/config.json"
+printf '\x08\x00\x00\x00\x00\x00\x00\x00{}      ' >"$d/mamba/model.safetensors"
 # Pickles, GGUF hyper-parameters, safetensors headers, config/tensor disagreements and the fault-test
 # model: written by write_hostile_inputs ($2) from the sample checkpoint ($3).
 "$2" "$d" "$3"
