@@ -68,7 +68,8 @@ struct Architecture {
   std::vector<std::string> skip_prefixes;  // towers llama.cpp converts elsewhere (Gemma 3's vision encoder)
   // The SentencePiece "add_space_prefix" llama.cpp writes whatever tokenizer.model says (Gemma: false).
   std::optional<bool> spm_add_space_prefix;
-  // token_embd keeps only the rows the tokenizer has (Gemma 3 pads its embedding past the vocabulary).
+  // token_embd keeps only the rows tokenizer.json has when there is no tokenizer.model (Gemma 3 pads
+  // its embedding past the vocabulary; Gemma3Model.modify_tensors).
   bool trim_embedding_to_vocab = false;
   // Several checkpoint tensors map to one GGUF tensor and the first one found is kept (T5's shared
   // embedding, saved as shared / encoder.embed_tokens / decoder.embed_tokens).

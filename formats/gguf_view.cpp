@@ -145,12 +145,15 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
   const std::string name = !model_name.empty() ? model_name : fs::path(fs::absolute(source.dir)).filename().string();
   kvs.push_back({"general.name", {name}, 0});
   ArchHparams h = with_json_errors(config.path(), "config.json", [&] { return arch->write_hparams(config, kvs); });
-  // Gemma 3: the tokenizer decides how many embedding rows are real (the rest is padding).
+  // Gemma 3 without tokenizer.model: tokenizer.json decides how many embedding rows are real (the rest
+  // is padding); with it, llama.cpp pads the vocabulary to vocab_size instead and keeps every row.
+  std::error_code ec;
+  const bool trim = arch->trim_embedding_to_vocab && !fs::exists(fs::path(source.dir) / "tokenizer.model", ec);
   std::optional<TokenizerMeta> tokenizer =
       !arch->sentencepiece_vocab.empty()
           ? read_hf_sentencepiece_tokenizer(source.dir, config.path(), h.n_vocab, arch->sentencepiece_vocab)
-          : read_hf_tokenizer(source.dir, config.path(), arch->trim_embedding_to_vocab ? std::nullopt : std::optional<uint64_t>(h.n_vocab));
-  if (tokenizer && arch->trim_embedding_to_vocab && tokenizer->tokens.size() < h.n_vocab) h.n_vocab = tokenizer->tokens.size();
+          : read_hf_tokenizer(source.dir, config.path(), trim ? std::nullopt : std::optional<uint64_t>(h.n_vocab));
+  if (tokenizer && trim && tokenizer->tokens.size() < h.n_vocab) h.n_vocab = tokenizer->tokens.size();
   kvs.push_back({"general.file_type", {file_type}, 0});
 
   std::vector<std::string> unknown;
@@ -178,7 +181,7 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
     t.ne = gguf_dims_after(src, t.op);
     if (t.name == "token_embd.weight") {
       embedding = &src;
-      if (arch->trim_embedding_to_vocab && src.shape.size() == 2 && src.shape[0] > h.n_vocab) {
+      if (trim && src.shape.size() == 2 && src.shape[0] > h.n_vocab) {
         t.source = view.generated.emplace_back(first_rows(src, h.n_vocab)).get();
         t.ne = gguf_dims_after(*t.source, t.op);
       }

@@ -160,6 +160,31 @@ TEST(Gemma, Bf16CheckpointComesBackByteForByte) {
   }
 }
 
+// With a tokenizer.model (as Google ships Gemma 3), llama.cpp keeps every embedding row and pads the
+// vocabulary to vocab_size instead of cutting (Llama 2's 32,000-piece model stands in for Gemma's).
+TEST(Gemma, Gemma3WithTokenizerModelKeepsEveryRow) {
+  CKPT_SHARED_OR_SKIP(spm, "karpathy-llama2c-tokenizer/tokenizer.model");
+  test::TempDir tmp;
+  std::mt19937 rng(10);
+  const std::string dir = tmp.file("g3");
+  write_gemma(dir, true, DType::F32, rng, 0);
+  fs::remove(dir + "/tokenizer.json");
+  fs::copy_file(spm, dir + "/tokenizer.model");
+  Tensors t = read_tensors(dir);
+  t["model.embed_tokens.weight"] = random_mat({32064, kHidden}, rng, 0.5);
+  auto config = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
+  config["vocab_size"] = 32064;
+  std::ofstream(dir + "/config.json") << config.dump(2);
+  write_tensors(dir + "/model.safetensors", t, DType::F32);
+  to_gguf(dir, tmp.file("g3.gguf"), "f16");
+  const GgufFile g = read_gguf(tmp.file("g3.gguf"));
+  EXPECT_EQ(g.find_tensor("token_embd.weight")->ne, (std::vector<uint64_t>{kHidden, 32064}));
+  const auto* tokens = g.find_kv("tokenizer.ggml.tokens");
+  ASSERT_TRUE(tokens);
+  EXPECT_EQ(tokens->value.array().count, 32064u);
+  EXPECT_EQ(tokens->value.array().string_at(32063), "[PAD32063]");
+}
+
 TEST(Gemma, F16NormsAddOneInF16AsTorchDoes) {
   test::TempDir tmp;
   std::mt19937 rng(6);
