@@ -25,7 +25,7 @@ namespace {
 using namespace ckpt::runtime;
 
 struct RunFlags {
-  std::string model, prompt, prompt_file, check, system, chat_template_file;
+  std::string model, prompt, prompt_file, check, system, chat_template_file, tools_file, messages_file;
   std::vector<std::string> lora, check_lora;  // PATH[:SCALE]
   bool chat = false, interactive = false;
   std::string kv_type = "f16";
@@ -188,6 +188,35 @@ void run_check(RunFlags& f) {
   }
 }
 
+// A JSON file given on the command line (--tools, --messages): parsed strictly, errors naming the file.
+nlohmann::ordered_json read_json_file(const std::string& path, const std::string& flag, bool want_array) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::Io, path, Error::kNoOffset, flag, "cannot be read");
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(text.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(ErrorCode::BadJson, path, e.byte > 0 ? e.byte - 1 : 0, flag, "is not valid JSON");
+  }
+  if (want_array && !j.is_array()) throw Error(ErrorCode::BadJson, path, 0, flag, "must be a JSON array");
+  return j;
+}
+
+// The conversation before the user's turn: --system, then --messages FILE (as apply_chat_template takes
+// it: roles system/user/assistant/tool, tool_calls).
+nlohmann::ordered_json chat_history(const RunFlags& f) {
+  nlohmann::ordered_json messages = f.messages_file.empty() ? nlohmann::ordered_json::array() : read_json_file(f.messages_file, "--messages", true);
+  for (const auto& m : messages) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+      throw Error(ErrorCode::BadJson, f.messages_file, Error::kNoOffset, "--messages", "every message needs a string \"role\"");
+    }
+  }
+  if (!f.system.empty()) messages.insert(messages.begin(), nlohmann::ordered_json{{"role", "system"}, {"content", f.system}});
+  return messages;
+}
+
 // The model's chat template (or --chat-template FILE) rendered by the Jinja interpreter as
 // apply_chat_template does; BOS text at the start is left to the tokenizer, which adds BOS itself.
 std::string chat_prompt(const RunFlags& f, const Loaded& l, const nlohmann::ordered_json& messages) {
@@ -207,7 +236,8 @@ std::string chat_prompt(const RunFlags& f, const Loaded& l, const nlohmann::orde
   const auto& v = l.model.vocab;
   auto token_text = [&](std::optional<uint32_t> id) { return id && *id < v.tokens.size() ? v.tokens[*id] : std::string(); };
   const std::string bos = token_text(v.bos_id);
-  const nlohmann::ordered_json context = {{"messages", messages}, {"add_generation_prompt", true}, {"bos_token", bos}, {"eos_token", token_text(v.eos_id)}};
+  nlohmann::ordered_json context = {{"messages", messages}, {"add_generation_prompt", true}, {"bos_token", bos}, {"eos_token", token_text(v.eos_id)}};
+  if (!f.tools_file.empty()) context["tools"] = read_json_file(f.tools_file, "--tools", /*want_array=*/true);
   std::string prompt = render_jinja(tmpl, context, origin);
   if (!bos.empty() && prompt.starts_with(bos) && f.gen.add_special) prompt.erase(0, bos.size());
   return prompt;
@@ -225,9 +255,9 @@ void run_generate(RunFlags& f) {
   if (f.greedy) g.sampling.temperature = 0;
   const uint64_t seed = f.seed ? *f.seed : std::random_device{}();
   if (f.chat) {
-    nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-    if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
-    messages.push_back({{"role", "user"}, {"content", f.prompt}});
+    nlohmann::ordered_json messages = chat_history(f);
+    // With --messages and no -p the conversation is rendered as it is (say, ending in a tool result).
+    if (!f.prompt.empty() || f.messages_file.empty()) messages.push_back({{"role", "user"}, {"content", f.prompt}});
     f.prompt = chat_prompt(f, l, messages);
   }
   auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
@@ -271,8 +301,7 @@ void run_interactive(RunFlags& f) {
   if (f.greedy) g.sampling.temperature = 0;
   g.sampling.seed = f.seed ? *f.seed : std::random_device{}();
   Forward forward(l.model, context_limit(f, l.model), bounded_thread_count(f.threads), kv_type(f));
-  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-  if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
+  nlohmann::ordered_json messages = chat_history(f);
   std::vector<int32_t> cached;  // the tokens whose keys and values the cache holds, in order
   const bool terminal = ProgressBar::stderr_is_terminal();
   std::string line;
@@ -346,6 +375,8 @@ void add_generation_command(CLI::App& app, bool chat) {
   cmd->add_option("--system", f->system, "With --chat or -i: a system message first");
   cmd->add_option("--chat-template", f->chat_template_file, "With --chat or -i: render this Jinja chat template instead of the model's");
   cmd->add_flag("-i,--interactive", f->interactive, "A multi-turn chat: one user turn per line on stdin, the KV cache kept between turns");
+  cmd->add_option("--tools", f->tools_file, "With --chat or -i: a JSON array of tool definitions passed to the template as `tools`");
+  cmd->add_option("--messages", f->messages_file, "With --chat or -i: a JSON array of earlier messages (system/user/assistant/tool) before -p");
   cmd->add_option("--n-seq", f->n_seq, "Generate this many sequences from the same prompt (seeds seed, seed+1, ...)")->default_val(1)->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
   cmd->add_option("--kv-type", f->kv_type, "KV cache element type: f16 (half the memory) or f32")
@@ -376,6 +407,8 @@ void add_generation_command(CLI::App& app, bool chat) {
     }
     if (!f->system.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--system", "needs --chat or -i");
     if (!f->chat_template_file.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--chat-template", "needs --chat or -i");
+    if (!f->tools_file.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--tools", "needs --chat or -i");
+    if (!f->messages_file.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--messages", "needs --chat or -i");
     if (f->reference_kernels) set_kernel_choice(KernelChoice::Reference);
     f->gen.max_new_tokens = f->n_predict;
     if (!f->check.empty()) {
