@@ -119,13 +119,24 @@ void StagingDir::commit() {
     std::vector<fs::path> staged;
     for (const auto& entry : fs::directory_iterator(path_)) staged.push_back(entry.path());
     std::sort(staged.begin(), staged.end());
+    // The shards move one rename at a time: until the last one is in place, each placed shard is a
+    // temporary too, so a signal in between removes them all rather than leaving a partial set.
+    std::vector<int> placed;
+    auto release = [&] {
+      for (int slot : placed) unregister_temporary(slot);
+    };
     for (const auto& file : staged) {
       const std::string target = final_path(file.filename().string());
+      placed.push_back(register_temporary(target, TempKind::File));
       if (::rename(file.c_str(), target.c_str()) != 0) {
+        const int err = errno;
+        for (size_t i = 0; i + 1 < placed.size(); ++i) ::unlink(final_path(staged[i].filename().string()).c_str());
+        release();
         throw Error(ErrorCode::Io, target, Error::kNoOffset, "output",
-                    std::string("cannot move the staged file into place: ") + std::strerror(errno));
+                    std::string("cannot move the staged file into place: ") + std::strerror(err));
       }
     }
+    release();
     committed_ = true;
     ::rmdir(path_.c_str());
     unregister_temporary(slot_);

@@ -116,6 +116,22 @@ TEST(StagingDir, FilesBesideMoveTogether) {
   EXPECT_EQ(count_temporaries(dir.path()), 0u);
 }
 
+// A shard that cannot be moved into place (a directory holds its name) fails the commit, and the shards
+// already moved are taken back out: never a partial set.
+TEST(StagingDir, FilesBesideFailingHalfwayLeavesNoPartialSet) {
+  test::TempDir dir;
+  const auto dest = dir.path() / "model.gguf";
+  fs::create_directories(dir.path() / "model-00002-of-00002.gguf" / "occupied");
+  {
+    StagingDir stage(dest.string(), false, StagingDir::Mode::FilesBeside);
+    write_text(fs::path(stage.path()) / "model-00001-of-00002.gguf", "1");
+    write_text(fs::path(stage.path()) / "model-00002-of-00002.gguf", "2");
+    test::expect_error(ErrorCode::Io, [&] { stage.commit(); });
+  }
+  EXPECT_FALSE(fs::exists(dir.path() / "model-00001-of-00002.gguf"));
+  EXPECT_EQ(count_temporaries(dir.path()), 0u);
+}
+
 TEST(SignalCleanup, StaleTemporariesOfDeadWritersAreSwept) {
   test::TempDir dir;
   const auto dest = dir.path() / "model.gguf";
