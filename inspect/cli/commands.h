@@ -12,5 +12,6 @@ void add_convert_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_merge_command(CLI::App& app);
+void add_data_command(CLI::App& app);
 
 }  // namespace ckpt::cli

@@ -199,6 +199,8 @@ nlohmann::ordered_json read_json_file(const std::string& path, const std::string
     j = nlohmann::ordered_json::parse(text.str());
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(ErrorCode::BadJson, path, e.byte > 0 ? e.byte - 1 : 0, flag, "is not valid JSON");
+  } catch (const nlohmann::json::exception&) {  // a number out of range
+    throw Error(ErrorCode::BadJson, path, Error::kNoOffset, flag, "is not valid JSON (a number out of range)");
   }
   if (want_array && !j.is_array()) throw Error(ErrorCode::BadJson, path, 0, flag, "must be a JSON array");
   return j;

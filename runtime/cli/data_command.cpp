@@ -1,0 +1,131 @@
+// `ckpt data check FILE.jsonl [--model M]` and `ckpt data split FILE --val 0.1 --seed S`: the
+// preprocessing a fine-tuning workshop does in Python, on the records formats/training_data.h reads.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "formats/byte_sink.h"
+#include "formats/error.h"
+#include "formats/output_guard.h"
+#include "formats/training_data.h"
+#include "inspect/cli/commands.h"
+#include "runtime/jinja.h"
+#include "runtime/runtime.h"
+
+namespace ckpt::cli {
+namespace {
+
+struct DataFlags {
+  std::string file, model, out_dir;
+  uint64_t max_chars = 32768;
+  uint64_t max_seq_length = 2048;
+  double val = 0.1;
+  uint64_t seed = 42;
+  bool force = false;
+};
+
+// The text a trainer would feed for a record: prompt + completion, or a chat through the model's template.
+std::string training_text(const TrainingRecord& r, const runtime::Model& model) {
+  if (r.kind != RecordKind::Chat) return r.prompt + r.completion;
+  if (model.vocab.chat_template.empty()) return r.full_text();
+  const nlohmann::ordered_json context = {{"messages", r.messages}, {"add_generation_prompt", false}, {"bos_token", ""}, {"eos_token", ""}};
+  return runtime::render_jinja(model.vocab.chat_template, context, model.path);
+}
+
+void check(const DataFlags& f) {
+  DataLimits limits;
+  limits.max_chars = f.max_chars;
+  const TrainingData data = read_training_data(f.file, limits);
+  for (const auto& p : data.problems) {
+    fmt::print("{}:{}: {}: {}: {}\n", data.path, p.line, p.error ? "error" : "warning", p.field, p.message);
+  }
+  std::map<std::string, size_t> kinds;
+  for (const auto& r : data.records) ++kinds[record_kind_name(r.kind)];
+  std::string kind_list;
+  for (const auto& [k, n] : kinds) kind_list += fmt::format("{}{} {}", kind_list.empty() ? "" : ", ", n, k);
+  fmt::print("{}: {} records read, {} valid ({}), {} errors, {} warnings\n", data.path, data.lines, data.records.size(),
+             kind_list.empty() ? "none" : kind_list, data.errors(), data.problems.size() - data.errors());
+  if (!f.model.empty() && !data.records.empty()) {
+    const runtime::Model model = runtime::load_model(f.model);
+    const runtime::Tokenizer tok(model.vocab, f.model);
+    std::vector<size_t> lengths;
+    size_t over = 0;
+    for (const auto& r : data.records) {
+      lengths.push_back(tok.encode(training_text(r, model), /*add_special=*/true, /*parse_special=*/true).size());
+      if (lengths.back() > f.max_seq_length) {
+        ++over;
+        fmt::print("{}:{}: warning: tokens: {} tokens exceed --max_seq_length {} (the tail would be cut)\n", data.path, r.line,
+                   lengths.back(), f.max_seq_length);
+      }
+    }
+    std::vector<size_t> sorted = lengths;
+    std::sort(sorted.begin(), sorted.end());
+    double sum = 0;
+    for (size_t n : sorted) sum += static_cast<double>(n);
+    // p95 as the nearest rank: the smallest length with at least 95% of the records at or below it.
+    const size_t rank = static_cast<size_t>(std::ceil(0.95 * static_cast<double>(sorted.size())));
+    fmt::print("tokens ({}): mean {:.1f}, p95 {}, max {}; {} of {} over --max_seq_length {}\n", f.model, sum / static_cast<double>(sorted.size()),
+               sorted[std::max<size_t>(rank, 1) - 1], sorted.back(), over, sorted.size(), f.max_seq_length);
+  }
+  if (data.errors() > 0) {
+    const auto& first = *std::find_if(data.problems.begin(), data.problems.end(), [](const DataProblem& p) { return p.error; });
+    throw Error(ErrorCode::InvalidArgument, data.path, first.offset, "data", fmt::format("{} invalid records (first at line {})", data.errors(), first.line));
+  }
+}
+
+void split(const DataFlags& f) {
+  const TrainingData data = read_training_data(f.file);
+  if (data.errors() > 0) {
+    const auto& p = *std::find_if(data.problems.begin(), data.problems.end(), [](const DataProblem& q) { return q.error; });
+    throw Error(ErrorCode::InvalidArgument, data.path, p.offset, p.field,
+                fmt::format("line {}: {} ({} invalid records; run `ckpt data check`)", p.line, p.message, data.errors()));
+  }
+  const DataSplit s = split_training_data(data.records.size(), f.val, f.seed);
+  namespace fs = std::filesystem;
+  const fs::path in(f.file);
+  const fs::path dir = f.out_dir.empty() ? in.parent_path() : fs::path(f.out_dir);
+  const std::string stem = in.stem().string();
+  const std::string train = (dir / (stem + ".train.jsonl")).string(), val = (dir / (stem + ".val.jsonl")).string();
+  for (const auto& out : {train, val}) {
+    if (!f.force && fs::exists(out)) throw Error(ErrorCode::InvalidArgument, out, Error::kNoOffset, "output", "exists; pass --force to replace it");
+    check_output_path(out, {f.file}, /*output_is_directory=*/false);
+  }
+  auto write = [&](const std::string& path, const std::vector<size_t>& which) {
+    std::string text;
+    for (size_t i : which) text += data.records[i].raw + "\n";
+    write_text_file(path, text);
+  };
+  write(train, s.train);
+  write(val, s.validation);
+  fmt::print("{}: {} records -> {} ({}) and {} ({}), seed {}\n", f.file, data.records.size(), train, s.train.size(), val,
+             s.validation.size(), f.seed);
+}
+
+}  // namespace
+
+void add_data_command(CLI::App& app) {
+  auto f = std::make_shared<DataFlags>();
+  CLI::App* cmd = app.add_subcommand("data", "Check and split instruction-tuning data (JSONL: RAFT, prompt/completion, chat, text)");
+  cmd->require_subcommand(1);
+  CLI::App* chk = cmd->add_subcommand("check", "Validate every record (schema, lengths, duplicates); with --model, token lengths");
+  chk->add_option("file", f->file, "JSON Lines file")->required();
+  chk->add_option("--model", f->model, "Model whose tokenizer (and chat template) measures token lengths");
+  chk->add_option("--max_seq_length,--max-seq-length", f->max_seq_length, "Token limit to count records over (with --model)")->check(CLI::Range(uint64_t{1}, uint64_t{1} << 24));
+  chk->add_option("--max-chars", f->max_chars, "Warn about records with more characters than this")->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  chk->callback([f] { check(*f); });
+  CLI::App* spl = cmd->add_subcommand("split", "Write FILE.train.jsonl and FILE.val.jsonl, a deterministic split by --seed");
+  spl->add_option("file", f->file, "JSON Lines file")->required();
+  spl->add_option("--val", f->val, "Fraction of records for validation")->check(CLI::Range(0.0, 0.99));
+  spl->add_option("--seed", f->seed, "Shuffle seed (the split is the same for a seed on every machine)");
+  spl->add_option("-o,--out-dir", f->out_dir, "Directory for the two files (default: beside FILE)");
+  spl->add_flag("--force", f->force, "Replace existing output files");
+  spl->callback([f] { split(*f); });
+}
+
+}  // namespace ckpt::cli
