@@ -1,0 +1,57 @@
+// ROUGE against rouge-score's own test vectors (rouge/rouge_scorer_test.py) as listed in
+// ../shared/specs/lora-train-eval.md §3.1 (the file-based and stemmed cases need rouge-score's testdata
+// and its NLTK Porter port, not here yet), plus the tokenizer's ASCII-only behaviour and the Unicode option.
+#include <gtest/gtest.h>
+
+#include "formats/error.h"
+#include "runtime/rouge.h"
+#include "tests/support/test_support.h"
+
+namespace ckpt::runtime {
+namespace {
+
+void expect_score(const RougeScore& s, double p, double r, double f) {
+  EXPECT_NEAR(s.precision, p, 1e-4);
+  EXPECT_NEAR(s.recall, r, 1e-4);
+  EXPECT_NEAR(s.fmeasure, f, 1e-4);
+}
+
+TEST(Rouge, ScorerTestVectors) {
+  const auto r1 = parse_rouge_type("rouge1"), r2 = parse_rouge_type("rouge2"), rl = parse_rouge_type("rougeL"),
+             lsum = parse_rouge_type("rougeLsum");
+  expect_score(rouge_score(r1, "testing one two", "testing"), 1, 1.0 / 3, 0.5);
+  expect_score(rouge_score(r2, "testing one two", "testing one"), 1, 0.5, 2.0 / 3);
+  expect_score(rouge_score(rl, "testing one two", "testing one"), 1, 2.0 / 3, 0.8);
+  expect_score(rouge_score(rl, "testing one two", "testing two"), 1, 2.0 / 3, 0.8);
+  for (const auto& t : {r1, r2, rl, lsum}) expect_score(rouge_score(t, "testing one two", ""), 0, 0, 0);
+  expect_score(rouge_score(lsum, "w1 w2 w3 w4 w5", "w1 w2 w6 w7 w8\nw1 w3 w8 w9 w5"), 0.4, 0.8, 0.533333);
+  expect_score(rouge_score(lsum, "w1 w2 w3 w4 w5", ""), 0, 0, 0);
+  expect_score(rouge_score(lsum, "", "w1"), 0, 0, 0);
+  expect_score(rouge_score(lsum, "w1 w2 w3 w4 w5", "/"), 0, 0, 0);
+  for (const char* bad : {"rougen", "rouge0", "rouge10"}) test::expect_error(ErrorCode::InvalidArgument, [&] { parse_rouge_type(bad); });
+}
+
+TEST(Rouge, SummaryLevelLcsUnion) {
+  std::vector<std::vector<int>> unions;
+  const RougeScore s = summary_level_lcs({{1, 2, 3, 4, 5}}, {{1, 2, 6, 7, 8}, {1, 3, 8, 9, 5}}, &unions);
+  expect_score(s, 0.4, 0.8, 0.533333);
+  ASSERT_EQ(unions.size(), 1u);
+  EXPECT_EQ(unions[0], (std::vector<int>{1, 2, 3, 5}));
+}
+
+TEST(Rouge, TokenizerIsAsciiUnlessAskedAndMultiReferenceTakesTheBest) {
+  EXPECT_EQ(rouge_tokenize("Hello, World! It's 2024-ish.", RougeTokenizer::Ascii),
+            (std::vector<std::string>{"hello", "world", "it", "s", "2024", "ish"}));
+  // rouge-score's default scores Korean as nothing at all; the Unicode option keeps its words.
+  EXPECT_TRUE(rouge_tokenize("서울은 한국의 수도", RougeTokenizer::Ascii).empty());
+  EXPECT_EQ(rouge_tokenize("서울은 한국의 수도", RougeTokenizer::Unicode), (std::vector<std::string>{"서울은", "한국의", "수도"}));
+  const auto r1 = parse_rouge_type("rouge1");
+  expect_score(rouge_score(r1, "서울은 한국의 수도", "서울은 수도"), 0, 0, 0);
+  expect_score(rouge_score(r1, "서울은 한국의 수도", "서울은 수도", RougeTokenizer::Unicode), 1, 2.0 / 3, 0.8);
+  // Python's str.lower() makes the Kelvin sign a "k".
+  EXPECT_EQ(rouge_tokenize("\u212Aelvin", RougeTokenizer::Ascii), (std::vector<std::string>{"kelvin"}));
+  expect_score(rouge_score_multi(r1, {"a b c d", "testing one two", "testing one"}, "testing"), 1, 0.5, 2.0 / 3);
+}
+
+}  // namespace
+}  // namespace ckpt::runtime
