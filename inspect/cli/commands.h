@@ -13,5 +13,6 @@ void add_quantize_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_merge_command(CLI::App& app);
 void add_data_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace ckpt::cli
