@@ -4,7 +4,7 @@
 // the best-F reference among several (first on ties). Tokenizer: rouge-score's (lowercase, every run of
 // characters outside [a-z0-9] a separator: non-Latin text scores 0), or, behind an explicit option,
 // a Unicode one (runs of letters and digits of any script) for Korean and other scripts.
-// Stemming (rouge-score's use_stemmer, NLTK-mode Porter) is not implemented yet and is refused.
+// Stemming (rouge-score's use_stemmer, NLTK-mode Porter) is not implemented yet: no option offers it.
 #pragma once
 
 #include <string>
