@@ -31,6 +31,29 @@ TEST(Rouge, ScorerTestVectors) {
   for (const char* bad : {"rougen", "rouge0", "rouge10"}) test::expect_error(ErrorCode::InvalidArgument, [&] { parse_rouge_type(bad); });
 }
 
+// rouge/testdata/target.txt and prediction.txt (google-research, two synthetic lines each), scored line
+// against line; the expected values are ROUGE-1.5.5's, from rouge_scorer_test.py (the unstemmed ones).
+const char* kTargets[] = {
+    "ZfbCUIUuePaiLVUlCaUXxkpu XPeWing tUHfPMuZ',-Xd Y BrUgVJing M-HV.-DgdDaY.rFDJCRing Ht-LM EKBDXkME,yz'RBr q'wtion wIojNbN "
+    "wL,b .a-'XdQggyFl jB-RPP'iyOIcUxer tKM L\n",
+    "KsJdPByEtAor fE-Qg Dpdbring cw-WeFyu vC MoBL Xdn g wkvcEiGvKtion BDFhrpMtion psing sbKao Q m qiing LMmer HqqLFXe,XPY,J "
+    "XsurkMer ,ed nB'wH'bWVHjWFEing tQ.saefZwJtKrTlixYpMMsJing UCAPwNHeYVjDing c T BUySKtion gMPfJpwGw p'NvxAoping eu "
+    "pBwMBKV'I DNxqelhu,PHPxDEq,mtion SN\n"};
+const char* kPredictions[] = {
+    "rFDJCRtion Ht-LM EKtDXkME,yz'RBr q'wer wrojNbN wL,b .a-'XdQggyFl jB-RPP'iyOIcUxi\n",
+    "n cw-WeFyu vC MoBL Xdn g wkvcEiGvKtion BDFhrpMer pstion sbKao Q m qier LMmed HqqLFXe,XPY,J XsurkMeo ,ed nB'wH'bWVHjWFEer "
+    "tQ.saefZwJtKrTlixYpMMNJtion UCAPwNHeYVjD\n"};
+
+TEST(Rouge, TestdataLinesAsRouge155) {
+  const auto r1 = parse_rouge_type("rouge1"), r2 = parse_rouge_type("rouge2"), rl = parse_rouge_type("rougeL");
+  expect_score(rouge_score(r1, kTargets[0], kPredictions[0]), 0.68750, 0.40741, 0.51163);
+  expect_score(rouge_score(r1, kTargets[1], kPredictions[1]), 0.65385, 0.40476, 0.50000);
+  expect_score(rouge_score(r2, kTargets[0], kPredictions[0]), 0.53333, 0.30769, 0.39024);
+  expect_score(rouge_score(r2, kTargets[1], kPredictions[1]), 0.48000, 0.29268, 0.36364);
+  expect_score(rouge_score(rl, kTargets[0], kPredictions[0]), 0.68750, 0.40741, 0.51163);
+  expect_score(rouge_score(rl, kTargets[1], kPredictions[1]), 0.65385, 0.40476, 0.50000);
+}
+
 TEST(Rouge, SummaryLevelLcsUnion) {
   std::vector<std::vector<int>> unions;
   const RougeScore s = summary_level_lcs({{1, 2, 3, 4, 5}}, {{1, 2, 6, 7, 8}, {1, 3, 8, 9, 5}}, &unions);
