@@ -36,6 +36,7 @@ struct EvalFlags {
   unsigned threads = 0;
   uint64_t seed = 0;
   int bootstrap = 1000;
+  SamplingParams sampling;  // greedy unless --temp says otherwise
 };
 
 struct Example {
@@ -96,7 +97,7 @@ std::vector<std::string> generate_all(const EvalFlags& f, const std::vector<Exam
   const Tokenizer tok(model.vocab, f.model);
   GenerateOptions g;
   g.max_new_tokens = f.n_predict;
-  g.sampling.temperature = 0;
+  g.sampling = f.sampling;
   g.echo_prompt = false;
   const unsigned threads = bounded_thread_count(f.threads);
   std::vector<std::string> out;
@@ -114,6 +115,7 @@ std::vector<std::string> generate_all(const EvalFlags& f, const std::vector<Exam
     const auto tokens = tok.encode(prompt, g.add_special, g.parse_special);
     Forward forward(model, static_cast<uint32_t>(std::min<size_t>(tokens.size() + static_cast<size_t>(f.n_predict) + 1, std::max<uint32_t>(model.hp.n_ctx_train, 1))), threads, KvType::F16);
     out.push_back(generate_tokens(forward, tok, tokens, g, [](std::string_view) {}).text);
+    ++g.sampling.seed;  // each record its own stream, the same for base and adapter
   }
   return out;
 }
@@ -269,6 +271,15 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("-n,--max-new-tokens,--max_new_tokens", f->n_predict, "Tokens per answer")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--rouge-tokenizer", f->rouge_tokenizer, "ascii (rouge-score's: non-Latin text scores 0) or unicode")
       ->check(CLI::IsMember({"ascii", "unicode"}));
+  auto& s = f->sampling;
+  s.temperature = 0;
+  cmd->add_option("--temp,--temperature", s.temperature, "Temperature (default 0: greedy)")->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-k,--top_k", s.top_k, "Keep the k most likely tokens (<= 0: off)");
+  cmd->add_option("--top-p,--top_p", s.top_p, "Nucleus sampling mass (1: off)")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-p", s.min_p, "Drop tokens below min-p times the top probability (0: off)")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--repeat-penalty,--repetition_penalty", s.repeat_penalty, "Penalty for recently seen tokens (1: off)")->check(CLI::Range(0.01, 100.0));
+  cmd->add_option("--no-repeat-ngram-size,--no_repeat_ngram_size", s.no_repeat_ngram_size, "Never repeat an n-gram of this size (0: off)")->check(CLI::Range(0, 1024));
+  cmd->add_option("-s,--sample-seed", s.seed, "Sampling seed of the first record (record i uses seed + i)");
   cmd->add_option("--seed", f->seed, "Seed of the bootstrap confidence interval in summary.json");
   cmd->add_option("-o,--out", f->out_dir, "Write examples.jsonl (per example) and summary.json here");
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
