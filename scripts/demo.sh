@@ -2,7 +2,8 @@
 # The main job on the shipped sample model: set up, build, inspect the tiny Llama checkpoint, convert
 # it to GGUF (f16 and q8_0), quantize it (Q4_K_M GGUF, bitsandbytes NF4 with double quantization) and
 # convert back to HF, merge the shipped LoRA adapter (HF, GGUF and Q4_K_M outputs; a llama.cpp GGUF
-# LoRA), then generate with each result and check the conversions and merges against their sources.
+# LoRA), then generate with each result and check the conversions and merges against their sources;
+# check and split the sample RAFT data, and score base vs adapter answers with ROUGE and BLEU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -50,6 +51,13 @@ echo "== ckpt run $out/tiny-llama-f16.gguf --lora $out/tiny-llama-lora.gguf --ch
 "$ckpt" run "$out/tiny-llama-f16.gguf" --lora "$out/tiny-llama-lora.gguf" --check "$out/tiny-llama-merged" -p "Once upon a time" -n 16
 echo "== ckpt run $out/tiny-llama-merged (generation with the adapter merged)"
 "$ckpt" run "$out/tiny-llama-merged" -p "Once upon a time" -n 16 --greedy
+data=samples/raft-demo.jsonl
+echo "== ckpt data check $data --model samples/tiny-llama (RAFT records: schema, duplicates, token lengths)"
+"$ckpt" data check "$data" --model samples/tiny-llama --max_seq_length 128
+echo "== ckpt data split $data --val 0.5 --seed 1 -o $out (the same split on every machine)"
+"$ckpt" data split "$data" --val 0.5 --seed 1 -o "$out" --force
+echo "== ckpt eval samples/tiny-llama --lora $lora --compare-base --data $out/raft-demo.val.jsonl (ROUGE and BLEU, base vs adapter)"
+"$ckpt" eval samples/tiny-llama --lora "$lora" --compare-base --data "$out/raft-demo.val.jsonl" -n 12 -o "$out/eval"
 adapter=../shared/data/peft-gpt2-lora-tigrinya
 if [ -d "$adapter" ]; then
   echo "== ckpt inspect a PEFT LoRA adapter (r, lora_alpha, scale, targets)"
