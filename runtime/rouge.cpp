@@ -5,6 +5,7 @@
 #include <set>
 
 #include "formats/error.h"
+#include "runtime/porter_stemmer.h"
 #include "runtime/unicode.h"
 
 namespace ckpt::runtime {
@@ -77,7 +78,7 @@ RougeType parse_rouge_type(const std::string& name) {
   throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "rouge type", "'" + name + "' is not rouge1..rouge9, rougeL or rougeLsum");
 }
 
-std::vector<std::string> rouge_tokenize(std::string_view text, RougeTokenizer tokenizer) {
+std::vector<std::string> rouge_tokenize(std::string_view text, RougeTokenizer tokenizer, bool stem) {
   std::vector<std::string> out;
   const Codepoints cps = decode_utf8(text);
   std::string current;
@@ -104,6 +105,12 @@ std::vector<std::string> rouge_tokenize(std::string_view text, RougeTokenizer to
     }
   }
   flush();
+  if (stem) {
+    for (auto& t : out) {
+      const bool ascii = std::all_of(t.begin(), t.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); });
+      if (ascii && t.size() > 3) t = porter_stem(t);
+    }
+  }
   return out;
 }
 
@@ -141,15 +148,15 @@ RougeScore summary_level_lcs(const std::vector<std::vector<int>>& ref, const std
   return {precision, recall, fmeasure(precision, recall)};
 }
 
-RougeScore rouge_score(const RougeType& type, std::string_view target, std::string_view prediction, RougeTokenizer tokenizer) {
+RougeScore rouge_score(const RougeType& type, std::string_view target, std::string_view prediction, RougeTokenizer tokenizer, bool stem) {
   Vocab v;
   if (type.summary) {
     std::vector<std::vector<int>> ref, can;
-    for (const auto& s : sentences(target)) ref.push_back(v.of(rouge_tokenize(s, tokenizer)));
-    for (const auto& s : sentences(prediction)) can.push_back(v.of(rouge_tokenize(s, tokenizer)));
+    for (const auto& s : sentences(target)) ref.push_back(v.of(rouge_tokenize(s, tokenizer, stem)));
+    for (const auto& s : sentences(prediction)) can.push_back(v.of(rouge_tokenize(s, tokenizer, stem)));
     return summary_level_lcs(ref, can);
   }
-  const auto t = v.of(rouge_tokenize(target, tokenizer)), p = v.of(rouge_tokenize(prediction, tokenizer));
+  const auto t = v.of(rouge_tokenize(target, tokenizer, stem)), p = v.of(rouge_tokenize(prediction, tokenizer, stem));
   if (type.n == 0) {  // rougeL
     if (t.empty() || p.empty()) return {};
     const double lcs = lcs_table(t, p).back().back();
@@ -175,11 +182,11 @@ RougeScore rouge_score(const RougeType& type, std::string_view target, std::stri
 }
 
 RougeScore rouge_score_multi(const RougeType& type, const std::vector<std::string>& targets, std::string_view prediction,
-                             RougeTokenizer tokenizer) {
+                             RougeTokenizer tokenizer, bool stem) {
   RougeScore best;
   bool first = true;
   for (const auto& t : targets) {
-    const RougeScore s = rouge_score(type, t, prediction, tokenizer);
+    const RougeScore s = rouge_score(type, t, prediction, tokenizer, stem);
     if (first || s.fmeasure > best.fmeasure) best = s;  // np.argmax: the first maximum
     first = false;
   }

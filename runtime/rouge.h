@@ -4,7 +4,8 @@
 // the best-F reference among several (first on ties). Tokenizer: rouge-score's (lowercase, every run of
 // characters outside [a-z0-9] a separator: non-Latin text scores 0), or, behind an explicit option,
 // a Unicode one (runs of letters and digits of any script) for Korean and other scripts.
-// Stemming (rouge-score's use_stemmer, NLTK-mode Porter) is not implemented yet: no option offers it.
+// `stem`: rouge-score's use_stemmer, NLTK-mode Porter (porter_stemmer.h) on tokens longer than three
+// characters (ASCII tokens only under the Unicode tokenizer).
 #pragma once
 
 #include <string>
@@ -27,13 +28,13 @@ struct RougeType {
 };
 RougeType parse_rouge_type(const std::string& name);
 
-std::vector<std::string> rouge_tokenize(std::string_view text, RougeTokenizer tokenizer);
+std::vector<std::string> rouge_tokenize(std::string_view text, RougeTokenizer tokenizer, bool stem = false);
 
 RougeScore rouge_score(const RougeType& type, std::string_view target, std::string_view prediction,
-                       RougeTokenizer tokenizer = RougeTokenizer::Ascii);
+                       RougeTokenizer tokenizer = RougeTokenizer::Ascii, bool stem = false);
 // Several references: the one with the highest F (the first on ties), as score_multi.
 RougeScore rouge_score_multi(const RougeType& type, const std::vector<std::string>& targets, std::string_view prediction,
-                             RougeTokenizer tokenizer = RougeTokenizer::Ascii);
+                             RougeTokenizer tokenizer = RougeTokenizer::Ascii, bool stem = false);
 
 // rouge-score's _summary_level_lcs on token ids (reference sentences, candidate sentences); the union
 // LCS of each reference sentence is returned through `unions` when given.

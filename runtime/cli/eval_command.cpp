@@ -32,6 +32,7 @@ struct EvalFlags {
   std::string model, data, predictions, out_dir, rouge_tokenizer = "ascii";
   std::vector<std::string> lora;
   bool compare_base = false;
+  bool stem = false;  // rouge-score's use_stemmer
   int n_predict = 128;
   unsigned threads = 0;
   uint64_t seed = 0;
@@ -147,14 +148,14 @@ std::vector<std::string> read_predictions(const std::string& path, size_t expect
   return out;
 }
 
-Scores score(const std::vector<Example>& examples, const std::vector<std::string>& predictions, RougeTokenizer tok) {
+Scores score(const std::vector<Example>& examples, const std::vector<std::string>& predictions, RougeTokenizer tok, bool stem) {
   Scores s;
   std::vector<std::string> refs;
   BleuOptions sentence;
   sentence.effective_order = true;  // as sacrebleu's sentence_bleu
   for (size_t i = 0; i < examples.size(); ++i) {
     std::array<RougeScore, 4> r;
-    for (size_t t = 0; t < 4; ++t) r[t] = rouge_score(parse_rouge_type(kRougeTypes[t]), examples[i].reference, predictions[i], tok);
+    for (size_t t = 0; t < 4; ++t) r[t] = rouge_score(parse_rouge_type(kRougeTypes[t]), examples[i].reference, predictions[i], tok, stem);
     s.rouge.push_back(r);
     s.sentence_bleu.push_back(sentence_bleu(predictions[i], {examples[i].reference}, sentence).score);
     refs.push_back(examples[i].reference);
@@ -221,7 +222,7 @@ void run_eval(const EvalFlags& f) {
     runs.emplace_back(f.lora.empty() ? "model" : "adapter", generate_all(f, examples, true));
   }
   std::vector<Scores> scores;
-  for (const auto& [label, preds] : runs) scores.push_back(score(examples, preds, tok));
+  for (const auto& [label, preds] : runs) scores.push_back(score(examples, preds, tok, f.stem));
   fmt::print("{:<10}", "metric");
   for (const auto& [label, preds] : runs) fmt::print("{:>12}", label);
   if (runs.size() == 2) fmt::print("{:>12}", "change");
@@ -234,8 +235,8 @@ void run_eval(const EvalFlags& f) {
   };
   for (size_t t = 0; t < 4; ++t) row(kRougeTypes[t], [t](const Scores& s) { return s.mean_f(t); });
   row("BLEU", [](const Scores& s) { return s.corpus.score; });
-  fmt::print("{} examples; ROUGE: F mean, rouge|tok:{}|stem:none|lsum:newline|agg:mean; BLEU: {}\n", examples.size(),
-             f.rouge_tokenizer, bleu_signature(BleuOptions{}, 1));
+  fmt::print("{} examples; ROUGE: F mean, rouge|tok:{}|stem:{}|lsum:newline|agg:mean; BLEU: {}\n", examples.size(),
+             f.rouge_tokenizer, f.stem ? "nltk-porter" : "none", bleu_signature(BleuOptions{}, 1));
   if (!f.out_dir.empty()) {
     std::filesystem::create_directories(f.out_dir);
     std::string lines;
@@ -281,6 +282,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--no-repeat-ngram-size,--no_repeat_ngram_size", s.no_repeat_ngram_size, "Never repeat an n-gram of this size (0: off)")->check(CLI::Range(0, 1024));
   cmd->add_option("-s,--sample-seed", s.seed, "Sampling seed of the first record (record i uses seed + i)");
   cmd->add_option("--seed", f->seed, "Seed of the bootstrap confidence interval in summary.json");
+  cmd->add_flag("--use_stemmer,--rouge-stem", f->stem, "ROUGE with rouge-score's use_stemmer (NLTK-mode Porter on tokens of 4+ characters)");
   cmd->add_option("-o,--out", f->out_dir, "Write examples.jsonl (per example) and summary.json here");
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
   cmd->callback([f] {

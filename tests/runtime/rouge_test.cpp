@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "formats/error.h"
+#include "runtime/porter_stemmer.h"
 #include "runtime/rouge.h"
 #include "tests/support/test_support.h"
 
@@ -52,6 +53,28 @@ TEST(Rouge, TestdataLinesAsRouge155) {
   expect_score(rouge_score(r2, kTargets[1], kPredictions[1]), 0.48000, 0.29268, 0.36364);
   expect_score(rouge_score(rl, kTargets[0], kPredictions[0]), 0.68750, 0.40741, 0.51163);
   expect_score(rouge_score(rl, kTargets[1], kPredictions[1]), 0.65385, 0.40476, 0.50000);
+}
+
+TEST(Rouge, StemmedTestdataLinesAsRouge155) {
+  const auto r1 = parse_rouge_type("rouge1"), r2 = parse_rouge_type("rouge2");
+  expect_score(rouge_score(r1, kTargets[0], kPredictions[0], RougeTokenizer::Ascii, true), 0.68750, 0.40741, 0.51163);
+  expect_score(rouge_score(r1, kTargets[1], kPredictions[1], RougeTokenizer::Ascii, true), 0.69231, 0.42857, 0.52941);
+  expect_score(rouge_score(r2, kTargets[0], kPredictions[0], RougeTokenizer::Ascii, true), 0.53333, 0.30769, 0.39024);
+  expect_score(rouge_score(r2, kTargets[1], kPredictions[1], RougeTokenizer::Ascii, true), 0.48000, 0.29268, 0.36364);
+}
+
+// Porter's own examples (Porter 1980) and NLTK's documented departures.
+TEST(Rouge, PorterStemmerInNltkMode) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"caresses", "caress"}, {"ponies", "poni"},       {"ties", "tie"},        {"caress", "caress"},   {"cats", "cat"},
+      {"feed", "feed"},       {"agreed", "agre"},       {"plastered", "plaster"}, {"bled", "bled"},    {"motoring", "motor"},
+      {"sing", "sing"},       {"conflated", "conflat"}, {"troubled", "troubl"}, {"sized", "size"},     {"hopping", "hop"},
+      {"tanned", "tan"},      {"falling", "fall"},      {"hissing", "hiss"},    {"fizzed", "fizz"},    {"failing", "fail"},
+      {"filing", "file"},     {"happy", "happi"},       {"sky", "sky"},         {"relational", "relat"}, {"conditional", "condit"},
+      {"rational", "ration"}, {"valenci", "valenc"},    {"digitizer", "digit"}, {"generalization", "gener"},
+      {"dying", "die"},       {"skies", "sky"},         {"running", "run"},     {"generously", "gener"}, {"happiness", "happi"},
+  };
+  for (const auto& [word, stem] : cases) EXPECT_EQ(porter_stem(word), stem) << word;
 }
 
 TEST(Rouge, SummaryLevelLcsUnion) {
