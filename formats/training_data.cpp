@@ -7,6 +7,7 @@
 
 #include "formats/error.h"
 #include "formats/mapped_file.h"
+#include "formats/splitmix64.h"
 #include "formats/utf8.h"
 
 namespace ckpt {
@@ -214,22 +215,8 @@ DataSplit split_training_data(size_t n, double val_fraction, uint64_t seed) {
   }
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
-  uint64_t state = seed;
-  auto next = [&state] {  // SplitMix64: a fixed sequence for a seed on every platform
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  for (size_t i = n; i > 1; --i) {
-    // Unbiased index in [0, i): reject the top sliver of the 64-bit range.
-    const uint64_t bound = i, limit = UINT64_MAX - UINT64_MAX % bound;
-    uint64_t r;
-    do {
-      r = next();
-    } while (r >= limit);
-    std::swap(order[i - 1], order[r % bound]);
-  }
+  SplitMix64 rng(seed);
+  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
   size_t n_val = static_cast<size_t>(std::llround(static_cast<double>(n) * val_fraction));
   if (val_fraction > 0 && n >= 2) n_val = std::clamp<size_t>(n_val, 1, n - 1);
   DataSplit s;

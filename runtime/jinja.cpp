@@ -1448,4 +1448,15 @@ std::string render_jinja(const std::string& source, const nlohmann::ordered_json
   }
 }
 
+std::string render_chat_prompt(const TokenizerMeta& vocab, const std::string& source, nlohmann::ordered_json context,
+                               const std::string& origin, bool strip_bos) {
+  auto token_text = [&](std::optional<uint32_t> id) { return id && *id < vocab.tokens.size() ? vocab.tokens[*id] : std::string(); };
+  const std::string bos = token_text(vocab.bos_id);
+  context["bos_token"] = bos;
+  context["eos_token"] = token_text(vocab.eos_id);
+  std::string prompt = render_jinja(source, context, origin);
+  if (strip_bos && !bos.empty() && prompt.starts_with(bos)) prompt.erase(0, bos.size());
+  return prompt;
+}
+
 }  // namespace ckpt::runtime

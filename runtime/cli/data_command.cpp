@@ -34,8 +34,8 @@ struct DataFlags {
 std::string training_text(const TrainingRecord& r, const runtime::Model& model) {
   if (r.kind != RecordKind::Chat) return r.prompt + r.completion;
   if (model.vocab.chat_template.empty()) return r.full_text();
-  const nlohmann::ordered_json context = {{"messages", r.messages}, {"add_generation_prompt", false}, {"bos_token", ""}, {"eos_token", ""}};
-  return runtime::render_jinja(model.vocab.chat_template, context, model.path);
+  return runtime::render_chat_prompt(model.vocab, model.vocab.chat_template, {{"messages", r.messages}, {"add_generation_prompt", false}},
+                                     model.path, /*strip_bos=*/true);
 }
 
 void check(const DataFlags& f) {

@@ -12,12 +12,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "convert/merge.h"
 #include "formats/byte_sink.h"
 #include "formats/error.h"
 #include "formats/parallel.h"
+#include "formats/splitmix64.h"
 #include "formats/training_data.h"
 #include "inspect/cli/commands.h"
+#include "generation_flags.h"  // beside this file (the CLI's own, not a library header)
 #include "runtime/bleu.h"
 #include "runtime/jinja.h"
 #include "runtime/rouge.h"
@@ -87,14 +88,7 @@ std::vector<Example> examples_of(const TrainingData& data) {
 
 std::vector<std::string> generate_all(const EvalFlags& f, const std::vector<Example>& examples, bool with_lora) {
   Model model = load_model(f.model);
-  if (with_lora) {
-    std::vector<LoraSpec> specs;
-    for (const auto& a : f.lora) {
-      const auto spec = parse_adapter_spec(a);
-      specs.push_back({spec.path, spec.weight});
-    }
-    attach_lora(model, specs);
-  }
+  if (with_lora) attach_lora(model, lora_specs(f.lora));
   const Tokenizer tok(model.vocab, f.model);
   GenerateOptions g;
   g.max_new_tokens = f.n_predict;
@@ -108,10 +102,8 @@ std::vector<std::string> generate_all(const EvalFlags& f, const std::vector<Exam
       if (model.vocab.chat_template.empty()) {
         throw Error(ErrorCode::NotFound, f.model, Error::kNoOffset, "chat_template", "chat records need the model's chat template");
       }
-      const auto& v = model.vocab;
-      auto text = [&](std::optional<uint32_t> id) { return id && *id < v.tokens.size() ? v.tokens[*id] : std::string(); };
-      prompt = render_jinja(v.chat_template, {{"messages", e.chat}, {"add_generation_prompt", true}, {"bos_token", text(v.bos_id)}, {"eos_token", text(v.eos_id)}});
-      if (!text(v.bos_id).empty() && prompt.starts_with(text(v.bos_id))) prompt.erase(0, text(v.bos_id).size());
+      prompt = render_chat_prompt(model.vocab, model.vocab.chat_template, {{"messages", e.chat}, {"add_generation_prompt", true}}, f.model,
+                                  g.add_special);
     }
     const auto tokens = tok.encode(prompt, g.add_special, g.parse_special);
     Forward forward(model, static_cast<uint32_t>(std::min<size_t>(tokens.size() + static_cast<size_t>(f.n_predict) + 1, std::max<uint32_t>(model.hp.n_ctx_train, 1))), threads, KvType::F16);
@@ -167,17 +159,11 @@ Scores score(const std::vector<Example>& examples, const std::vector<std::string
 // A seeded percentile bootstrap of the mean (rouge-score's BootstrapAggregator draws unseeded).
 std::pair<double, double> bootstrap_interval(const std::vector<double>& v, int samples, uint64_t seed) {
   if (v.empty() || samples <= 0) return {0, 0};
-  uint64_t state = seed;
-  auto next = [&state] {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
+  SplitMix64 rng(seed);
   std::vector<double> means;
   for (int b = 0; b < samples; ++b) {
     double sum = 0;
-    for (size_t i = 0; i < v.size(); ++i) sum += v[next() % v.size()];
+    for (size_t i = 0; i < v.size(); ++i) sum += v[rng.below(v.size())];
     means.push_back(sum / static_cast<double>(v.size()));
   }
   std::sort(means.begin(), means.end());
@@ -274,12 +260,7 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember({"ascii", "unicode"}));
   auto& s = f->sampling;
   s.temperature = 0;
-  cmd->add_option("--temp,--temperature", s.temperature, "Temperature (default 0: greedy)")->check(CLI::Range(0.0, 100.0));
-  cmd->add_option("--top-k,--top_k", s.top_k, "Keep the k most likely tokens (<= 0: off)");
-  cmd->add_option("--top-p,--top_p", s.top_p, "Nucleus sampling mass (1: off)")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--min-p", s.min_p, "Drop tokens below min-p times the top probability (0: off)")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--repeat-penalty,--repetition_penalty", s.repeat_penalty, "Penalty for recently seen tokens (1: off)")->check(CLI::Range(0.01, 100.0));
-  cmd->add_option("--no-repeat-ngram-size,--no_repeat_ngram_size", s.no_repeat_ngram_size, "Never repeat an n-gram of this size (0: off)")->check(CLI::Range(0, 1024));
+  add_sampling_flags(cmd, s);
   cmd->add_option("-s,--sample-seed", s.seed, "Sampling seed of the first record (record i uses seed + i)");
   cmd->add_option("--seed", f->seed, "Seed of the bootstrap confidence interval in summary.json");
   cmd->add_flag("--use_stemmer,--rouge-stem", f->stem, "ROUGE with rouge-score's use_stemmer (NLTK-mode Porter on tokens of 4+ characters)");

@@ -17,6 +17,7 @@
 #include "formats/parallel.h"
 #include "formats/progress.h"
 #include "inspect/cli/commands.h"
+#include "generation_flags.h"  // beside this file (the CLI's own, not a library header)
 #include "runtime/runtime.h"
 
 namespace ckpt::cli {
@@ -53,12 +54,7 @@ struct Loaded {
 Loaded load(const std::string& path, const std::vector<std::string>& adapters) {
   const double t0 = now_seconds();
   Loaded l{load_model(path), nullptr, 0};
-  std::vector<LoraSpec> specs;
-  for (const auto& a : adapters) {
-    const auto spec = parse_adapter_spec(a);
-    specs.push_back({spec.path, spec.weight});
-  }
-  attach_lora(l.model, specs);
+  attach_lora(l.model, lora_specs(adapters));
   l.tok = std::make_unique<Tokenizer>(l.model.vocab, path);
   l.seconds = now_seconds() - t0;
   return l;
@@ -235,14 +231,9 @@ std::string chat_prompt(const RunFlags& f, const Loaded& l, const nlohmann::orde
     throw Error(ErrorCode::NotFound, f.model, Error::kNoOffset, "chat_template",
                 "the model has no chat template (tokenizer.chat_template / tokenizer_config.json): pass --chat-template FILE");
   }
-  const auto& v = l.model.vocab;
-  auto token_text = [&](std::optional<uint32_t> id) { return id && *id < v.tokens.size() ? v.tokens[*id] : std::string(); };
-  const std::string bos = token_text(v.bos_id);
-  nlohmann::ordered_json context = {{"messages", messages}, {"add_generation_prompt", true}, {"bos_token", bos}, {"eos_token", token_text(v.eos_id)}};
+  nlohmann::ordered_json context = {{"messages", messages}, {"add_generation_prompt", true}};
   if (!f.tools_file.empty()) context["tools"] = read_json_file(f.tools_file, "--tools", /*want_array=*/true);
-  std::string prompt = render_jinja(tmpl, context, origin);
-  if (!bos.empty() && prompt.starts_with(bos) && f.gen.add_special) prompt.erase(0, bos.size());
-  return prompt;
+  return render_chat_prompt(l.model.vocab, tmpl, std::move(context), origin, f.gen.add_special);
 }
 
 void run_generate(RunFlags& f) {
@@ -335,20 +326,6 @@ void run_interactive(RunFlags& f) {
 
 }  // namespace
 
-// CLI::Range lets NaN through (every comparison with NaN is false).
-const CLI::Validator kFinite(
-    [](std::string& text) {
-      double v = 0;
-      try {
-        size_t used = 0;
-        v = std::stod(text, &used);
-        if (used != text.size()) return std::string("not a number: " + text);
-      } catch (const std::exception&) {
-        return std::string("not a number: " + text);
-      }
-      return std::isfinite(v) ? std::string() : std::string("must be a finite number, not " + text);
-    },
-    "FINITE");
 
 namespace {
 
@@ -363,14 +340,8 @@ void add_generation_command(CLI::App& app, bool chat) {
   cmd->add_option("-f,--file", f->prompt_file, "Read the prompt from this file")->excludes("--prompt");
   cmd->add_option("-n,--max-new-tokens", f->n_predict, "Tokens to generate (with --check: greedy tokens appended to the prompt)")
       ->default_val(64)->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--temp", s.temperature, "Temperature; 0 = greedy")->default_val(0.8)->check(kFinite)->check(CLI::Range(0.0, 100.0));
+  add_sampling_flags(cmd, s);
   cmd->add_flag("--greedy", f->greedy, "Same as --temp 0");
-  cmd->add_option("--top-k", s.top_k, "Keep the k most likely tokens (<= 0: off)")->default_val(40);
-  cmd->add_option("--top-p", s.top_p, "Nucleus sampling mass (1: off)")->default_val(0.95)->check(kFinite)->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--min-p", s.min_p, "Drop tokens below min-p times the top probability (0: off)")->default_val(0.05)->check(kFinite)->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--repeat-penalty", s.repeat_penalty, "Penalty for recently seen tokens (1: off)")->default_val(1.0)->check(kFinite)->check(CLI::Range(0.01, 100.0));
-  cmd->add_option("--repeat-last-n", s.repeat_last_n, "Window of the repeat penalty (-1: all)")->default_val(64);
-  cmd->add_option("--no-repeat-ngram-size", s.no_repeat_ngram_size, "Never repeat an n-gram of this size (0: off)")->default_val(0)->check(CLI::Range(0, 1024));
   cmd->add_option("-s,--seed", f->seed, "Random seed (default: random; printed with --verbose)");
   cmd->add_option("--stop", f->gen.stop, "Stop before this string (repeatable)");
   cmd->add_flag("--chat", f->chat, "Wrap the prompt as a user turn with the model's chat template (a Jinja interpreter, as apply_chat_template)");

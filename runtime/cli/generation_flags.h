@@ -1,0 +1,25 @@
+// Flags `run` and `eval` share: the sampling options (llama.cpp's names with transformers' as aliases,
+// every number checked finite and in range) and --lora specs read into the runtime's adapters.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "runtime/lora.h"
+#include "runtime/sampler.h"
+
+namespace ckpt::cli {
+
+// CLI::Range lets NaN through (every comparison with NaN is false).
+extern const CLI::Validator kFinite;
+
+// --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --no-repeat-ngram-size, defaulting
+// to the values `s` holds when called.
+void add_sampling_flags(CLI::App* cmd, runtime::SamplingParams& s);
+
+// "PATH[:SCALE]" strings of --lora as the runtime's adapter specs.
+std::vector<runtime::LoraSpec> lora_specs(const std::vector<std::string>& flags);
+
+}  // namespace ckpt::cli
