@@ -15,6 +15,7 @@
 namespace ckpt::runtime {
 namespace {
 
+// `out` may be `x` (every output reads only its own input after the sum).
 void rms_norm(const float* x, const std::vector<float>& w, float eps, size_t n, float* out) {
   double sum = 0;
   for (size_t i = 0; i < n; ++i) sum += double{x[i]} * x[i];
@@ -142,18 +143,15 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
     add_bias(v_.data(), l.bv, n);
   }
   if (hp.arch != Arch::Gpt2) {
-    if (!l.attn_q_norm.empty()) {  // Qwen3, Gemma 3: each head RMS-normalized before rope
-      std::vector<float> head(hd);
+    if (!l.attn_q_norm.empty()) {  // Qwen3, Gemma 3: each head RMS-normalized before rope (in place)
       for (size_t t = 0; t < n; ++t) {
         for (size_t h = 0; h < hp.n_head; ++h) {
           float* q = q_.data() + t * q_dim + h * hd;
-          rms_norm(q, l.attn_q_norm, hp.norm_eps, hd, head.data());
-          std::copy(head.begin(), head.end(), q);
+          rms_norm(q, l.attn_q_norm, hp.norm_eps, hd, q);
         }
         for (size_t h = 0; h < hp.n_head_kv; ++h) {
           float* k = k_.data() + t * kv_dim + h * hd;
-          rms_norm(k, l.attn_k_norm, hp.norm_eps, hd, head.data());
-          std::copy(head.begin(), head.end(), k);
+          rms_norm(k, l.attn_k_norm, hp.norm_eps, hd, k);
         }
       }
     }
@@ -217,11 +215,7 @@ void Forward::add_residual(const std::vector<float>& post_norm, size_t n) {
   const auto& hp = model_.hp;
   const size_t E = hp.n_embd;
   if (!post_norm.empty()) {
-    std::vector<float> row(E);
-    for (size_t t = 0; t < n; ++t) {
-      rms_norm(tmp_.data() + t * E, post_norm, hp.norm_eps, E, row.data());
-      std::copy(row.begin(), row.end(), tmp_.begin() + static_cast<ptrdiff_t>(t * E));
-    }
+    for (size_t t = 0; t < n; ++t) rms_norm(tmp_.data() + t * E, post_norm, hp.norm_eps, E, tmp_.data() + t * E);
   }
   for (size_t i = 0; i < n * E; ++i) x_[i] += tmp_[i];
 }
