@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -109,30 +110,20 @@ Hparams hparams_from_kvs(const std::vector<GgufKv>& kvs, const std::string& file
   if (!arch) root.fail(nullptr, "general.architecture", ErrorCode::NotFound, "required key is missing");
   Hparams hp;
   hp.arch_name = *arch;
-  if (*arch == "llama") {
-    hp.arch = Arch::Llama;
-  } else if (*arch == "qwen2") {
-    hp.arch = Arch::Qwen2;
-  } else if (*arch == "qwen3") {
-    hp.arch = Arch::Qwen3;
-  } else if (*arch == "phi3") {
-    hp.arch = Arch::Phi3;
-  } else if (*arch == "gpt2") {
-    hp.arch = Arch::Gpt2;
-  } else if (*arch == "exaone") {
-    hp.arch = Arch::Exaone;
-  } else if (*arch == "exaone4") {
-    hp.arch = Arch::Exaone4;
-  } else if (*arch == "gptneox") {
-    hp.arch = Arch::GptNeox;
-  } else if (*arch == "gemma2") {
-    hp.arch = Arch::Gemma2;
-  } else if (*arch == "gemma3") {
-    hp.arch = Arch::Gemma3;
-  } else {
+  static const std::pair<const char*, Arch> kForwardPasses[] = {
+      {"llama", Arch::Llama},     {"qwen2", Arch::Qwen2},   {"qwen3", Arch::Qwen3},   {"phi3", Arch::Phi3},
+      {"gpt2", Arch::Gpt2},       {"gptneox", Arch::GptNeox}, {"gemma2", Arch::Gemma2}, {"gemma3", Arch::Gemma3},
+      {"exaone", Arch::Exaone},   {"exaone4", Arch::Exaone4}};
+  const auto known = std::find_if(std::begin(kForwardPasses), std::end(kForwardPasses), [&](const auto& e) { return *arch == e.first; });
+  if (known == std::end(kForwardPasses)) {
+    std::string list;
+    for (size_t i = 0; i < std::size(kForwardPasses); ++i) {
+      list += std::string(i == 0 ? "" : i + 1 == std::size(kForwardPasses) ? " and " : ", ") + kForwardPasses[i].first;
+    }
     root.fail(find(kvs, "general.architecture"), "general.architecture", ErrorCode::Unsupported,
-              "architecture '" + *arch + "' has no forward pass here (llama, qwen2, qwen3, phi3, gpt2, gptneox, gemma2, gemma3, exaone and exaone4 do)");
+              "architecture '" + *arch + "' has no forward pass here (" + list + " do)");
   }
+  hp.arch = known->second;
   KvReader r{kvs, file, *arch + "."};
   hp.n_layer = r.u32("block_count");
   hp.n_embd = r.u32("embedding_length");
