@@ -32,21 +32,32 @@ void print_ids(const char* label, const std::vector<llama_token>& ids) {
   std::printf("\n");
 }
 
-int greedy(const char* model_path, const char* prompt, int n_predict, const std::vector<std::pair<std::string, float>>& loras) {
+// The model on the CPU, quietly (no progress dots); nullptr, with a line on stderr, when llama.cpp refuses it.
+llama_model* load(const char* model_path) {
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = 0;
-  mp.progress_callback = [](float, void*) { return true; };  // no dots on stderr
+  mp.progress_callback = [](float, void*) { return true; };
   llama_model* model = llama_model_load_from_file(model_path, mp);
-  if (!model) {
-    std::fprintf(stderr, "llama_peer: llama.cpp could not load %s\n", model_path);
-    return 3;
-  }
-  const llama_vocab* vocab = llama_model_get_vocab(model);
-  std::vector<llama_token> ids(std::strlen(prompt) + 8);
-  const int n = llama_tokenize(vocab, prompt, static_cast<int32_t>(std::strlen(prompt)), ids.data(),
-                               static_cast<int32_t>(ids.size()), /*add_special=*/true, /*parse_special=*/false);
-  if (n < 0) return 4;
+  if (!model) std::fprintf(stderr, "llama_peer: llama.cpp could not load %s\n", model_path);
+  return model;
+}
+
+// `text` with the vocabulary's special tokens added, as llama-cli tokenizes a prompt.
+bool tokenize(const llama_vocab* vocab, const char* text, std::vector<llama_token>& ids) {
+  ids.resize(std::strlen(text) + 8);
+  const int n = llama_tokenize(vocab, text, static_cast<int32_t>(std::strlen(text)), ids.data(), static_cast<int32_t>(ids.size()),
+                               /*add_special=*/true, /*parse_special=*/false);
+  if (n < 0) return false;
   ids.resize(static_cast<size_t>(n));
+  return true;
+}
+
+int greedy(const char* model_path, const char* prompt, int n_predict, const std::vector<std::pair<std::string, float>>& loras) {
+  llama_model* model = load(model_path);
+  if (!model) return 3;
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  std::vector<llama_token> ids;
+  if (!tokenize(vocab, prompt, ids)) return 4;
   print_ids("prompt ids", ids);
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = static_cast<uint32_t>(ids.size() + n_predict + 8);
@@ -100,10 +111,7 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 // Prompt processing (one batch of n_prompt tokens) and decoding (n_gen single-token steps) speed,
 // on fixed token ids, with llama.cpp's default context settings apart from size and threads.
 int bench(const char* model_path, int n_prompt, int n_gen, int threads, int repeats) {
-  llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = 0;
-  mp.progress_callback = [](float, void*) { return true; };
-  llama_model* model = llama_model_load_from_file(model_path, mp);
+  llama_model* model = load(model_path);
   if (!model) return 3;
   const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
   llama_context_params cp = llama_context_default_params();
@@ -144,20 +152,11 @@ int bench(const char* model_path, int n_prompt, int n_gen, int threads, int repe
 // An encoder (BERT) through llama.cpp: its tokenization of `text` (with the vocabulary's special
 // tokens) and the first values of the mean-pooled embedding.
 int embed(const char* model_path, const char* text) {
-  llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = 0;
-  mp.progress_callback = [](float, void*) { return true; };
-  llama_model* model = llama_model_load_from_file(model_path, mp);
-  if (!model) {
-    std::fprintf(stderr, "llama_peer: llama.cpp could not load %s\n", model_path);
-    return 3;
-  }
+  llama_model* model = load(model_path);
+  if (!model) return 3;
   const llama_vocab* vocab = llama_model_get_vocab(model);
-  std::vector<llama_token> ids(std::strlen(text) + 8);
-  const int n = llama_tokenize(vocab, text, static_cast<int32_t>(std::strlen(text)), ids.data(), static_cast<int32_t>(ids.size()),
-                               /*add_special=*/true, /*parse_special=*/false);
-  if (n < 0) return 4;
-  ids.resize(static_cast<size_t>(n));
+  std::vector<llama_token> ids;
+  if (!tokenize(vocab, text, ids)) return 4;
   print_ids("ids", ids);
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = cp.n_batch = cp.n_ubatch = 64;
@@ -180,21 +179,12 @@ int embed(const char* model_path, const char* text) {
 // An encoder-decoder (T5) through llama.cpp: the tokenization of `text`, then the encoder and n greedy
 // decoder steps from the decoder start token.
 int seq2seq(const char* model_path, const char* text, int n) {
-  llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = 0;
-  mp.progress_callback = [](float, void*) { return true; };
-  llama_model* model = llama_model_load_from_file(model_path, mp);
-  if (!model) {
-    std::fprintf(stderr, "llama_peer: llama.cpp could not load %s\n", model_path);
-    return 3;
-  }
+  llama_model* model = load(model_path);
+  if (!model) return 3;
   if (!llama_model_has_encoder(model)) return 10;
   const llama_vocab* vocab = llama_model_get_vocab(model);
-  std::vector<llama_token> ids(std::strlen(text) + 8);
-  const int k = llama_tokenize(vocab, text, static_cast<int32_t>(std::strlen(text)), ids.data(), static_cast<int32_t>(ids.size()),
-                               /*add_special=*/true, /*parse_special=*/false);
-  if (k < 0) return 4;
-  ids.resize(static_cast<size_t>(k));
+  std::vector<llama_token> ids;
+  if (!tokenize(vocab, text, ids)) return 4;
   print_ids("ids", ids);
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = cp.n_batch = cp.n_ubatch = 64;
