@@ -32,6 +32,13 @@
 
 namespace {
 
+// The tokenizer files of `tok` that exist, copied beside the checkpoint.
+void copy_tokenizer(const std::filesystem::path& tok, const std::filesystem::path& dir) {
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
+    if (std::filesystem::exists(tok / f)) std::filesystem::copy_file(tok / f, dir / f, std::filesystem::copy_options::overwrite_existing);
+  }
+}
+
 int write_lora(const std::string& out, const std::string& base, const std::string& kind) {
   namespace fs = std::filesystem;
   const ckpt::ModelSource src = ckpt::open_model_source(base);
@@ -75,9 +82,7 @@ int write_gptneox(const std::filesystem::path& dir, const std::filesystem::path&
                                      << ", \"max_position_embeddings\": 256, \"layer_norm_eps\": 1e-05, \"rotary_pct\": 0.25"
                                      << ", \"rotary_emb_base\": 10000, \"use_parallel_residual\": " << (parallel ? "true" : "false")
                                      << ", \"hidden_act\": \"gelu\", \"tie_word_embeddings\": false}";
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
-    if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
-  }
+  copy_tokenizer(tok, dir);
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 0.02f);
   std::vector<std::vector<float>> data;
@@ -129,9 +134,7 @@ int write_exaone(const std::filesystem::path& dir, const std::filesystem::path& 
                                      << ", \"rope_theta\": 1000000.0, \"rope_scaling\": {\"factor\": 8.0, \"high_freq_factor\": 4.0, "
                                         "\"low_freq_factor\": 1.0, \"original_max_position_embeddings\": 64, \"rope_type\": \"llama3\"}"
                                      << (swa ? ", \"sliding_window\": 4, \"sliding_window_pattern\": \"LLLG\"" : "") << "}";
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
-    if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
-  }
+  copy_tokenizer(tok, dir);
   std::mt19937 rng(13);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<std::vector<float>> data;
@@ -235,9 +238,7 @@ int main(int argc, char** argv) {
                                                   ", \"final_logit_softcapping\": null, \"attn_logit_softcapping\": null"
                                                 : "")
                                      << "}";
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
-    if (fs::exists(tok / f)) fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
-  }
+  copy_tokenizer(tok, dir);
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 0.02f);
   std::vector<std::vector<float>> data;
