@@ -2,7 +2,10 @@
 // library, which std::uniform_*_distribution is not. Seeds data splits and bootstrap resampling.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace ckpt {
 
@@ -28,5 +31,14 @@ class SplitMix64 {
  private:
   uint64_t state_;
 };
+
+// 0 .. n-1 in a Fisher-Yates order drawn from SplitMix64(seed).
+inline std::vector<size_t> shuffled_indices(size_t n, uint64_t seed) {
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  SplitMix64 rng(seed);
+  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  return order;
+}
 
 }  // namespace ckpt

@@ -213,10 +213,7 @@ DataSplit split_training_data(size_t n, double val_fraction, uint64_t seed) {
   if (!(val_fraction >= 0 && val_fraction < 1)) {
     throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--val", "must be in [0, 1)");
   }
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  SplitMix64 rng(seed);
-  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  const std::vector<size_t> order = shuffled_indices(n, seed);
   size_t n_val = static_cast<size_t>(std::llround(static_cast<double>(n) * val_fraction));
   if (val_fraction > 0 && n >= 2) n_val = std::clamp<size_t>(n_val, 1, n - 1);
   DataSplit s;

@@ -54,14 +54,7 @@ Forward::Forward(const Model& model, uint32_t n_ctx, unsigned n_threads, KvType 
   if (n_ctx_ == 0) throw Error(ErrorCode::InvalidArgument, model.path, Error::kNoOffset, "n_ctx", "context size must be > 0");
   if (hp.arch == Arch::Gpt2 && n_ctx_ > hp.n_ctx_train) n_ctx_ = hp.n_ctx_train;  // learned positions end there
   const size_t kv_dim = size_t{hp.n_head_kv} * hp.head_dim;
-  // llama_model::get_rope_factors: rope_freqs if the file has them, else Phi-3's long factors when the
-  // context exceeds the original one, the short ones otherwise.
-  rope_factors_ = !model.rope_freq_factors.empty() ? &model.rope_freq_factors
-                  : n_ctx_ > hp.yarn_orig_ctx      ? &model.rope_factors_long
-                                                   : &model.rope_factors_short;
-  rope_mscale_ = hp.rope_attn_factor;
-  rope_inv_freq_ = rope_table(hp.rope_base, hp.rope_freq_scale, hp.rope_yarn);
-  if (!hp.swa_layers.empty()) rope_inv_freq_swa_ = rope_table(hp.rope_base_swa, hp.rope_freq_scale_swa, false);
+  rope_ = rope_tables(model, n_ctx_);
   const size_t cache = size_t{hp.n_layer} * n_ctx_ * kv_dim;
   if (kv_type_ == KvType::F32) {
     k_cache_.assign(cache, 0.0f);
@@ -70,37 +63,6 @@ Forward::Forward(const Model& model, uint32_t n_ctx, unsigned n_threads, KvType 
     k_cache16_.assign(cache, 0);
     v_cache16_.assign(cache, 0);
   }
-}
-
-// Per rotated pair i: freq_scale * base^(-2i/d) / rope_freqs[i]. YaRN as ggml's rope_yarn applies it
-// with llama.cpp's defaults (ext_factor 1, beta_fast 32, beta_slow 1): pair i's angle mixes the
-// interpolated and extrapolated ones by a ramp over the correction dims, and cos/sin are scaled by
-// 1 + 0.1 ln(factor) times rope.scaling.attn_factor.
-std::vector<float> Forward::rope_table(float base, float freq_scale, bool yarn) {
-  const auto& hp = model_.hp;
-  double corr_low = 0, corr_high = 0;
-  if (yarn) {
-    auto corr_dim = [&](double n_rot) {
-      return hp.rope_dims * std::log(hp.yarn_orig_ctx / (n_rot * 2 * M_PI)) / (2 * std::log(double{base}));
-    };
-    corr_low = std::max(0.0, std::floor(corr_dim(32.0)));
-    corr_high = std::min(static_cast<double>(hp.rope_dims) - 1, std::ceil(corr_dim(1.0)));
-    rope_mscale_ = static_cast<float>((1.0 + 0.1 * std::log(1.0 / freq_scale)) * hp.rope_attn_factor);
-  }
-  std::vector<float> table;
-  for (size_t i = 0; i < hp.rope_dims / 2; ++i) {
-    double f = std::pow(double{base}, -2.0 * static_cast<double>(i) / hp.rope_dims);
-    if (!rope_factors_->empty()) f /= (*rope_factors_)[i];
-    if (yarn) {
-      const double y = (static_cast<double>(i) - corr_low) / std::max(0.001, corr_high - corr_low);
-      const double ramp = 1 - std::min(1.0, std::max(0.0, y));
-      f *= freq_scale * (1 - ramp) + ramp;
-    } else {
-      f *= freq_scale;
-    }
-    table.push_back(static_cast<float>(f));
-  }
-  return table;
 }
 
 void Forward::embed(std::span<const int32_t> tokens) {
@@ -155,14 +117,14 @@ void Forward::attention(const Layer& l, uint32_t il, size_t n) {
         }
       }
     }
-    // RoPE on q and k: pairs (2i, 2i+1) or (i, i + d/2), angle pos * rope_inv_freq_[i].
-    const size_t half = hp.rope_only_swa && !hp.is_swa(il) ? 0 : hp.rope_dims / 2;
-    const std::vector<float>& inv_freq = hp.is_swa(il) ? rope_inv_freq_swa_ : rope_inv_freq_;
+    // RoPE on q and k: pairs (2i, 2i+1) or (i, i + d/2), angle pos * inv_freq[i].
+    const size_t half = rope_.pairs(hp, il);
+    const std::vector<float>& inv_freq = rope_.table(hp, il);
     for (size_t t = 0; t < n; ++t) {
       const double pos = static_cast<double>(n_past_ + t);
       for (size_t i = 0; i < half; ++i) {
         const double theta = pos * inv_freq[i];
-        const float c = static_cast<float>(std::cos(theta)) * rope_mscale_, s = static_cast<float>(std::sin(theta)) * rope_mscale_;
+        const float c = static_cast<float>(std::cos(theta)) * rope_.mscale, s = static_cast<float>(std::sin(theta)) * rope_.mscale;
         auto rotate = [&](float* head) {
           const size_t a = hp.rope_style == RopeStyle::Interleaved ? 2 * i : i;
           const size_t b = hp.rope_style == RopeStyle::Interleaved ? 2 * i + 1 : i + half;

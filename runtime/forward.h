@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/model.h"
+#include "runtime/rope.h"
 #include "runtime/thread_pool.h"
 
 namespace ckpt::runtime {
@@ -40,7 +41,6 @@ class Forward {
   void feed_forward(const Layer& layer, size_t n);
   // x += tmp (tmp RMS-normalized by post_norm first when the block has one: Gemma).
   void add_residual(const std::vector<float>& post_norm, size_t n);
-  std::vector<float> rope_table(float base, float freq_scale, bool yarn);
 
   const Model& model_;
   uint32_t n_ctx_;
@@ -49,10 +49,7 @@ class Forward {
   KvType kv_type_;
   std::vector<float> k_cache_, v_cache_;          // [layer][pos][kv_dim], KvType::F32
   std::vector<uint16_t> k_cache16_, v_cache16_;   // the same as f16 bits, KvType::F16
-  std::vector<float> rope_inv_freq_;  // per rotated pair: scale * base^(-2i/d) / factor_i (YaRN: ramped scale)
-  std::vector<float> rope_inv_freq_swa_;  // the same for sliding-window layers (Gemma 3's local base)
-  float rope_mscale_ = 1.0f;          // cos/sin scale: rope.scaling.attn_factor (times YaRN's correction)
-  const std::vector<float>* rope_factors_ = nullptr;  // per-pair divisors (rope_freqs, Phi-3 long/short), may be empty
+  RopeTables rope_;
   std::vector<float> x_, h_, ffn_in_, q_, k_, v_, qkv_, att_, tmp_, gate_, up_, logits_;
 };
 

@@ -9,6 +9,7 @@
 #include "formats/lora_adapter.h"
 #include "formats/permute.h"
 #include "quantize/quantize.h"
+#include "runtime/matmul.h"
 
 namespace ckpt::runtime {
 
@@ -48,7 +49,7 @@ Targets targets_of(Model& m) {
 std::vector<float> dora_factor(const Weight& w, const LoraTerm& t, const std::vector<float>& magnitude) {
   std::vector<float> row(w.cols), out(w.rows);
   for (uint64_t o = 0; o < w.rows; ++o) {
-    decode_to_f32(w.dtype, w.row(o), row);
+    decode_weight_row(w, o, row);
     double n = 0;
     for (uint64_t i = 0; i < w.cols; ++i) {
       double d = row[i];

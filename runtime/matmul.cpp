@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 
+#include "quantize/bnb4.h"
+#include "quantize/quantize.h"
 #include "runtime/dot.h"
 #include "runtime/prefill.h"
 
@@ -70,6 +72,16 @@ void apply_lora(const Weight& w, const float* x, size_t n_tokens, float* y) {
 void matmul_weights(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool);
 
 }  // namespace
+
+void decode_weight_row(const Weight& w, uint64_t r, std::span<float> out) {
+  if (w.bnb4) {
+    const auto row = w.row(r);
+    dequantize_bnb4({reinterpret_cast<const uint8_t*>(row.data()), row.size()}, w.bnb4_absmax.subspan(r * (w.cols / w.bnb4_block), w.cols / w.bnb4_block),
+                    w.bnb4_code, w.bnb4_block, out.first(w.cols));
+    return;
+  }
+  decode_to_f32(w.dtype, w.row(r), out.first(w.cols));
+}
 
 void matmul(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool) {
   matmul_weights(w, x, n_tokens, y, pool);

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <vector>
 
 #include "runtime/model.h"
@@ -18,5 +20,8 @@ KernelChoice kernel_choice();
 const char* kernel_name(const Weight& w);
 
 void matmul(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool);
+
+// Row r of `w` decoded to f32 (every weight type, bitsandbytes 4-bit codes included; no adapters).
+void decode_weight_row(const Weight& w, uint64_t r, std::span<float> out);
 
 }  // namespace ckpt::runtime

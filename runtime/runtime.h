@@ -11,3 +11,4 @@
 #include "runtime/model.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer.h"
+#include "runtime/training_examples.h"

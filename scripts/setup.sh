@@ -7,6 +7,7 @@ packages=(
   g++ make cmake ninja-build pkg-config
   nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libssl-dev
   libgtest-dev libbenchmark-dev
+  libtorch-dev libgloo-dev   # the trainer (ckpt finetune): autograd, AdamW, c10d Gloo
   clang libclang-rt-14-dev   # libFuzzer + sanitizers for the fuzz smoke runs
 )
 

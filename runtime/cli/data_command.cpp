@@ -30,14 +30,6 @@ struct DataFlags {
   bool force = false;
 };
 
-// The text a trainer would feed for a record: prompt + completion, or a chat through the model's template.
-std::string training_text(const TrainingRecord& r, const runtime::Model& model) {
-  if (r.kind != RecordKind::Chat) return r.prompt + r.completion;
-  if (model.vocab.chat_template.empty()) return r.full_text();
-  return runtime::render_chat_prompt(model.vocab, model.vocab.chat_template, {{"messages", r.messages}, {"add_generation_prompt", false}},
-                                     model.path, /*strip_bos=*/true);
-}
-
 void check(const DataFlags& f) {
   DataLimits limits;
   limits.max_chars = f.max_chars;
@@ -57,13 +49,19 @@ void check(const DataFlags& f) {
     std::vector<size_t> lengths;
     size_t over = 0;
     for (const auto& r : data.records) {
-      lengths.push_back(tok.encode(training_text(r, model), /*add_special=*/true, /*parse_special=*/true).size());
+      try {
+        lengths.push_back(runtime::tokenize_record(tok, runtime::render_record(r, model, data.path), 0).ids.size());
+      } catch (const Error& e) {  // a chat record the model cannot render: reported, not measured
+        fmt::print("{}:{}: warning: tokens: {}\n", data.path, r.line, e.detail());
+        continue;
+      }
       if (lengths.back() > f.max_seq_length) {
         ++over;
         fmt::print("{}:{}: warning: tokens: {} tokens exceed --max_seq_length {} (the tail would be cut)\n", data.path, r.line,
                    lengths.back(), f.max_seq_length);
       }
     }
+    if (lengths.empty()) lengths.push_back(0);
     std::vector<size_t> sorted = lengths;
     std::sort(sorted.begin(), sorted.end());
     double sum = 0;

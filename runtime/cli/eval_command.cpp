@@ -43,8 +43,8 @@ struct EvalFlags {
 
 struct Example {
   uint64_t line = 0;
-  std::string prompt, reference;
-  nlohmann::ordered_json chat;  // chat records: the messages before the reference
+  std::string reference;
+  const TrainingRecord* record = nullptr;  // rendered against the model when generating
 };
 
 const char* kRougeTypes[] = {"rouge1", "rouge2", "rougeL", "rougeLsum"};
@@ -60,28 +60,23 @@ struct Scores {
   }
 };
 
+// References need no model: the completion, or a chat record's last (assistant) message.
 std::vector<Example> examples_of(const TrainingData& data) {
   std::vector<Example> out;
   for (const auto& r : data.records) {
-    Example e;
-    e.line = r.line;
     if (r.kind == RecordKind::Text) {
       throw Error(ErrorCode::InvalidArgument, data.path, r.offset, "record", fmt::format("line {}: a text record has no reference to score against", r.line));
     }
+    std::string reference = r.completion;
     if (r.kind == RecordKind::Chat) {
       const auto& last = r.messages.back();
       if (last.value("role", "") != "assistant" || !last.contains("content") || !last["content"].is_string()) {
         throw Error(ErrorCode::InvalidArgument, data.path, r.offset, "messages",
                     fmt::format("line {}: the last message must be the assistant's reference answer", r.line));
       }
-      e.reference = last["content"].get<std::string>();
-      e.chat = r.messages;
-      e.chat.erase(e.chat.size() - 1);
-    } else {
-      e.prompt = r.prompt;
-      e.reference = r.completion;
+      reference = last["content"].get<std::string>();
     }
-    out.push_back(std::move(e));
+    out.push_back({r.line, std::move(reference), &r});
   }
   return out;
 }
@@ -97,15 +92,7 @@ std::vector<std::string> generate_all(const EvalFlags& f, const std::vector<Exam
   const unsigned threads = bounded_thread_count(f.threads);
   std::vector<std::string> out;
   for (const auto& e : examples) {
-    std::string prompt = e.prompt;
-    if (!e.chat.is_null()) {
-      if (model.vocab.chat_template.empty()) {
-        throw Error(ErrorCode::NotFound, f.model, Error::kNoOffset, "chat_template", "chat records need the model's chat template");
-      }
-      prompt = render_chat_prompt(model.vocab, model.vocab.chat_template, {{"messages", e.chat}, {"add_generation_prompt", true}}, f.model,
-                                  g.add_special);
-    }
-    const auto tokens = tok.encode(prompt, g.add_special, g.parse_special);
+    const auto tokens = tok.encode(render_record(*e.record, model, f.data).prompt, g.add_special, g.parse_special);
     Forward forward(model, static_cast<uint32_t>(std::min<size_t>(tokens.size() + static_cast<size_t>(f.n_predict) + 1, std::max<uint32_t>(model.hp.n_ctx_train, 1))), threads, KvType::F16);
     out.push_back(generate_tokens(forward, tok, tokens, g, [](std::string_view) {}).text);
     ++g.sampling.seed;  // each record its own stream, the same for base and adapter
