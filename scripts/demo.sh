@@ -3,7 +3,8 @@
 # it to GGUF (f16 and q8_0), quantize it (Q4_K_M GGUF, bitsandbytes NF4 with double quantization) and
 # convert back to HF, merge the shipped LoRA adapter (HF, GGUF and Q4_K_M outputs; a llama.cpp GGUF
 # LoRA), then generate with each result and check the conversions and merges against their sources;
-# check and split the sample RAFT data, and score base vs adapter answers with ROUGE and BLEU.
+# check and split the sample RAFT data, score base vs adapter answers with ROUGE and BLEU, fine-tune a
+# LoRA adapter on the RAFT data and show the answers and scores before and after, merged and run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -58,6 +59,17 @@ echo "== ckpt data split $data --val 0.5 --seed 1 -o $out (the same split on eve
 "$ckpt" data split "$data" --val 0.5 --seed 1 -o "$out" --force
 echo "== ckpt eval samples/tiny-llama --lora $lora --compare-base --data $out/raft-demo.val.jsonl (ROUGE and BLEU, base vs adapter)"
 "$ckpt" eval samples/tiny-llama --lora "$lora" --compare-base --data "$out/raft-demo.val.jsonl" -n 12 -o "$out/eval"
+tuned=$out/tiny-llama-raft
+echo "== ckpt finetune samples/tiny-llama --data $data -o $tuned (LoRA on the frozen base, written as PEFT writes adapters)"
+"$ckpt" finetune samples/tiny-llama --data "$data" -o "$tuned" --force --learning_rate 1e-2 --r 16 --lora_alpha 32 \
+  --target_modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head --per_device_train_batch_size 4 \
+  --max_steps 120 --logging_steps 20 --save_steps 60
+echo "== ckpt eval samples/tiny-llama --lora $tuned --compare-base --data $data (answers and scores before / after)"
+"$ckpt" eval samples/tiny-llama --lora "$tuned" --compare-base --data "$data" -n 32 --show 4 -o "$out/eval-raft"
+echo "== ckpt merge samples/tiny-llama $tuned -o $out/tiny-llama-raft-merged, then greedy generation from the merged model"
+"$ckpt" merge samples/tiny-llama "$tuned" -o "$out/tiny-llama-raft-merged" --outtype f32 --force
+"$ckpt" run "$out/tiny-llama-raft-merged" --greedy -n 8 \
+  -p "$(printf 'Answer the question from the context.\n\nLily had a red ball. She played with it in the park.\n\nQuestion: What color was Lily%ss ball?\nAnswer: ' "'")"
 adapter=../shared/data/peft-gpt2-lora-tigrinya
 if [ -d "$adapter" ]; then
   echo "== ckpt inspect a PEFT LoRA adapter (r, lora_alpha, scale, targets)"

@@ -8,6 +8,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libssl-dev
   libgtest-dev libbenchmark-dev
   libtorch-dev libgloo-dev   # the trainer (ckpt finetune): autograd, AdamW, c10d Gloo
+  libopenblas0-openmp        # libtorch's BLAS: Debian's alternative replaces the reference BLAS (25x slower matmuls)
   clang libclang-rt-14-dev   # libFuzzer + sanitizers for the fuzz smoke runs
 )
 

@@ -38,6 +38,7 @@ struct EvalFlags {
   unsigned threads = 0;
   uint64_t seed = 0;
   int bootstrap = 1000;
+  size_t show = 0;  // print the first N examples' answers
   SamplingParams sampling;  // greedy unless --temp says otherwise
 };
 
@@ -196,6 +197,11 @@ void run_eval(const EvalFlags& f) {
   }
   std::vector<Scores> scores;
   for (const auto& [label, preds] : runs) scores.push_back(score(examples, preds, tok, f.stem));
+  for (size_t i = 0; i < std::min(f.show, examples.size()); ++i) {
+    // JSON string quoting keeps multi-line answers on one line each.
+    fmt::print("line {}: reference {}\n", examples[i].line, nlohmann::json(examples[i].reference).dump());
+    for (const auto& [label, preds] : runs) fmt::print("  {:<10} {}\n", label, nlohmann::json(preds[i]).dump());
+  }
   fmt::print("{:<10}", "metric");
   for (const auto& [label, preds] : runs) fmt::print("{:>12}", label);
   if (runs.size() == 2) fmt::print("{:>12}", "change");
@@ -251,6 +257,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("-s,--sample-seed", s.seed, "Sampling seed of the first record (record i uses seed + i)");
   cmd->add_option("--seed", f->seed, "Seed of the bootstrap confidence interval in summary.json");
   cmd->add_flag("--use_stemmer,--rouge-stem", f->stem, "ROUGE with rouge-score's use_stemmer (NLTK-mode Porter on tokens of 4+ characters)");
+  cmd->add_option("--show", f->show, "Print the reference and every answer of the first N records");
   cmd->add_option("-o,--out", f->out_dir, "Write examples.jsonl (per example) and summary.json here");
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
   cmd->callback([f] {

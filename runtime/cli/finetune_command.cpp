@@ -47,7 +47,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--data", o->data, "Training records (JSONL: RAFT, prompt/completion, chat, text; see `ckpt data check`)")->required();
   cmd->add_option("-o,--output_dir,--output-dir", o->output, "Adapter directory to write (with checkpoint-N/ inside)")->required();
   cmd->add_option(both("eval_data"), o->eval_data, "Evaluation records (eval_loss every eval_steps)");
-  cmd->add_option(both("eval_split"), o->eval_split, "Hold out this fraction of --data for evaluation (seeded by --seed)");
+  cmd->add_option(both("eval_split"), o->eval_split, "Hold out this fraction of --data for evaluation (seeded by --seed)")->check(CLI::Range(0.0, 0.999));
   cmd->add_option(both("init_adapter"), o->init_adapter, "Start from this PEFT adapter (its r, lora_alpha and target modules)");
   cmd->add_option("--resume,--resume_from_checkpoint,--resume-from-checkpoint", o->resume, "Continue from a checkpoint-N directory (no value: the newest in -o)")
       ->expected(0, 1)
@@ -55,27 +55,28 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_flag("--force,--overwrite_output_dir,--overwrite-output-dir", o->force, "Replace a non-empty output directory");
   cmd->add_option("-r,--r,--lora_r,--lora-r", o->r, "LoRA rank")->check(CLI::Range(1u, 65536u));
   cmd->add_option(both("lora_alpha"), o->lora_alpha, "LoRA alpha (scaling alpha / r)");
-  cmd->add_option(both("lora_dropout"), o->lora_dropout, "Dropout on the adapter's input while training");
+  cmd->add_option(both("lora_dropout"), o->lora_dropout, "Dropout on the adapter's input while training")->check(CLI::Range(0.0, 0.999));
   cmd->add_option(both("target_modules"), o->target_modules, "Module names (q_proj,v_proj,...), or all-linear (default: the attention projections)")
       ->delimiter(',');
   cmd->add_flag(both("use_rslora"), o->use_rslora, "rsLoRA: scaling alpha / sqrt(r)");
-  cmd->add_option(both("learning_rate") + ",--lr", o->learning_rate, "Peak learning rate (AdamW)");
+  cmd->add_option(both("learning_rate") + ",--lr", o->learning_rate, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber);
   cmd->add_option(both("num_train_epochs") + ",--epochs", o->num_train_epochs, "Epochs (ignored when --max_steps is given)");
   cmd->add_option(both("max_steps"), o->max_steps, "Optimizer steps to run (overrides the epochs)");
-  cmd->add_option(both("per_device_train_batch_size") + ",--batch-size", o->per_device_train_batch_size, "Sequences per micro-batch per process");
-  cmd->add_option(both("gradient_accumulation_steps"), o->gradient_accumulation_steps, "Micro-batches per optimizer step");
+  cmd->add_option(both("per_device_train_batch_size") + ",--batch-size", o->per_device_train_batch_size, "Sequences per micro-batch per process")->check(CLI::Range(1u, 65536u));
+  cmd->add_option(both("gradient_accumulation_steps"), o->gradient_accumulation_steps, "Micro-batches per optimizer step")->check(CLI::Range(1u, 65536u));
   cmd->add_option(both("warmup_steps"), o->warmup_steps, "Linear warm-up steps");
-  cmd->add_option(both("warmup_ratio"), o->warmup_ratio, "Warm-up as a fraction of the steps (when --warmup_steps is 0)");
-  cmd->add_option(both("lr_scheduler_type"), o->lr_scheduler_type, "linear, cosine, constant or constant_with_warmup");
+  cmd->add_option(both("warmup_ratio"), o->warmup_ratio, "Warm-up as a fraction of the steps (when --warmup_steps is 0)")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option(both("lr_scheduler_type"), o->lr_scheduler_type, "linear, cosine, constant or constant_with_warmup")
+      ->check(CLI::IsMember({"linear", "cosine", "constant", "constant_with_warmup"}));
   cmd->add_option(both("weight_decay"), o->weight_decay, "AdamW weight decay");
   cmd->add_option(both("adam_beta1"), o->adam_beta1, "AdamW beta1");
   cmd->add_option(both("adam_beta2"), o->adam_beta2, "AdamW beta2");
   cmd->add_option(both("adam_epsilon"), o->adam_epsilon, "AdamW epsilon");
   cmd->add_option(both("max_grad_norm"), o->max_grad_norm, "Clip the gradient norm to this (0: no clipping)");
-  cmd->add_option(both("optim"), o->optim, "Optimizer: adamw_torch");
-  cmd->add_option(both("max_seq_length") + ",--max_length,--max-length", o->max_seq_length, "Longest training sequence in tokens (longer records are cut)");
+  cmd->add_option(both("optim"), o->optim, "Optimizer: adamw_torch")->check(CLI::IsMember({"adamw_torch", "adamw_torch_fused"}));
+  cmd->add_option(both("max_seq_length") + ",--max_length,--max-length", o->max_seq_length, "Longest training sequence in tokens (longer records are cut)")->check(CLI::Range(uint64_t{2}, uint64_t{1} << 20));
   cmd->add_option(both("seed"), o->seed, "Seed of A's initialisation, the data order, the split and dropout");
-  cmd->add_option(both("logging_steps"), o->logging_steps, "Log (training_log.jsonl, stdout) every N steps");
+  cmd->add_option(both("logging_steps"), o->logging_steps, "Log (training_log.jsonl, stdout) every N steps")->check(CLI::PositiveNumber);
   cmd->add_option(both("save_steps"), o->save_steps, "Write checkpoint-N/ every N steps (0: never)");
   cmd->add_option(both("eval_steps"), o->eval_steps, "Evaluate every N steps (default: logging_steps)");
   cmd->add_flag(both("gradient_checkpointing"), o->gradient_checkpointing, "Recompute each block in backward instead of keeping its activations");

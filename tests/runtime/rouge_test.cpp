@@ -1,6 +1,6 @@
 // ROUGE against rouge-score's own test vectors (rouge/rouge_scorer_test.py) as listed in
-// ../shared/specs/lora-train-eval.md §3.1 (the file-based and stemmed cases need rouge-score's testdata
-// and its NLTK Porter port, not here yet), plus the tokenizer's ASCII-only behaviour and the Unicode option.
+// ../shared/specs/lora-train-eval.md §3.1 (its synthetic testdata lines embedded where a case needs them),
+// plus the tokenizer's ASCII-only behaviour and the Unicode option.
 #include <gtest/gtest.h>
 
 #include "formats/error.h"
@@ -64,6 +64,25 @@ TEST(Rouge, StemmedTestdataLinesAsRouge155) {
 }
 
 // Porter's own examples (Porter 1980) and NLTK's documented departures.
+// rouge/testdata/pyrouge_files/target_multi.0.txt and prediction_multi.0.txt (four synthetic sentences
+// each): rougeLsum over the files' lines with stemming, ROUGE-1.5.5's values from rouge_scorer_test.py.
+TEST(Rouge, RougeLsumMultiSentenceFileStemmed) {
+  const std::string target =
+      "ZfbCUIUuePaiLVUlCaUXxkpu XPeWing tUHfPMuZ',-Xd Y BrUgVJing M-HV.-DgdDaY.rFDJCRing Ht-LM EKBDXkME,yz'RBr q'wtion wIojNbN wL,b "
+      ".a-'XdQggyFl jB-RPP'iyOIcUxer tKM L\n"
+      "KsJdPByEtAor fE-Qg Dpdbring cw-WeFyu vC MoBL Xdn g wkvcEiGvKtion BDFhrpMtion psing sbKao Q m qiing LMmer HqqLFXe,XPY,J XsurkMer ,ed "
+      "nB'wH'bWVHjWFEing tQ.saefZwJtKrTlixYpMMsJing UCAPwNHeYVjDing c T BUySKtion gMPfJpwGw p'NvxAoping eu pBwMBKV'I DNxqelhu,PHPxDEq,mtion SN\n"
+      "NhETebUbBk'er WOvoHMTjSRizKgH'vHiing Xu,hWxfs VkNE QhgKiLHE -HidivzoM.dO anhtion jbLQiSGDTCsuhREebUaKM dv J dVN tmbOT\n"
+      "vMR HDm,xOAetion D,tion HJtodT.mHl UIv-p VjWH'BdyWjnfGU-OjT aEMdFICyLWfQMtion wEMfdOKing AwkeKbO 'DxqNOHBH qKtVvm OYJl mM\n";
+  const std::string prediction =
+      "rFDJCRtion Ht-LM EKtDXkME,yz'RBr q'wer wrojNbN wL,b .a-'XdQggyFl jB-RPP'iyOIcUxi\n"
+      "n cw-WeFyu vC MoBL Xdn g wkvcEiGvKtion BDFhrpMer pstion sbKao Q m qier LMmed HqqLFXe,XPY,J XsurkMeo ,ed nB'wH'bWVHjWFEer "
+      "tQ.saefZwJtKrTlixYpMMNJtion UCAPwNHeYVjD\n"
+      "xfs VkJE QhgKiLHE -HidivzoM.dO anhing jbLQiSGDTCsuhREebUaKM dv J\n"
+      "VjWH'BdyWjnfGU-OjTNaEMdFICyLWfQMing wEMfdOKijg AwkeKbO 'DxqNO\n";
+  expect_score(rouge_score(parse_rouge_type("rougeLsum"), target, prediction, RougeTokenizer::Ascii, true), 0.66667, 0.36538, 0.47205);
+}
+
 TEST(Rouge, PorterStemmerInNltkMode) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"caresses", "caress"}, {"ponies", "poni"},       {"ties", "tie"},        {"caress", "caress"},   {"cats", "cat"},
