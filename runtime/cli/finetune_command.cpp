@@ -89,7 +89,9 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_flag("--no-progress", *no_progress, "No progress bar");
   cmd->callback([o, nproc, no_progress] {
     o->progress = !*no_progress;
-    if (!runtime::trainer_available()) runtime::finetune(*o);  // explains what is missing
+    if (const std::string why = runtime::trainer_unavailable_reason(); !why.empty()) {
+      throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "finetune", why);
+    }
     if (*nproc > 1 && std::getenv("RANK") == nullptr) {
       const int status = runtime::launch_local_workers(*nproc, own_argv());
       if (status != 0) throw Error(ErrorCode::InvalidArgument, o->output, Error::kNoOffset, "--nproc", fmt::format("a worker failed (exit status {})", status));

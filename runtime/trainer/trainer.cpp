@@ -26,8 +26,6 @@
 
 namespace ckpt::runtime {
 
-bool trainer_available() { return true; }
-
 namespace {
 
 namespace fs = std::filesystem;
@@ -113,7 +111,7 @@ json run_identity(const FinetuneOptions& o, const LoraSetup& s, uint64_t total_s
 
 }  // namespace
 
-FinetuneReport finetune(const FinetuneOptions& o) {
+FinetuneReport run_finetune(const FinetuneOptions& o) {
   check_options(o);
   const auto t_start = std::chrono::steady_clock::now();
   auto dp = DataParallel::from_environment();

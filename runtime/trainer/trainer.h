@@ -67,13 +67,17 @@ struct FinetuneReport {
 // MASTER_PORT are set (torchrun's variables): every rank reads the same data, takes its share of each
 // global batch, and the LoRA gradients are summed with c10d's Gloo all-reduce; rank 0 writes.
 // Throws Error naming the file, line or option at fault.
+//
+// libtorch is loaded only here: finetune() loads the trainer plugin (libckpt-trainer.so, which links
+// libtorch) on first use, so every other command starts without it. CKPT_TRAINER_PLUGIN overrides
+// where it is looked for (default: beside the ckpt binary, then the build tree's copy).
 FinetuneReport finetune(const FinetuneOptions& options);
 
 // `--nproc N` on one machine: runs `argv` N times with RANK 0..N-1, WORLD_SIZE N and a free loopback
 // port, and returns the first non-zero exit status (0 when all succeed).
 int launch_local_workers(unsigned nproc, const std::vector<std::string>& argv);
 
-// True when this build has the trainer (libtorch was found).
-bool trainer_available();
+// Empty when the trainer plugin loads; otherwise why not (built without libtorch, plugin missing).
+std::string trainer_unavailable_reason();
 
 }  // namespace ckpt::runtime
