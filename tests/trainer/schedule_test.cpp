@@ -54,6 +54,25 @@ TEST(TrainingExamples, PromptIsMaskedAndEosEndsTheTarget) {
   EXPECT_EQ(cut.n_before_cut, e.ids.size());
 }
 
+// The sample's template: {% for m in messages %}<s>{role}: {content}</s>{% endfor %}, then "<s>assistant: ".
+TEST(TrainingExamples, ChatRecordsGoThroughTheTemplateAndEndTheTurn) {
+  const Model model = load_model(std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama");
+  const Tokenizer tok(model.vocab, model.path);
+  TrainingRecord r;
+  r.kind = RecordKind::Chat;
+  r.messages = nlohmann::ordered_json::parse(R"([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}])");
+  const RenderedRecord rr = render_record(r, model, "chat.jsonl");
+  EXPECT_EQ(rr.prompt, "user: hi</s><s>assistant: ");  // the leading BOS text is the tokenizer's to add
+  EXPECT_EQ(rr.target, "hello there</s>");
+  EXPECT_EQ(rr.reference, "hello there");
+  const TokenizedExample e = tokenize_record(tok, rr, 0);
+  EXPECT_EQ(e.ids.back(), tok.eos());  // the template's end of turn, parsed as the control token
+  EXPECT_NE(e.ids[e.ids.size() - 2], tok.eos());  // and no second EOS after it
+  TrainingRecord bad = r;
+  bad.messages = nlohmann::ordered_json::parse(R"([{"role": "user", "content": "hi"}])");
+  test::expect_error(ErrorCode::InvalidArgument, [&] { render_record(bad, model, "chat.jsonl"); });
+}
+
 TEST(TrainingExamples, PackingFillsRowsAndEpochOrderIsSeeded) {
   std::vector<TokenizedExample> ex;
   for (int i = 0; i < 5; ++i) ex.push_back({static_cast<uint64_t>(i + 1), std::vector<int32_t>(static_cast<size_t>(4 + i), 7), 1, 0});
