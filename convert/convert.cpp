@@ -1,5 +1,6 @@
 // Dispatch by input kind, and the shared GGUF writing step (single file or split set).
 #include "convert/convert.h"
+#include "convert/ckpt_archive_convert.h"
 
 #include <chrono>
 #include <filesystem>
@@ -47,6 +48,9 @@ ConvertReport convert(const ConvertOptions& options) {
   // Refused before anything is read or written: an output that is (or would replace) an input.
   check_output_path(options.output, {options.input, options.llama2c_vocab, options.base}, options.to == "hf" || options.to == "peft");
   if (options.to == "peft") return convert_gguf_adapter_to_peft(options);
+  // The native archive: into it (--to ckpt or an output named *.ckpt), and out of it.
+  if (options.to == "ckpt" || (options.to == "gguf" && options.output.ends_with(".ckpt"))) return convert_to_archive(options);
+  if (is_ckpt_archive_path(options.input)) return convert_from_archive(options);
   // A PEFT adapter directory becomes a llama.cpp GGUF LoRA.
   if (options.to == "gguf" && std::filesystem::exists(std::filesystem::path(options.input) / "adapter_config.json")) {
     return convert_adapter_to_gguf(options);

@@ -31,6 +31,7 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::BadPath: return "bad-path";
     case ErrorCode::Unsupported: return "unsupported";
     case ErrorCode::InvalidArgument: return "invalid-argument";
+    case ErrorCode::BadChecksum: return "bad-checksum";
   }
   return "unknown";
 }

@@ -34,6 +34,7 @@ enum class ErrorCode {
   BadPath,             // a path from a file tries to leave its directory
   Unsupported,         // valid input we deliberately do not handle
   InvalidArgument,     // bad option or API misuse
+  BadChecksum,         // a CRC32 or SHA-256 disagrees with the bytes it covers
 };
 
 std::string_view error_code_name(ErrorCode code);

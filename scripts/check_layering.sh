@@ -7,7 +7,7 @@
 set -u
 cd "$(dirname "$0")/.."
 public_quantize="quantize/quantize.h quantize/bnb_layout.h quantize/bnb4.h quantize/ggml_blocks.h quantize/row_stream.h quantize/quantize_gguf.h quantize/quantize_bnb.h quantize/quant_policy.h"
-public_convert="convert/convert.h convert/merge.h"
+public_convert="convert/convert.h convert/merge.h convert/ckpt_archive_convert.h"
 public_runtime="runtime/runtime.h runtime/lora.h runtime/jinja.h runtime/trainer/trainer.h"
 public_inspect="inspect/inspect.h inspect/cli/commands.h"
 allowed_for() {  # library -> the headers of other libraries it may include

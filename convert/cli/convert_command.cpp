@@ -29,9 +29,9 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("input", o.input,
                   "HF model directory, llama2.c model .bin, .gguf (with --to hf), a PEFT adapter directory (with --base), "
                   "or a GGUF LoRA (with --to peft --base)");
-  cmd->add_option("-o,--output", o.output, "Output .gguf file, or directory with --to hf / --to peft");
+  cmd->add_option("-o,--output", o.output, "Output .gguf file, .ckpt archive, or directory with --to hf / --to peft");
   cmd->add_flag("--list-archs", flags->list_archs, "Print the architectures convert reads (HF name -> GGUF architecture) and exit");
-  cmd->add_option("--to", o.to, "Output format")->check(CLI::IsMember({"gguf", "hf", "peft"}))->default_str("gguf");
+  cmd->add_option("--to", o.to, "Output format")->check(CLI::IsMember({"gguf", "hf", "peft", "ckpt"}))->default_str("gguf");
   cmd->add_option("--base", o.base, "Adapters: the base model (HF directory or GGUF) they were trained on");
   cmd->add_option("--outtype", o.outtype, "f32, f16 (default to GGUF), bf16, q8_0, or auto (F16 if the first tensor is F16, else BF16)")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "auto"}));

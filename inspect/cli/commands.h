@@ -15,5 +15,6 @@ void add_merge_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
+void add_verify_command(CLI::App& app);
 
 }  // namespace ckpt::cli

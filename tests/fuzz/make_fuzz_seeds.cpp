@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/ckpt_archive.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "tests/support/torch_bin_writer.h"
@@ -15,6 +16,16 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir / "gguf");
   std::filesystem::create_directories(dir / "safetensors");
   const std::vector<std::byte> data(256, std::byte{0x3c});
+  // .ckpt archives: two tensors and a compressed and a raw section; an empty one.
+  std::filesystem::create_directories(dir / "ckpt_archive");
+  {
+    const std::string cfg = "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 8}";
+    const auto cfg_bytes = std::as_bytes(std::span(cfg.data(), cfg.size()));
+    ckpt::write_ckpt_archive((dir / "ckpt_archive" / "small.ckpt").string(), "hf-checkpoint",
+                             {{"w", ckpt::DType::F16, {4, 32}, std::span(data)}, {"blk.1.q", ckpt::DType::Q8_0, {1, 32}, std::span(data).first(34)}},
+                             {{"config.json", "file", {cfg_bytes.begin(), cfg_bytes.end()}, true}, {"raw", "file", {cfg_bytes.begin(), cfg_bytes.end()}, false}}, 1);
+    ckpt::write_ckpt_archive((dir / "ckpt_archive" / "empty.ckpt").string(), "gguf", {}, {}, 1);
+  }
   const float scores[] = {0.0f, -1.5f, 2.25f};
   const int32_t types[] = {1, 3, 6};
   ckpt::write_gguf((dir / "gguf" / "small.gguf").string(),

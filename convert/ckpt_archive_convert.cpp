@@ -1,0 +1,181 @@
+// Models into and out of ckpt's native archive (formats/ckpt_archive.h), losslessly: an archive keeps
+// every stored tensor as it was (bitsandbytes codes and their quantization state, GGUF block types)
+// and the files and metadata around it, so going back gives the same tensor bytes.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "convert/ckpt_archive_convert.h"
+#include "formats/byte_sink.h"
+#include "formats/ckpt_archive.h"
+#include "formats/error.h"
+#include "formats/gguf.h"
+#include "formats/model_source.h"
+#include "formats/parallel.h"
+#include "formats/rewrite.h"
+#include "formats/sha256.h"
+
+namespace ckpt {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::byte> file_bytes(const std::string& path) {
+  const auto m = MappedFile::open(path);
+  return {m->bytes().begin(), m->bytes().end()};
+}
+
+std::vector<std::byte> text_bytes(const std::string& s) {
+  const auto b = std::as_bytes(std::span(s.data(), s.size()));
+  return {b.begin(), b.end()};
+}
+
+}  // namespace
+
+bool is_ckpt_archive_path(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char head[8] = {};
+  in.read(head, 8);
+  return in.gcount() == 8 && is_ckpt_archive(std::as_bytes(std::span(head)));
+}
+
+namespace {
+
+// An archive into an archive: the same tensors and sections, rewritten canonically (an archive from
+// an older writer, or one with adapters removed, comes out as this writer makes it).
+ConvertReport rearchive(const ConvertOptions& options) {
+  const CkptArchive a = read_ckpt_archive(options.input);
+  ConvertReport report;
+  report.architecture = a.origin;
+  std::vector<CkptInputTensor> tensors;
+  for (const auto& t : a.tensors) {
+    tensors.push_back({t.name, t.dtype, t.shape, t.data});
+    report.tensors.push_back({t.name, t.name, std::string(dtype_name(t.dtype)), t.shape});
+    report.bytes_in += t.length;
+  }
+  std::vector<CkptInputSection> sections;
+  for (const auto& s : a.sections) sections.push_back({s.name, s.kind, a.section_bytes(s), s.zlib});
+  if (options.dry_run) return report;
+  write_ckpt_archive(options.output, a.origin, std::move(tensors), std::move(sections), bounded_thread_count(options.threads));
+  report.outputs.push_back(options.output);
+  report.bytes_out = fs::file_size(options.output);
+  return report;
+}
+
+}  // namespace
+
+ConvertReport convert_to_archive(const ConvertOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  if (is_ckpt_archive_path(options.input)) return rearchive(options);
+  const ModelSource src = open_model_source(options.input);
+  if (src.kind == SourceKind::PeftAdapter || src.kind == SourceKind::GgufAdapter) {
+    throw Error(ErrorCode::Unsupported, options.input, Error::kNoOffset, "input", "an adapter goes into an archive with its base: ckpt adapter add");
+  }
+  ConvertReport report;
+  report.architecture = std::string(source_kind_name(src.kind));
+  std::vector<CkptInputTensor> tensors;
+  for (const auto& t : src.all_tensors) {
+    if (t.data.empty() && t.decode) {
+      throw Error(ErrorCode::Unsupported, t.file ? t.file->path() : options.input, Error::kNoOffset, "tensor '" + t.name + "'", "has no stored bytes to archive");
+    }
+    tensors.push_back({t.name, t.dtype, t.shape, t.data});
+    report.bytes_in += t.data.size();
+    report.tensors.push_back({t.name, t.name, std::string(dtype_name(t.dtype)), t.shape});
+  }
+  std::vector<CkptInputSection> sections;
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
+  auto add_file = [&](const std::string& path) {
+    auto bytes = file_bytes(path);
+    files.push_back({{"name", fs::path(path).filename().string()}, {"bytes", bytes.size()}, {"sha256", to_hex(sha256(bytes))}});
+    sections.push_back({fs::path(path).filename().string(), "file", std::move(bytes), true});
+  };
+  if (src.config_path) add_file(*src.config_path);
+  for (const auto& f : src.side_files) {
+    if (!f.ends_with(".safetensors") && !f.ends_with(".bin")) add_file(f);
+  }
+  if (src.gguf) {
+    // The source's metadata as a GGUF without tensors (split.* keys dropped: the archive is whole).
+    std::vector<GgufKv> kvs;
+    for (const auto& kv : src.gguf->main().kvs) {
+      if (!kv.key.starts_with("split.")) kvs.push_back(kv);
+    }
+    BufferSink sink("gguf-metadata");
+    write_gguf(sink, kvs, {});
+    sections.push_back({"gguf-metadata", "gguf-metadata", sink.take(), true});
+  }
+  // Where the weights came from (names, sizes and digests of the files read; no paths or times, so the
+  // same input gives the same archive).
+  for (const auto& w : src.weight_files) {
+    const auto m = MappedFile::open(w);
+    files.push_back({{"name", fs::path(w).filename().string()}, {"bytes", m->size()}, {"sha256", to_hex(sha256(m->bytes()))}});
+  }
+  const nlohmann::ordered_json provenance = {{"tool", "ckpt"},          {"tool_version", CKPT_ARCHIVE_TOOL_VERSION},
+                                             {"source_kind", report.architecture}, {"source_format", src.format},
+                                             {"source_files", files},   {"options", {{"command", "convert"}}}};
+  sections.push_back({"provenance", "provenance", text_bytes(provenance.dump(2)), true});
+  if (options.dry_run) return report;
+  write_ckpt_archive(options.output, report.architecture, std::move(tensors), std::move(sections), bounded_thread_count(options.threads));
+  report.outputs.push_back(options.output);
+  report.bytes_out = fs::file_size(options.output);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+ConvertReport convert_from_archive(const ConvertOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const CkptArchive a = read_ckpt_archive(options.input);
+  ConvertReport report;
+  report.architecture = a.origin;
+  RewritePlan plan;
+  for (const auto& t : a.tensors) {
+    plan.tensors.push_back({t.name, t.dtype, t.shape, write_bytes_from(t.data)});
+    report.tensors.push_back({t.name, t.name, std::string(dtype_name(t.dtype)), t.shape});
+    report.bytes_in += t.length;
+  }
+  if (options.dry_run) return report;
+  if (options.to == "gguf") {
+    const CkptSection* meta = a.find_section("gguf-metadata");
+    if (!meta) {
+      throw Error(ErrorCode::Unsupported, options.input, Error::kNoOffset, "gguf-metadata",
+                  "this archive came from a '" + a.origin + "' model: extract it with --to hf, then convert that directory to GGUF");
+    }
+    const auto bytes = a.section_bytes(*meta);
+    const GgufFile g = read_gguf(MappedFile::from_bytes(options.input + ":gguf-metadata", bytes));
+    plan.gguf_kvs = g.kvs;
+    report.outputs = write_rewrite(std::move(plan), RewriteTarget::gguf(options.output, options.split));
+  } else {
+    for (const auto& t : a.tensors) {
+      if (dtype_info(t.dtype).safetensors_name.empty()) {
+        throw Error(ErrorCode::Unsupported, options.input, t.offset, "tensor '" + t.name + "'",
+                    std::string(dtype_name(t.dtype)) + " has no safetensors form; convert the archive to GGUF instead");
+      }
+    }
+    plan.safetensors_metadata = {{"format", "pt"}};
+    for (const auto& s : a.sections) {
+      if (s.kind != "file") continue;
+      if (s.name.find('/') != std::string::npos || s.name == ".." || s.name == ".") {
+        throw Error(ErrorCode::BadPath, options.input, s.offset, "section '" + s.name + "'", "a file section's name must be a plain file name");
+      }
+      plan.side_files.push_back([&a, &s](const std::string& dir) {
+        const auto b = a.section_bytes(s);
+        write_text_file((fs::path(dir) / s.name).string(), std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+      });
+    }
+    RewriteTarget target;
+    target.kind = RewriteTarget::Kind::HfDirectory;
+    target.path = options.output;
+    if (options.split.max_bytes) target.max_shard_bytes = options.split.max_bytes;
+    target.force = options.force;
+    report.outputs = write_rewrite(std::move(plan), target);
+  }
+  for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace ckpt

@@ -1,0 +1,99 @@
+// Models into .ckpt archives and back with `convert`: HF -> .ckpt -> HF gives the same safetensors
+// file, GGUF -> .ckpt -> GGUF the same tensor bytes and metadata, bitsandbytes NF4-dq -> .ckpt -> HF the
+// same 4-bit codes and quantization state; the archive records where it came from and is the same
+// bytes every time; archive -> archive is the identity.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "convert/ckpt_archive_convert.h"
+#include "convert/convert.h"
+#include "formats/ckpt_archive.h"
+#include "formats/gguf.h"
+#include "quantize/quantize_bnb.h"
+#include "tests/support/test_support.h"
+
+namespace ckpt {
+namespace {
+
+const std::string kSample = std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama";
+
+ConvertReport run(const std::string& in, const std::string& out, const std::string& to = "gguf", const std::string& outtype = "") {
+  ConvertOptions o;
+  o.input = in;
+  o.output = out;
+  o.to = to;
+  o.outtype = outtype;
+  return convert(o);
+}
+
+TEST(CkptArchiveConvert, HfToArchiveToHfGivesTheSameFiles) {
+  test::TempDir dir;
+  run(kSample, dir.file("s.ckpt"));
+  run(dir.file("s.ckpt"), dir.file("back"), "hf");
+  for (const char* f : {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
+    EXPECT_EQ(test::read_file_bytes(dir.file("back") + "/" + f), test::read_file_bytes(kSample + "/" + f)) << f;
+  }
+  const CkptArchive a = read_ckpt_archive(dir.file("s.ckpt"));
+  EXPECT_EQ(a.origin, "hf-checkpoint");
+  const auto prov = nlohmann::json::parse(a.section_text("provenance"));
+  EXPECT_EQ(prov["tool"], "ckpt");
+  bool saw_weights = false;
+  for (const auto& f : prov["source_files"]) {
+    if (f["name"] == "model.safetensors") {
+      saw_weights = true;
+      EXPECT_EQ(f["sha256"], to_hex(sha256(test::read_file_bytes(kSample + "/model.safetensors"))));
+    }
+  }
+  EXPECT_TRUE(saw_weights);
+  // Same input, same bytes; an archive re-archived is itself.
+  run(kSample, dir.file("again.ckpt"));
+  EXPECT_EQ(test::read_file_bytes(dir.file("s.ckpt")), test::read_file_bytes(dir.file("again.ckpt")));
+  run(dir.file("s.ckpt"), dir.file("copy.ckpt"));
+  EXPECT_EQ(test::read_file_bytes(dir.file("s.ckpt")), test::read_file_bytes(dir.file("copy.ckpt")));
+}
+
+TEST(CkptArchiveConvert, GgufToArchiveToGgufKeepsBlockTypesAndMetadata) {
+  test::TempDir dir;
+  run(kSample, dir.file("q.gguf"), "gguf", "q8_0");
+  run(dir.file("q.gguf"), dir.file("q.ckpt"));
+  run(dir.file("q.ckpt"), dir.file("back.gguf"));
+  const GgufFile a = read_gguf(dir.file("q.gguf")), b = read_gguf(dir.file("back.gguf"));
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& t : a.tensors) {
+    const auto* u = b.find_tensor(t.name);
+    ASSERT_NE(u, nullptr) << t.name;
+    EXPECT_EQ(u->dtype, t.dtype) << t.name;
+    EXPECT_EQ(u->ne, t.ne) << t.name;
+    const auto x = a.data(t), y = b.data(*u);
+    EXPECT_TRUE(std::equal(x.begin(), x.end(), y.begin(), y.end())) << t.name;
+  }
+  ASSERT_EQ(a.kvs.size(), b.kvs.size());
+  for (size_t i = 0; i < a.kvs.size(); ++i) {
+    EXPECT_EQ(a.kvs[i].key, b.kvs[i].key);
+    EXPECT_TRUE(a.kvs[i].value == b.kvs[i].value) << a.kvs[i].key;
+  }
+  // An HF-made archive has no GGUF metadata: the refusal says what to do instead.
+  run(kSample, dir.file("s.ckpt"));
+  test::expect_error(ErrorCode::Unsupported, [&] { run(dir.file("s.ckpt"), dir.file("x.gguf")); });
+  // Block types have no safetensors form.
+  test::expect_error(ErrorCode::Unsupported, [&] { run(dir.file("q.ckpt"), dir.file("x-hf"), "hf"); });
+}
+
+TEST(CkptArchiveConvert, BitsandbytesNf4DqSurvivesTheRoundTrip) {
+  test::TempDir dir;
+  QuantizeOptions q;
+  q.input = kSample;
+  q.output = dir.file("nf4");
+  quantize_hf_to_bnb(q, *parse_bnb_type("nf4-dq"));
+  run(dir.file("nf4"), dir.file("nf4.ckpt"));
+  run(dir.file("nf4.ckpt"), dir.file("back"), "hf");
+  EXPECT_EQ(test::read_file_bytes(dir.file("back") + "/model.safetensors"), test::read_file_bytes(dir.file("nf4") + "/model.safetensors"));
+  EXPECT_EQ(test::read_file_bytes(dir.file("back") + "/config.json"), test::read_file_bytes(dir.file("nf4") + "/config.json"));
+  const CkptArchive a = read_ckpt_archive(dir.file("nf4.ckpt"));
+  EXPECT_NE(a.find_tensor("model.layers.0.self_attn.q_proj.weight.nested_absmax"), nullptr);  // the double-quant state, stored as is
+  EXPECT_TRUE(verify_ckpt_archive(a, 2).ok());
+}
+
+}  // namespace
+}  // namespace ckpt
