@@ -1,5 +1,7 @@
 #include "inspect/inspect.h"
 
+#include "formats/ckpt_archive.h"
+
 #include <filesystem>
 
 #include "formats/error.h"
@@ -67,6 +69,10 @@ InspectReport inspect_path(const std::string& path, const InspectOptions& option
       break;
     }
     case FileKind::Unknown:
+      if (std::filesystem::is_regular_file(path) && is_ckpt_archive(MappedFile::open(path)->bytes())) {
+        inspect_archive(path, report);
+        break;
+      }
       inspect_model_source(path, report);  // .bin (torch ZIP or llama2.c), or an error naming what it is not
       break;
   }
