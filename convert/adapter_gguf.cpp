@@ -181,10 +181,7 @@ ConvertReport convert_gguf_adapter_to_peft(const ConvertOptions& o) {
   plan.side_files.push_back([text = config.dump(2) + "\n"](const std::string& dir) {
     write_text_file((fs::path(dir) / "adapter_config.json").string(), text);
   });
-  RewriteTarget target;
-  target.kind = RewriteTarget::Kind::HfDirectory;
-  target.path = o.output;
-  target.force = o.force;
+  RewriteTarget target = RewriteTarget::hf_directory(o.output, 0, o.force);
   target.weights_name = "adapter_model.safetensors";
   report.outputs = write_rewrite(std::move(plan), target);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -166,12 +166,7 @@ ConvertReport convert_from_archive(const ConvertOptions& options) {
         write_text_file((fs::path(dir) / s.name).string(), std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
       });
     }
-    RewriteTarget target;
-    target.kind = RewriteTarget::Kind::HfDirectory;
-    target.path = options.output;
-    if (options.split.max_bytes) target.max_shard_bytes = options.split.max_bytes;
-    target.force = options.force;
-    report.outputs = write_rewrite(std::move(plan), target);
+    report.outputs = write_rewrite(std::move(plan), RewriteTarget::hf_directory(options.output, options.split.max_bytes, options.force));
   }
   for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -351,12 +351,7 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options) {
     write_text_file((fs::path(dir) / "config.json").string(), text);
   });
   if (tokenizer) rewrite.side_files.push_back([&tokenizer](const std::string& dir) { write_hf_tokenizer(*tokenizer, dir); });
-  RewriteTarget target;
-  target.kind = RewriteTarget::Kind::HfDirectory;
-  target.path = options.output;
-  if (options.split.max_bytes) target.max_shard_bytes = options.split.max_bytes;
-  target.force = options.force;
-  report.outputs = write_rewrite(std::move(rewrite), target);
+  report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::hf_directory(options.output, options.split.max_bytes, options.force));
   for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -454,11 +454,7 @@ MergeReport merge_lora(const MergeOptions& o) {
         copy_side_files(in.base, dir, {});
         if (resizer) copy_side_files(resizer->source, dir, {"adapter_config.json"});
       });
-      RewriteTarget target;
-      target.kind = RewriteTarget::Kind::HfDirectory;
-      target.path = o.output;
-      target.force = o.force;
-      report.outputs = write_rewrite(std::move(rewrite), target);
+      report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::hf_directory(o.output, 0, o.force));
     }
   }
   progress.finish();

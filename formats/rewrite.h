@@ -35,6 +35,16 @@ struct RewriteTarget {
   bool force = false;                            // HfDirectory: replace a non-empty directory
   std::string weights_name;                      // HfDirectory: one file of this name (adapter_model.safetensors), never sharded
 
+  // An HF directory: shards of at most max_shard_bytes (0: save_pretrained's 5GB), replacing a non-empty
+  // directory only with `force`.
+  static RewriteTarget hf_directory(std::string path, uint64_t max_shard_bytes, bool force) {
+    RewriteTarget t;
+    t.kind = Kind::HfDirectory;
+    t.path = std::move(path);
+    if (max_shard_bytes) t.max_shard_bytes = max_shard_bytes;
+    t.force = force;
+    return t;
+  }
   static RewriteTarget gguf(std::string path, GgufSplitLimits split) {
     RewriteTarget t;
     t.path = std::move(path);

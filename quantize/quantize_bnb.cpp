@@ -261,11 +261,7 @@ QuantizeReport quantize_source_to_bnb(const ModelSource& source, const std::stri
       if (fs::exists(in / f)) fs::copy_file(in / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
     }
   });
-  RewriteTarget target;
-  target.kind = RewriteTarget::Kind::HfDirectory;
-  target.path = out.string();
-  target.force = o.force;
-  report.outputs = write_rewrite(std::move(rewrite), target);
+  report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::hf_directory(out.string(), 0, o.force));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -16,7 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const ckpt::Error&) {
     return 0;
   }
-  const auto* begin = reinterpret_cast<const std::byte*>(data);
+  // Spans point into the mapped copy the reader holds.
+  const std::byte* begin = a.file->bytes().data();
+  size = a.file->size();
   for (const auto& t : a.tensors) {
     if (t.data.data() < begin || t.data.data() + t.data.size() > begin + size) std::abort();
   }
