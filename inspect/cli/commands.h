@@ -16,5 +16,6 @@ void add_data_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_verify_command(CLI::App& app);
+void add_sign_command(CLI::App& app);
 
 }  // namespace ckpt::cli

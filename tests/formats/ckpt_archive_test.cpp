@@ -10,6 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/ckpt_archive.h"
+#include "formats/ckpt_archive_sign.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include "tests/support/test_support.h"
 
 namespace ckpt {
@@ -202,6 +206,79 @@ TEST(CkptArchive, HostileIndexCatalog) {
   std::memcpy(huge.data() + huge.size() - kCkptTrailerBytes + 16, &big, 8);
   EXPECT_THROW(open(huge), Error);  // the trailer CRC no longer matches, or the cap: either way refused
   test::expect_error(ErrorCode::BadMagic, [&] { open(std::vector<std::byte>(5000)); });
+}
+
+// An Ed25519 key pair written as PEM (as `openssl genpkey -algorithm ed25519` / `openssl pkey -pubout` do).
+std::pair<std::string, std::string> make_keys(const test::TempDir& dir, const std::string& name) {
+  EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  EXPECT_NE(k, nullptr);
+  const std::string priv = dir.file(name + ".pem"), pub = dir.file(name + ".pub.pem");
+  FILE* f = std::fopen(priv.c_str(), "wb");
+  PEM_write_PrivateKey(f, k, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  f = std::fopen(pub.c_str(), "wb");
+  PEM_write_PUBKEY(f, k);
+  std::fclose(f);
+  EVP_PKEY_free(k);
+  return {priv, pub};
+}
+
+TEST(CkptArchiveSignature, SignsTheManifestAndLeavesTheDataAlone) {
+  test::TempDir dir;
+  Small().write(dir.file("a.ckpt"));
+  const auto before = test::read_file_bytes(dir.file("a.ckpt"));
+  const auto [priv, pub] = make_keys(dir, "k");
+  const auto [other_priv, other_pub] = make_keys(dir, "other");
+  EXPECT_FALSE(check_ckpt_signature(read_ckpt_archive(dir.file("a.ckpt")), pub).signed_);
+  sign_ckpt_archive(dir.file("a.ckpt"), priv);
+  const auto after = test::read_file_bytes(dir.file("a.ckpt"));
+  const CkptArchive a = read_ckpt_archive(dir.file("a.ckpt"));
+  // Tensor data, sections and index: the same bytes at the same offsets.
+  const uint64_t index_end = a.index_offset + a.index_length;
+  EXPECT_TRUE(std::equal(before.begin(), before.begin() + static_cast<ptrdiff_t>(index_end), after.begin()));
+  EXPECT_EQ(a.signature_length, kCkptSignatureBytes);
+  EXPECT_TRUE(verify_ckpt_archive(a, 1).ok());
+  const auto good = check_ckpt_signature(a, pub);
+  EXPECT_TRUE(good.signed_ && good.valid && good.key_matches);
+  const auto wrong = check_ckpt_signature(a, other_pub);
+  EXPECT_TRUE(wrong.valid);
+  EXPECT_FALSE(wrong.key_matches);
+  // Signing again replaces the signature.
+  sign_ckpt_archive(dir.file("a.ckpt"), other_priv);
+  EXPECT_TRUE(check_ckpt_signature(read_ckpt_archive(dir.file("a.ckpt")), other_pub).key_matches);
+  EXPECT_EQ(test::read_file_bytes(dir.file("a.ckpt")).size(), after.size());
+  test::expect_error(ErrorCode::BadMagic, [&] { check_ckpt_signature(a, dir.file("a.ckpt")); });  // not a key
+}
+
+// A forger who changes a section and fixes its SHA-256 in the index (and both CRCs) still changes the
+// manifest: the signature no longer verifies.
+TEST(CkptArchiveSignature, ATamperedSectionFailsTheSignature) {
+  test::TempDir dir;
+  Small().write(dir.file("a.ckpt"));
+  const auto [priv, pub] = make_keys(dir, "k");
+  sign_ckpt_archive(dir.file("a.ckpt"), priv);
+  auto bytes = test::read_file_bytes(dir.file("a.ckpt"));
+  const CkptArchive a = read_ckpt_archive(dir.file("a.ckpt"));
+  const CkptSection& tok = *a.find_section("tokenizer.json");  // stored raw
+  std::string text = a.section_text("tokenizer.json");
+  text[2] = 'X';
+  std::memcpy(bytes.data() + tok.offset, text.data(), text.size());
+  std::string index(reinterpret_cast<const char*>(bytes.data() + a.index_offset), a.index_length);
+  const std::string old_hex = to_hex(tok.sha256), new_hex = to_hex(sha256(std::as_bytes(std::span(text))));
+  index.replace(index.find(old_hex), old_hex.size(), new_hex);
+  std::memcpy(bytes.data() + a.index_offset, index.data(), index.size());
+  auto crc = [](std::span<const std::byte> b) { return static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(b.data()), static_cast<uInt>(b.size()))); };
+  const uint64_t t0 = bytes.size() - kCkptTrailerBytes;
+  const uint32_t icrc = crc(std::span(bytes).subspan(a.index_offset, a.index_length));
+  std::memcpy(bytes.data() + t0 + 24, &icrc, 4);
+  std::memset(bytes.data() + t0 + 28, 0, 4);
+  const uint32_t tcrc = crc(std::span(bytes).subspan(t0, kCkptTrailerBytes));
+  std::memcpy(bytes.data() + t0 + 28, &tcrc, 4);
+  const CkptArchive forged = read_ckpt_archive(MappedFile::from_bytes("forged.ckpt", bytes));
+  EXPECT_TRUE(verify_ckpt_archive(forged, 1).ok());  // every digest agrees with the forged index...
+  const auto c = check_ckpt_signature(forged, pub);
+  EXPECT_TRUE(c.signed_);
+  EXPECT_FALSE(c.valid);  // ...but the signed manifest does not
 }
 
 }  // namespace
