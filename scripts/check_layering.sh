@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Each library is used through its public headers only, and data flows one way:
-#   formats <- quantize <- convert;  formats, quantize <- runtime;  formats <- inspect.
+#   formats <- quantize <- convert;  formats, quantize <- runtime;  formats, quantize <- inspect.
 # A library file (not its cli/) may include its own headers, formats/, and the public headers of the
 # libraries below it; the CLI files (*/cli/*) may include every library's public headers. Tests,
 # benchmarks and samples are exempt (they test internals on purpose).
@@ -9,14 +9,14 @@ cd "$(dirname "$0")/.."
 public_quantize="quantize/quantize.h quantize/bnb_layout.h quantize/bnb4.h quantize/ggml_blocks.h quantize/row_stream.h quantize/quantize_gguf.h quantize/quantize_bnb.h quantize/quant_policy.h"
 public_convert="convert/convert.h convert/merge.h convert/ckpt_archive_convert.h"
 public_runtime="runtime/runtime.h runtime/lora.h runtime/jinja.h runtime/trainer/trainer.h"
-public_inspect="inspect/inspect.h inspect/cli/commands.h"
+public_inspect="inspect/inspect.h inspect/diff.h inspect/cli/commands.h"
 allowed_for() {  # library -> the headers of other libraries it may include
   case $1 in
     formats) echo "" ;;
     quantize) echo "" ;;
     convert) echo "$public_quantize" ;;
     runtime) echo "$public_quantize" ;;
-    inspect) echo "" ;;
+    inspect) echo "$public_quantize" ;;  # diff decodes tensors
     cli) echo "$public_quantize $public_convert $public_runtime $public_inspect" ;;
   esac
 }
