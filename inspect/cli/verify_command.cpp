@@ -3,6 +3,7 @@
 // cores), and the Ed25519 signature over the manifest when there is one (required, and by that key, with
 // --pubkey). Names each corrupt tensor or section; exit 1 when anything fails.
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "formats/ckpt_archive.h"
 #include "formats/ckpt_archive_sign.h"
 #include "formats/error.h"
+#include "formats/file_digests.h"
 #include "formats/parallel.h"
 #include "inspect/cli/commands.h"
 
@@ -22,14 +24,30 @@ void add_verify_command(CLI::App& app) {
   auto paths = std::make_shared<std::vector<std::string>>();
   auto threads = std::make_shared<unsigned>(0);
   auto pubkey = std::make_shared<std::string>();
-  CLI::App* cmd = app.add_subcommand("verify", "Check .ckpt archives: index CRC32, every tensor's and section's SHA-256");
-  cmd->add_option("files", *paths, ".ckpt archives")->required();
+  CLI::App* cmd = app.add_subcommand("verify", "Check .ckpt archives (every tensor's SHA-256, index, signature), or other models against SHA256SUMS / HF cache blob names / LFS pointers");
+  cmd->add_option("files", *paths, ".ckpt archives, model files or directories")->required();
   cmd->add_option("-t,--threads", *threads, "Hashing threads (default: all cores)")->check(CLI::Range(1u, 1024u));
   cmd->add_option("--pubkey", *pubkey, "Require a valid signature by this Ed25519 public key (PEM)");
   cmd->callback([paths, threads, pubkey] {
     size_t bad_files = 0;
     for (const auto& path : *paths) {
       const auto start = std::chrono::steady_clock::now();
+      std::error_code ec;
+      const bool archive = std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) >= 8 && is_ckpt_archive(MappedFile::open(path)->bytes());
+      if (!archive) {  // other formats: against SHA256SUMS, HF cache blob names, LFS pointers
+        size_t bad = 0;
+        const auto checks = check_file_digests(path, bounded_thread_count(*threads));
+        for (const auto& c : checks) {
+          if (c.ok) {
+            fmt::print("{}: OK ({} {})\n", c.file, c.source, c.expected);
+          } else {
+            ++bad;
+            fmt::print("{}: {} ({} says {}{})\n", c.file, c.problem, c.source, c.expected, c.actual.empty() ? "" : ", file is " + c.actual);
+          }
+        }
+        if (bad) ++bad_files;
+        continue;
+      }
       const CkptArchive a = read_ckpt_archive(path);  // trailer, index CRC32, every length: a damaged index stops here
       const CkptVerifyReport r = verify_ckpt_archive(a, bounded_thread_count(*threads));
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -4,11 +4,15 @@
 #include <new>
 
 #include "formats/error.h"
+#include "formats/signal_cleanup.h"
 #include "runtime/trainer/trainer_impl.h"
 
 extern "C" __attribute__((visibility("default"))) void ckpt_trainer_finetune(const ckpt::runtime::FinetuneOptions* options,
                                                                              ckpt::runtime::FinetuneReport* report,
                                                                              ckpt::runtime::PluginError* error) {
+  // The plugin has its own copy of the temporaries registry (its ckpt libraries are private to it):
+  // its handlers must be the ones a signal reaches, or a checkpoint being staged would be left behind.
+  ckpt::install_signal_cleanup();
   try {
     *report = ckpt::runtime::run_finetune(*options);
   } catch (const ckpt::Error& e) {

@@ -75,6 +75,10 @@ case $case_name in
     spec=${case_name#run-}
     family=${spec%%-*} type=${spec#*-}
     prompt="Once upon a time" n=20
+    # Each case builds its model in its own folder: ctest runs the types of one family in parallel, and
+    # a shared folder let one case rewrite tokenizer.json while another read it.
+    work=$work/$case_name
+    rm -rf "$work" && mkdir -p "$work"
     case $family in
       stories)
         need_shared karpathy-stories260K/stories260K.bin
