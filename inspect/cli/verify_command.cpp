@@ -15,6 +15,7 @@
 #include "formats/ckpt_archive_sign.h"
 #include "formats/error.h"
 #include "formats/file_digests.h"
+#include "formats/tensor_manifest.h"
 #include "formats/parallel.h"
 #include "inspect/cli/commands.h"
 
@@ -24,19 +25,37 @@ void add_verify_command(CLI::App& app) {
   auto paths = std::make_shared<std::vector<std::string>>();
   auto threads = std::make_shared<unsigned>(0);
   auto pubkey = std::make_shared<std::string>();
+  auto manifest = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("verify", "Check .ckpt archives (every tensor's SHA-256, index, signature), or other models against SHA256SUMS / HF cache blob names / LFS pointers");
   cmd->add_option("files", *paths, ".ckpt archives, model files or directories")->required();
   cmd->add_option("-t,--threads", *threads, "Hashing threads (default: all cores)")->check(CLI::Range(1u, 1024u));
   cmd->add_option("--pubkey", *pubkey, "Require a valid signature by this Ed25519 public key (PEM)");
-  cmd->callback([paths, threads, pubkey] {
+  cmd->add_option("--manifest", *manifest, "Other formats: the per-tensor manifest `ckpt hash` wrote (default: beside the model, when there)");
+  cmd->callback([paths, threads, pubkey, manifest] {
     size_t bad_files = 0;
     for (const auto& path : *paths) {
       const auto start = std::chrono::steady_clock::now();
       std::error_code ec;
       const bool archive = std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) >= 8 && is_ckpt_archive(MappedFile::open(path)->bytes());
-      if (!archive) {  // other formats: against SHA256SUMS, HF cache blob names, LFS pointers
+      if (!archive) {  // other formats: a tensor manifest, SHA256SUMS, HF cache blob names, LFS pointers
         size_t bad = 0;
-        const auto checks = check_file_digests(path, bounded_thread_count(*threads));
+        bool checked_any = false;
+        const std::string m = manifest->empty() ? default_tensor_manifest_path(path) : *manifest;
+        if (!manifest->empty() || std::filesystem::exists(m, ec)) {
+          const TensorManifestCheck t = check_tensor_manifest(path, m, bounded_thread_count(*threads));
+          for (const auto& n : t.changed) fmt::print("{}: tensor '{}': changed since {} (SHA-256, dtype or shape)\n", path, n, m);
+          for (const auto& n : t.missing) fmt::print("{}: tensor '{}': missing (listed in {})\n", path, n, m);
+          for (const auto& n : t.extra) fmt::print("{}: tensor '{}': not in {}\n", path, n, m);
+          if (t.ok()) fmt::print("{}: OK: {} tensors match {}\n", path, t.checked, m);
+          bad += !t.ok();
+          checked_any = true;
+        }
+        std::vector<FileDigestCheck> checks;
+        try {
+          checks = check_file_digests(path, bounded_thread_count(*threads));
+        } catch (const Error& e) {
+          if (e.code() != ErrorCode::NotFound || !checked_any) throw;
+        }
         for (const auto& c : checks) {
           if (c.ok) {
             fmt::print("{}: OK ({} {})\n", c.file, c.source, c.expected);

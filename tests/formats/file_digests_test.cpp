@@ -6,6 +6,8 @@
 #include <fstream>
 
 #include "formats/file_digests.h"
+#include "formats/safetensors.h"
+#include "formats/tensor_manifest.h"
 #include "tests/support/test_support.h"
 
 namespace ckpt {
@@ -62,6 +64,39 @@ TEST(FileDigests, LfsPointersAreReportedAsNotDownloaded) {
   test::TempDir empty;
   write(empty.path() / "config.json", "{}");
   test::expect_error(ErrorCode::NotFound, [&] { check_file_digests(empty.path().string(), 1); });
+}
+
+}  // namespace
+}  // namespace ckpt
+
+namespace ckpt {
+namespace {
+
+// Per-tensor manifests: a changed byte is pinned to its tensor; renamed tensors show as missing/extra.
+TEST(TensorManifest, NamesTheTensorWhoseBytesChanged) {
+  test::TempDir dir;
+  const auto bytes = std::vector<float>{1, 2, 3, 4};
+  const std::string st = dir.file("m.safetensors");
+  write_safetensors(st, {{"a", DType::F32, {2, 2}, write_bytes_from(std::as_bytes(std::span(bytes)))},
+                         {"b", DType::F32, {4}, write_bytes_from(std::as_bytes(std::span(bytes)))}}, {});
+  const std::string manifest = default_tensor_manifest_path(st);
+  EXPECT_EQ(manifest, st + ".sha256.json");
+  EXPECT_EQ(write_tensor_manifest(st, manifest, 2), 2u);
+  EXPECT_TRUE(check_tensor_manifest(st, manifest, 1).ok());
+  // Flip one byte of b's data (the last 16 bytes of the file).
+  auto raw = test::read_file_bytes(st);
+  raw[raw.size() - 3] ^= std::byte{0x40};
+  test::write_file_bytes(st, raw);
+  const auto c = check_tensor_manifest(st, manifest, 1);
+  const std::string changed = c.changed.size() == 1 ? c.changed[0] : "";
+  const auto info = read_safetensors(st);
+  EXPECT_EQ(changed, info.tensors.back().offset_in_file > info.tensors.front().offset_in_file ? info.tensors.back().name : info.tensors.front().name);
+  write_safetensors(st, {{"c", DType::F32, {4}, write_bytes_from(std::as_bytes(std::span(bytes)))}}, {});
+  const auto r = check_tensor_manifest(st, manifest, 1);
+  EXPECT_EQ(r.extra, std::vector<std::string>{"c"});
+  EXPECT_EQ(r.missing.size(), 2u);
+  test::write_file_bytes(manifest, test::as_bytes(std::string("{\"format\": \"other\"}")));
+  test::expect_error(ErrorCode::BadJson, [&] { check_tensor_manifest(st, manifest, 1); });
 }
 
 }  // namespace
