@@ -72,7 +72,8 @@ TensorManifestCheck check_tensor_manifest(const std::string& model, const std::s
                       e.contains("shape") && e["shape"] == nlohmann::ordered_json(t.shape);
     if (!same) c.changed.push_back(t.name);
   }
-  for (const auto& [name, _] : j["tensors"].items()) {
+  for (const auto& item : j["tensors"].items()) {
+    const std::string name = item.key();  // (clang 14 cannot capture a structured binding)
     if (!src.find(name) && std::none_of(src.all_tensors.begin(), src.all_tensors.end(), [&](const SourceTensor& t) { return t.name == name; })) {
       c.missing.push_back(name);
     }
