@@ -3,7 +3,6 @@
 // and the files and metadata around it, so going back gives the same tensor bytes.
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -34,15 +33,6 @@ std::vector<std::byte> text_bytes(const std::string& s) {
 }
 
 }  // namespace
-
-bool is_ckpt_archive_path(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return false;
-  std::ifstream in(path, std::ios::binary);
-  char head[8] = {};
-  in.read(head, 8);
-  return in.gcount() == 8 && is_ckpt_archive(std::as_bytes(std::span(head)));
-}
 
 namespace {
 

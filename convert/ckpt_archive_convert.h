@@ -7,7 +7,6 @@
 
 namespace ckpt {
 
-bool is_ckpt_archive_path(const std::string& path);  // a regular file starting with the archive magic
 // Any model ckpt reads -> OUTPUT.ckpt: stored tensors as they are, side files, GGUF metadata, provenance.
 ConvertReport convert_to_archive(const ConvertOptions& options);
 // OUTPUT from an archive: --to hf (safetensors dtypes) or GGUF (archives made from a GGUF).

@@ -1,6 +1,7 @@
 // Dispatch by input kind, and the shared GGUF writing step (single file or split set).
 #include "convert/convert.h"
 #include "convert/ckpt_archive_convert.h"
+#include "formats/ckpt_archive.h"
 
 #include <chrono>
 #include <filesystem>

@@ -84,6 +84,8 @@ struct CkptArchive {
 };
 
 bool is_ckpt_archive(std::span<const std::byte> head);  // the lead page's magic
+// A regular file that starts with that magic (reads 8 bytes; false for directories and short files).
+bool is_ckpt_archive_path(const std::string& path);
 CkptArchive read_ckpt_archive(std::shared_ptr<const MappedFile> file);
 CkptArchive read_ckpt_archive(const std::string& path);
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -55,6 +57,15 @@ bool CkptSection::known_kind() const {
 }
 
 bool is_ckpt_archive(std::span<const std::byte> head) { return head.size() >= 8 && std::memcmp(head.data(), kLeadMagic, 8) == 0; }
+
+bool is_ckpt_archive_path(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char head[8] = {};
+  in.read(head, 8);
+  return in.gcount() == 8 && is_ckpt_archive(std::as_bytes(std::span(head)));
+}
 
 const CkptTensor* CkptArchive::find_tensor(std::string_view name) const {
   for (const auto& t : tensors) {

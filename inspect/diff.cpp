@@ -38,8 +38,7 @@ struct Side {
 Side open_side(const std::string& path, unsigned threads) {
   Side s;
   s.path = path;
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec) && is_ckpt_archive(MappedFile::open(path)->bytes().first(std::min<size_t>(8, std::filesystem::file_size(path))))) {
+  if (is_ckpt_archive_path(path)) {
     auto a = std::make_shared<CkptArchive>(read_ckpt_archive(path));
     s.keep = a;
     s.gguf_names = a->origin == "gguf";

@@ -69,7 +69,7 @@ InspectReport inspect_path(const std::string& path, const InspectOptions& option
       break;
     }
     case FileKind::Unknown:
-      if (std::filesystem::is_regular_file(path) && is_ckpt_archive(MappedFile::open(path)->bytes())) {
+      if (is_ckpt_archive_path(path)) {
         inspect_archive(path, report);
         break;
       }

@@ -35,12 +35,11 @@ void add_verify_command(CLI::App& app) {
     size_t bad_files = 0;
     for (const auto& path : *paths) {
       const auto start = std::chrono::steady_clock::now();
-      std::error_code ec;
-      const bool archive = std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) >= 8 && is_ckpt_archive(MappedFile::open(path)->bytes());
-      if (!archive) {  // other formats: a tensor manifest, SHA256SUMS, HF cache blob names, LFS pointers
+      if (!is_ckpt_archive_path(path)) {  // other formats: a tensor manifest, SHA256SUMS, HF cache blob names, LFS pointers
         size_t bad = 0;
         bool checked_any = false;
         const std::string m = manifest->empty() ? default_tensor_manifest_path(path) : *manifest;
+        std::error_code ec;
         if (!manifest->empty() || std::filesystem::exists(m, ec)) {
           const TensorManifestCheck t = check_tensor_manifest(path, m, bounded_thread_count(*threads));
           for (const auto& n : t.changed) fmt::print("{}: tensor '{}': changed since {} (SHA-256, dtype or shape)\n", path, n, m);
