@@ -89,7 +89,14 @@ std::vector<FileDigestCheck> check_file_digests(const std::string& path, unsigne
         c.problem = "missing";
         continue;
       }
-      const auto m = MappedFile::open(c.file);
+      // A worker thread must not throw (std::terminate): an unreadable file is a finding, not a crash.
+      std::shared_ptr<const MappedFile> m;
+      try {
+        m = MappedFile::open(c.file);
+      } catch (const Error& err) {
+        c.problem = "cannot be read: " + err.detail();
+        continue;
+      }
       if (m->size() <= 1024 && parse_lfs_pointer(m->bytes())) {
         c.problem = "LFS pointer: not downloaded (git lfs pull)";
         continue;

@@ -31,6 +31,12 @@ TEST(FileDigests, Sha256SumsFindsTheChangedAndTheMissingFile) {
   checks = check_file_digests(dir.path().string(), 1);
   EXPECT_FALSE(checks[0].ok);
   EXPECT_EQ(checks[0].problem, "SHA-256 mismatch");
+  // An entry that cannot be read (here a directory) is reported, not a crash of the hashing thread.
+  fs::create_directories(dir.path() / "shard.bin");
+  write(dir.path() / "SHA256SUMS", kAbc + "  shard.bin\n");
+  checks = check_file_digests(dir.path().string(), 2);
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0].problem.rfind("cannot be read", 0), 0u) << checks[0].problem;
   write(dir.path() / "SHA256SUMS", kAbc + "  ../outside\n");
   test::expect_error(ErrorCode::BadPath, [&] { check_file_digests(dir.path().string(), 1); });
   write(dir.path() / "SHA256SUMS", "not a sum line\n");
