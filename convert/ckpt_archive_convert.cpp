@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/ckpt_archive_convert.h"
+#include "convert/convert_internal.h"
 #include "formats/byte_sink.h"
 #include "formats/ckpt_archive.h"
 #include "formats/error.h"
@@ -104,8 +105,12 @@ ConvertReport convert_to_archive(const ConvertOptions& options) {
     const auto m = MappedFile::open(w);
     files.push_back({{"name", fs::path(w).filename().string()}, {"bytes", m->size()}, {"sha256", to_hex(sha256(m->bytes()))}});
   }
+  // The source's own name (a model directory's name is what llama.cpp writes as general.name).
+  fs::path source_path(options.input);
+  if (source_path.filename().empty()) source_path = source_path.parent_path();
+  const std::string source_name = src.model_name.empty() ? fs::absolute(source_path).lexically_normal().filename().string() : src.model_name;
   const nlohmann::ordered_json provenance = {{"tool", "ckpt"},          {"tool_version", CKPT_ARCHIVE_TOOL_VERSION},
-                                             {"source_kind", report.architecture}, {"source_format", src.format},
+                                             {"source_kind", report.architecture}, {"source_name", source_name}, {"source_format", src.format},
                                              {"source_files", files},   {"options", {{"command", "convert"}}}};
   sections.push_back({"provenance", "provenance", text_bytes(provenance.dump(2)), true});
   if (options.dry_run) return report;
@@ -119,6 +124,9 @@ ConvertReport convert_to_archive(const ConvertOptions& options) {
 ConvertReport convert_from_archive(const ConvertOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const CkptArchive a = read_ckpt_archive(options.input);
+  // An archive of an HF checkpoint goes to GGUF as that checkpoint would (names mapped, Q/K permuted,
+  // tokenizer converted), in one step.
+  if (options.to == "gguf" && !a.find_section("gguf-metadata")) return convert_hf_to_gguf(options);
   ConvertReport report;
   report.architecture = a.origin;
   RewritePlan plan;
@@ -130,10 +138,6 @@ ConvertReport convert_from_archive(const ConvertOptions& options) {
   if (options.dry_run) return report;
   if (options.to == "gguf") {
     const CkptSection* meta = a.find_section("gguf-metadata");
-    if (!meta) {
-      throw Error(ErrorCode::Unsupported, options.input, Error::kNoOffset, "gguf-metadata",
-                  "this archive came from a '" + a.origin + "' model: extract it with --to hf, then convert that directory to GGUF");
-    }
     const auto bytes = a.section_bytes(*meta);
     const GgufFile g = read_gguf(MappedFile::from_bytes(options.input + ":gguf-metadata", bytes));
     plan.gguf_kvs = g.kvs;

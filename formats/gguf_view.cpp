@@ -1,5 +1,7 @@
 #include "formats/gguf_view.h"
 
+#include "formats/ckpt_archive.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <unordered_map>
@@ -20,6 +22,16 @@ std::vector<uint64_t> gguf_dims_after(const SourceTensor& source, TensorOp op) {
 }
 
 HfModel open_hf_model(const std::string& dir) {
+  if (is_ckpt_archive_path(dir)) {
+    ModelSource source = open_model_source(dir);
+    if (source.kind != SourceKind::HfCheckpoint || !source.config_path) {
+      throw Error(ErrorCode::Unsupported, dir, Error::kNoOffset, "origin",
+                  "this archive holds a " + std::string(source_kind_name(source.kind)) + (source.config_path ? "" : " without config.json") +
+                      ", not an HF checkpoint");
+    }
+    JsonFile config = JsonFile::read(*source.config_path);
+    return {std::move(source), std::move(config)};
+  }
   const fs::path config = fs::path(dir) / "config.json";
   std::error_code ec;
   if (fs::exists(fs::path(dir) / "adapter_config.json", ec)) {
@@ -142,7 +154,9 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
   auto& kvs = view.kvs;
   kvs.push_back({"general.architecture", {arch->gguf_arch}, 0});
   kvs.push_back({"general.type", {std::string("model")}, 0});
-  const std::string name = !model_name.empty() ? model_name : fs::path(fs::absolute(source.dir)).filename().string();
+  const std::string name = !model_name.empty()          ? model_name
+                           : !source.model_name.empty() ? source.model_name
+                                                        : fs::path(fs::absolute(source.dir)).filename().string();
   kvs.push_back({"general.name", {name}, 0});
   ArchHparams h = with_json_errors(config.path(), "config.json", [&] { return arch->write_hparams(config, kvs); });
   // Gemma 3 without tokenizer.model: tokenizer.json decides how many embedding rows are real (the rest

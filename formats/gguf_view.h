@@ -17,7 +17,8 @@
 
 namespace ckpt {
 
-// An HF checkpoint directory with its config.json. Adapters are refused (they are not models).
+// An HF checkpoint directory with its config.json (or a .ckpt archive made from one). Adapters are
+// refused (they are not models).
 // bitsandbytes families stay raw: callers that read values fold them (quantize's fold_bnb_weights).
 struct HfModel {
   ModelSource source;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "formats/ckpt_archive_source.h"
 #include "formats/detect.h"
 #include "formats/fp8_fold.h"
 #include "formats/json_header.h"
@@ -403,7 +404,7 @@ ModelSource open_model_source(const std::string& path) {
   if (S_ISDIR(st.st_mode)) {
     out = fs::exists(fs::path(path) / "adapter_config.json") ? open_peft_adapter(path) : open_hf_directory(path);
   } else {
-    out = open_file(path);
+    out = is_ckpt_archive_path(path) ? open_archive_source(path) : open_file(path);
     if (out.gguf) add_gguf_adapter_info(out);
   }
   out.tensors = out.all_tensors;

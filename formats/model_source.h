@@ -10,6 +10,7 @@
 //   GGUF             a single file or a split set (from any shard); general.type "adapter" -> GgufAdapter
 //   llama2.c         run.c's model.bin (header + f32 arrays)
 //   PEFT adapter     a directory with adapter_config.json + adapter_model.safetensors / adapter_model.bin
+//   .ckpt archive    the model it holds, read in place (formats/ckpt_archive_source.h)
 //
 // Adapters are recognised as adapters (never as a checkpoint), with r, lora_alpha and the scale
 // PEFT applies.
@@ -102,6 +103,12 @@ struct ModelSource {
   std::optional<GgufSet> gguf;            // GGUF inputs: the parsed set (metadata, offsets)
   std::optional<AdapterInfo> adapter;     // PEFT / GGUF LoRA adapters
   std::vector<std::pair<std::string, uint64_t>> llama2c_header;  // llama2.c: the seven header fields
+  // general.name when the user gives none; empty: the directory's name. Archives set their stem, since
+  // their side files sit in a temporary directory whose name means nothing.
+  std::string model_name;
+  // .ckpt archives: the parsed index and the temporary directory holding the unpacked side files
+  // (removed when the last copy of this source goes).
+  std::shared_ptr<const void> keep_alive;
 
   const SourceTensor* find(std::string_view name) const;
   // Lookup over all_tensors (bitsandbytes decoding needs the companions).

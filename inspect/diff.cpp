@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include "formats/architecture.h"
-#include "formats/ckpt_archive.h"
 #include "formats/error.h"
 #include "formats/hf_config.h"
 #include "formats/model_source.h"
@@ -38,27 +37,6 @@ struct Side {
 Side open_side(const std::string& path, unsigned threads) {
   Side s;
   s.path = path;
-  if (is_ckpt_archive_path(path)) {
-    auto a = std::make_shared<CkptArchive>(read_ckpt_archive(path));
-    s.keep = a;
-    s.gguf_names = a->origin == "gguf";
-    if (const std::string cfg = a->section_text("config.json"); !cfg.empty()) {
-      auto j = nlohmann::ordered_json::parse(cfg, nullptr, false);
-      if (!j.is_discarded()) s.config = std::move(j);
-    }
-    for (const auto& t : a->tensors) {
-      Entry e{t.name, t.dtype, t.shape, {}, t.data};
-      if (can_dequantize_from(t.dtype) || t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16) {
-        e.values = [&t] {
-          std::vector<float> v(t.length / dtype_info(t.dtype).block_bytes * dtype_info(t.dtype).block_elems);
-          decode_to_f32(t.dtype, t.data, v);
-          return v;
-        };
-      }
-      s.entries.push_back(std::move(e));
-    }
-    return s;
-  }
   auto src = std::make_shared<ModelSource>(open_model_source(path));
   s.keep = src;
   s.gguf_names = src->kind == SourceKind::Gguf;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "formats/byte_sink.h"
+#include "formats/ckpt_archive.h"
 #include "formats/gguf_split.h"
 #include "formats/model_source.h"
 #include "formats/output_guard.h"
@@ -72,6 +73,19 @@ void write_quantized(const Job& job, unsigned threads, bool stats, ByteSink& sin
 
 }  // namespace
 
+namespace {
+// A GGUF file, a split set, or a .ckpt archive made from a GGUF (its tensors read in place).
+std::shared_ptr<const GgufSet> open_gguf_input(const std::string& path) {
+  if (!is_ckpt_archive_path(path)) return std::make_shared<GgufSet>(open_gguf_set(path));
+  auto source = std::make_shared<ModelSource>(open_model_source(path));
+  if (source->kind != SourceKind::Gguf) {
+    throw Error(ErrorCode::Unsupported, path, Error::kNoOffset, "origin",
+                "this archive holds an HF checkpoint; quantize it while converting: ckpt convert " + path + " --outtype TYPE -o OUT.gguf");
+  }
+  return std::shared_ptr<const GgufSet>(source, &*source->gguf);
+}
+}  // namespace
+
 QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const auto type = find_gguf_quant_type(o.type);
@@ -81,7 +95,8 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
     throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--type", "'" + o.type + "' is not one of " + names + " (or nf4, nf4-dq, fp4, fp4-dq for HF directories)");
   }
   check_output_path(o.output, {o.input}, /*output_is_directory=*/false);
-  const GgufSet set = open_gguf_set(o.input);
+  const std::shared_ptr<const GgufSet> input = open_gguf_input(o.input);
+  const GgufSet& set = *input;
   const GgufFile& main = set.main();
   refuse_gguf_adapter(main, "quantize");
   if (set.shards.size() > 1) {  // the other shards of a split input are inputs too

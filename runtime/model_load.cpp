@@ -1,4 +1,5 @@
 // load_model: picks the loader by what the path is.
+#include "formats/ckpt_archive.h"
 #include "formats/detect.h"
 #include "formats/error.h"
 #include "formats/gguf_split.h"
@@ -20,8 +21,9 @@ Weight weight_view(std::string name, DType dtype, const std::vector<uint64_t>& n
   return w;
 }
 
-Model load_gguf_model(const std::string& path) {
-  auto set = std::make_shared<GgufSet>(open_gguf_set(path));
+Model load_gguf_model(const std::string& path) { return load_gguf_set(std::make_shared<GgufSet>(open_gguf_set(path)), path); }
+
+Model load_gguf_set(std::shared_ptr<const GgufSet> set, const std::string& path) {
   Model model;
   model.path = path;
   model.keep_alive.push_back(set);
@@ -42,7 +44,20 @@ Model load_gguf_model(const std::string& path) {
   return model;
 }
 
+// A .ckpt archive runs as the model it was made from, its tensors read in place.
+Model load_archive_model(const std::string& path) {
+  if (read_ckpt_archive(path).origin != "gguf") return load_hf_model(path);  // open_hf_model names what else it may hold
+  auto source = std::make_shared<ModelSource>(open_model_source(path));
+  if (source->kind != SourceKind::Gguf) {
+    throw Error(ErrorCode::Unsupported, path, Error::kNoOffset, "origin",
+                "this archive holds a bare " + std::string(source_kind_name(source->kind)) + " file without config: nothing ckpt can run");
+  }
+  Model model = load_gguf_set(std::shared_ptr<const GgufSet>(source, &*source->gguf), path);
+  return model;
+}
+
 Model load_model(const std::string& path) {
+  if (is_ckpt_archive_path(path)) return load_archive_model(path);
   switch (detect_file_kind(path)) {
     case FileKind::HfDirectory: return load_hf_model(path);
     case FileKind::Gguf: return load_gguf_model(path);

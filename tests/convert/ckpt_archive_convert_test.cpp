@@ -4,13 +4,17 @@
 // bytes every time; archive -> archive is the identity.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "convert/ckpt_archive_convert.h"
 #include "convert/convert.h"
 #include "formats/ckpt_archive.h"
 #include "formats/gguf.h"
+#include "formats/model_source.h"
 #include "quantize/quantize_bnb.h"
+#include "quantize/quantize_gguf.h"
 #include "tests/support/test_support.h"
 
 namespace ckpt {
@@ -73,9 +77,6 @@ TEST(CkptArchiveConvert, GgufToArchiveToGgufKeepsBlockTypesAndMetadata) {
     EXPECT_EQ(a.kvs[i].key, b.kvs[i].key);
     EXPECT_TRUE(a.kvs[i].value == b.kvs[i].value) << a.kvs[i].key;
   }
-  // An HF-made archive has no GGUF metadata: the refusal says what to do instead.
-  run(kSample, dir.file("s.ckpt"));
-  test::expect_error(ErrorCode::Unsupported, [&] { run(dir.file("s.ckpt"), dir.file("x.gguf")); });
   // Block types have no safetensors form.
   test::expect_error(ErrorCode::Unsupported, [&] { run(dir.file("q.ckpt"), dir.file("x-hf"), "hf"); });
 }
@@ -93,6 +94,58 @@ TEST(CkptArchiveConvert, BitsandbytesNf4DqSurvivesTheRoundTrip) {
   const CkptArchive a = read_ckpt_archive(dir.file("nf4.ckpt"));
   EXPECT_NE(a.find_tensor("model.layers.0.self_attn.q_proj.weight.nested_absmax"), nullptr);  // the double-quant state, stored as is
   EXPECT_TRUE(verify_ckpt_archive(a, 2).ok());
+}
+
+// An archive is a model source like any other: an HF-made archive converts to the GGUF its directory
+// gives (one step, any --outtype), a GGUF-made one quantizes to the bytes its GGUF quantizes to, and
+// bitsandbytes quantization of an HF-made archive writes the directory the original gives. The side
+// files unpacked for the HF path are gone once the source is.
+TEST(CkptArchiveConvert, ArchivesAreModelSourcesForEveryCommand) {
+  test::TempDir dir;
+  run(kSample, dir.file("s.ckpt"));
+  for (const std::string outtype : {"", "q8_0", "f16"}) {
+    SCOPED_TRACE(outtype);
+    std::filesystem::remove(dir.file("direct.gguf"));
+    std::filesystem::remove(dir.file("via.gguf"));
+    run(kSample, dir.file("direct.gguf"), "gguf", outtype);
+    run(dir.file("s.ckpt"), dir.file("via.gguf"), "gguf", outtype);
+    EXPECT_EQ(test::read_file_bytes(dir.file("via.gguf")), test::read_file_bytes(dir.file("direct.gguf")));  // general.name included
+  }
+  run(kSample, dir.file("f32.gguf"), "gguf", "f32");
+  run(dir.file("f32.gguf"), dir.file("g.ckpt"));
+  QuantizeOptions q;
+  q.type = "Q4_K_M";
+  q.input = dir.file("f32.gguf");
+  q.output = dir.file("q-direct.gguf");
+  quantize_gguf_file(q);
+  q.input = dir.file("g.ckpt");
+  q.output = dir.file("q-via.gguf");
+  quantize_gguf_file(q);
+  EXPECT_EQ(test::read_file_bytes(dir.file("q-via.gguf")), test::read_file_bytes(dir.file("q-direct.gguf")));
+  q.input = dir.file("s.ckpt");
+  q.output = dir.file("refused.gguf");
+  test::expect_error(ErrorCode::Unsupported, [&] { quantize_gguf_file(q); });  // says: convert --outtype
+  QuantizeOptions b;
+  b.input = kSample;
+  b.output = dir.file("nf4-direct");
+  quantize_hf_to_bnb(b, *parse_bnb_type("nf4-dq"));
+  b.input = dir.file("s.ckpt");
+  b.output = dir.file("nf4-via");
+  quantize_hf_to_bnb(b, *parse_bnb_type("nf4-dq"));
+  for (const char* f : {"model.safetensors", "config.json", "tokenizer.json"}) {
+    EXPECT_EQ(test::read_file_bytes(dir.file("nf4-via") + "/" + f), test::read_file_bytes(dir.file("nf4-direct") + "/" + f)) << f;
+  }
+  std::string unpacked;
+  {
+    const ModelSource src = open_model_source(dir.file("s.ckpt"));
+    EXPECT_EQ(src.kind, SourceKind::HfCheckpoint);
+    ASSERT_TRUE(src.config_path);
+    unpacked = src.dir;
+    EXPECT_TRUE(std::filesystem::exists(*src.config_path));
+    EXPECT_EQ(test::read_file_bytes(*src.config_path), test::read_file_bytes(kSample + "/config.json"));
+    EXPECT_EQ(src.all_tensors.size(), read_ckpt_archive(dir.file("s.ckpt")).tensors.size());
+  }
+  EXPECT_FALSE(std::filesystem::exists(unpacked)) << unpacked;
 }
 
 }  // namespace

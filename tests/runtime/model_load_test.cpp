@@ -1,5 +1,7 @@
 // Loading: an HF directory read in place (unpermuted Q/K, neox rope) must give the logits of its
 // GGUF conversion (permuted Q/K, normal rope); inconsistent files fail with the field named.
+#include <filesystem>
+
 #include "convert/convert.h"
 #include "quantize/quantize_bnb.h"
 #include "runtime/runtime.h"
@@ -93,6 +95,55 @@ TEST(HostileModel, InconsistentFilesFailWithTheFieldNamed) {
     const Error e = test::expect_error(c.code, [&] { load_model(dir.file("m.gguf")); });
     EXPECT_EQ(e.field(), c.field) << e.what();
     EXPECT_NE(e.file().find("m.gguf"), std::string::npos) << e.what();
+  }
+}
+
+// A .ckpt archive runs as the model it was made from: the same logits to the last bit (the same
+// stored bytes through the same kernels), and its matrices are read where the archive maps them
+// (every tensor sits on a 4096-byte boundary of the file, so each weight pointer is page-aligned;
+// the GGUF and safetensors sources are not).
+TEST(ArchiveModel, RunsInPlaceWithTheLogitsOfItsSource) {
+  test::TempDir dir;
+  const std::string sample = std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama";
+  ConvertOptions q8;
+  q8.input = sample;
+  q8.output = dir.file("q8.gguf");
+  q8.outtype = "q8_0";
+  convert(q8);
+  QuantizeOptions nf4;
+  nf4.input = sample;
+  nf4.output = dir.file("nf4");
+  nf4.type = "nf4-dq";
+  quantize_hf_to_bnb(nf4, *parse_bnb_type("nf4-dq"));
+  const std::vector<int32_t> tokens = {1, 300, 20, 7, 411, 95, 3, 250, 17, 42};
+  for (const std::string source : {sample, dir.file("q8.gguf"), dir.file("nf4")}) {
+    SCOPED_TRACE(source);
+    const std::string archive = dir.file("m.ckpt");
+    std::filesystem::remove(archive);
+    ConvertOptions to;
+    to.input = source;
+    to.output = archive;
+    to.to = "ckpt";
+    convert(to);
+    const Model original = load_model(source), in_archive = load_model(archive);
+    Forward a(original, 64, 1, KvType::F32), b(in_archive, 64, 1, KvType::F32);
+    const AgreementReport r = check_agreement(a, b, tokens);
+    EXPECT_EQ(r.max_abs_diff, 0.0);
+    EXPECT_EQ(r.top1_agreement, 1.0);
+    if (source.ends_with("nf4")) continue;  // 4-bit codes are viewed, their absmax dequantized at load
+    size_t matrices = 0, aligned_in_source = 0;
+    for (size_t l = 0; l < in_archive.layers.size(); ++l) {
+      const Layer& x = in_archive.layers[l];
+      const Layer& y = original.layers[l];
+      for (auto [w, o] : {std::pair{&x.wq, &y.wq}, {&x.wk, &y.wk}, {&x.wv, &y.wv}, {&x.wo, &y.wo}, {&x.w_gate, &y.w_gate}, {&x.w_up, &y.w_up}, {&x.w_down, &y.w_down}}) {
+        if (!w->present()) continue;
+        ++matrices;
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(w->data) % 4096, 0u) << w->name;
+        aligned_in_source += reinterpret_cast<uintptr_t>(o->data) % 4096 == 0;
+      }
+    }
+    EXPECT_EQ(matrices, 7 * in_archive.layers.size());
+    EXPECT_LT(aligned_in_source, matrices);  // the check could fail: the source's own layout is not page-aligned
   }
 }
 

@@ -1,0 +1,125 @@
+#include "formats/ckpt_archive_source.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/byte_sink.h"
+#include "formats/error.h"
+#include "formats/gguf.h"
+#include "formats/signal_cleanup.h"
+
+namespace ckpt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string unpack_destination() {
+  const char* tmp = std::getenv("TMPDIR");
+  return (fs::path(tmp && *tmp ? tmp : "/tmp") / "ckpt-archive").string();
+}
+
+bool plain_file_name(const std::string& name) { return !name.empty() && name.find('/') == std::string::npos && name != "." && name != ".."; }
+
+// The GGUF the archive was made from: its metadata section's KVs, its tensors where the archive holds them.
+GgufSet gguf_view_of(const CkptArchive& a, const std::string& path) {
+  const CkptSection* meta = a.find_section("gguf-metadata");
+  if (!meta) throw Error(ErrorCode::NotFound, path, a.index_offset, "gguf-metadata", "an archive of origin 'gguf' without its GGUF metadata section");
+  const GgufFile header = read_gguf(MappedFile::from_bytes(path + ":gguf-metadata", a.section_bytes(*meta)));
+  GgufSet set;
+  GgufFile g;
+  g.file = a.file;
+  g.version = header.version;
+  g.kvs = header.kvs;
+  g.data_offset = 0;  // offsets below are the archive's own
+  g.alignment = static_cast<uint32_t>(kCkptAlignment);
+  for (const auto& t : a.tensors) {
+    GgufTensorInfo info;
+    info.name = t.name;
+    info.ne.assign(t.shape.rbegin(), t.shape.rend());
+    info.dtype = t.dtype;
+    info.offset_in_data = t.offset;
+    info.n_bytes = t.length;
+    info.info_offset_in_file = a.index_offset;
+    g.tensors.push_back(std::move(info));
+  }
+  set.shards.push_back(std::move(g));
+  for (const auto& info : set.shards.front().tensors) set.tensors.push_back({&set.shards.front(), &info});
+  return set;
+}
+
+}  // namespace
+
+ArchiveUnpackDir::ArchiveUnpackDir() {
+  const std::string destination = unpack_destination();
+  remove_stale_temporaries(destination);
+  path_ = temporary_prefix(destination, true) + std::to_string(::getpid()) + "-XXXXXX";
+  if (!::mkdtemp(path_.data())) {
+    throw Error(ErrorCode::Io, fs::path(destination).parent_path().string(), Error::kNoOffset, "TMPDIR",
+                std::string("cannot create a directory for the archive's side files: ") + std::strerror(errno));
+  }
+  slot_ = register_temporary(path_, TempKind::Directory);
+}
+
+ArchiveUnpackDir::~ArchiveUnpackDir() {
+  unregister_temporary(slot_);
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string ArchiveUnpackDir::write(const std::string& name, std::span<const std::byte> bytes, const std::string& archive) const {
+  if (!plain_file_name(name)) throw Error(ErrorCode::BadPath, archive, Error::kNoOffset, "section '" + name + "'", "a file section's name must be a plain file name");
+  const std::string out = (fs::path(path_) / name).string();
+  write_text_file(out, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  return out;
+}
+
+ModelSource open_archive_source(const std::string& path) {
+  auto archive = std::make_shared<CkptArchive>(read_ckpt_archive(path));
+  const CkptArchive& a = *archive;
+  ModelSource out;
+  out.path = path;
+  out.weight_files = {path};
+  out.model_name = fs::path(path).stem().string();
+  if (const std::string provenance = a.section_text("provenance"); !provenance.empty()) {
+    const auto j = nlohmann::json::parse(provenance, nullptr, false);
+    if (j.is_object() && j.contains("source_name") && j["source_name"].is_string() && !j["source_name"].get<std::string>().empty()) {
+      out.model_name = j["source_name"].get<std::string>();
+    }
+  }
+  out.format = "ckpt archive v" + std::to_string(a.major) + "." + std::to_string(a.minor) + " (from " + a.origin + ")";
+  if (a.origin == "gguf") {
+    out.kind = SourceKind::Gguf;
+    out.dir = fs::path(path).parent_path().string();
+    out.gguf = gguf_view_of(a, path);
+    out.keep_alive = archive;
+  } else if (a.origin == "hf-checkpoint" || a.origin == "safetensors" || a.origin == "torch-bin") {
+    out.kind = a.origin == "hf-checkpoint" ? SourceKind::HfCheckpoint : a.origin == "safetensors" ? SourceKind::Safetensors : SourceKind::TorchBin;
+    auto dir = std::make_shared<ArchiveUnpackDir>();
+    out.dir = dir->path();
+    for (const auto& s : a.sections) {
+      if (s.kind != "file") continue;
+      const std::string written = dir->write(s.name, a.section_bytes(s), path);
+      if (s.name == "config.json") {
+        out.config_path = written;
+      } else {
+        out.side_files.push_back(written);
+      }
+    }
+    out.keep_alive = std::make_shared<std::pair<std::shared_ptr<CkptArchive>, std::shared_ptr<ArchiveUnpackDir>>>(archive, dir);
+  } else {
+    throw Error(ErrorCode::Unsupported, path, a.index_offset, "origin",
+                "an archive made from a '" + a.origin + "' file holds no model ckpt can open directly; convert the original again");
+  }
+  for (const auto& t : a.tensors) out.all_tensors.push_back({t.name, t.dtype, t.shape, t.data, a.file, {}, t.dtype, ""});
+  return out;
+}
+
+}  // namespace ckpt
