@@ -98,6 +98,9 @@ ConvertReport convert_to_archive(const ConvertOptions& options) {
     BufferSink sink("gguf-metadata");
     write_gguf(sink, kvs, {});
     sections.push_back({"gguf-metadata", "gguf-metadata", sink.take(), true});
+    nlohmann::ordered_json order = nlohmann::ordered_json::array();
+    for (const auto& t : src.all_tensors) order.push_back(t.name);
+    sections.push_back({"tensor-order", "tensor-order", text_bytes(order.dump()), true});
   }
   // Where the weights came from (names, sizes and digests of the files read; no paths or times, so the
   // same input gives the same archive).
@@ -130,7 +133,8 @@ ConvertReport convert_from_archive(const ConvertOptions& options) {
   ConvertReport report;
   report.architecture = a.origin;
   RewritePlan plan;
-  for (const auto& t : a.tensors) {
+  for (const CkptTensor* p : a.tensors_in_source_order()) {
+    const CkptTensor& t = *p;
     plan.tensors.push_back({t.name, t.dtype, t.shape, write_bytes_from(t.data)});
     report.tensors.push_back({t.name, t.name, std::string(dtype_name(t.dtype)), t.shape});
     report.bytes_in += t.length;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "convert/merge_plan.h"
+#include "formats/ckpt_archive_adapters.h"
 #include "formats/permute.h"
 #include "quantize/bnb_layout.h"
 
@@ -132,7 +133,7 @@ MergeInputs open_merge_inputs(const MergeOptions& o) {
     if (!std::isfinite(spec.weight)) {
       throw Error(ErrorCode::InvalidArgument, spec.path, Error::kNoOffset, "adapter weight", "must be a finite number");
     }
-    in.adapters.push_back(open_lora_adapter(spec.path));
+    in.adapters.push_back(open_lora_adapter_for_base(o.base, spec.path));
     in.weights.push_back(spec.weight);
   }
   return in;

@@ -21,7 +21,8 @@
 //   authenticates metadata as well as weights. The index sits at the end so that adding an adapter
 //   rewrites only the new section, the index and the trailer, never tensor data.
 // Section kinds: "file" (a side file, named as on disk), "gguf-metadata" (a GGUF with the source's KVs
-// and no tensors), "safetensors-metadata" (JSON object of the __metadata__), "provenance" (JSON),
+// and no tensors), "tensor-order" (JSON array: the source file's tensor order, for GGUF sources),
+// "safetensors-metadata" (JSON object of the __metadata__), "provenance" (JSON),
 // "adapter" (a PEFT adapter: JSON with config, base binding and tensors stored as sections
 // "adapter/NAME/..."). Unknown kinds are kept and reported, not fatal; a newer major version is refused.
 //
@@ -81,6 +82,9 @@ struct CkptArchive {
   // Decoded bytes of a section, its SHA-256 checked. Throws Error(BadChecksum / Truncated / TooLarge).
   std::vector<std::byte> section_bytes(const CkptSection& section) const;
   std::string section_text(std::string_view name) const;  // "" when absent
+  // The tensors in the order of the file they came from (the "tensor-order" section, when it lists
+  // exactly these names; otherwise the archive's canonical order), so a GGUF comes back as it was.
+  std::vector<const CkptTensor*> tensors_in_source_order() const;
 };
 
 bool is_ckpt_archive(std::span<const std::byte> head);  // the lead page's magic
@@ -106,6 +110,15 @@ struct CkptInputSection {
 // Tensors are put in canonical order; the result depends only on the inputs.
 void write_ckpt_archive(const std::string& path, const std::string& origin, std::vector<CkptInputTensor> tensors,
                         std::vector<CkptInputSection> sections, unsigned threads);
+
+// Adds and removes sections (adapters) without touching tensor data: the tensors, and every section
+// before the first one removed, keep their bytes and offsets (copied in the kernel); the sections
+// after it move up, `add` goes at the end, and a new index and trailer follow. The result goes to
+// `output` (== `path` to update in place, atomically); a signature is not carried over, since the
+// manifest it signed has changed. Throws Error(NotFound) for a section to remove that is not there,
+// Error(DuplicateName) for one to add that is.
+void update_ckpt_archive(const std::string& path, const std::string& output, std::vector<CkptInputSection> add,
+                         const std::vector<std::string>& remove);
 
 // Canonical order: digit runs compare as numbers, everything else bytewise.
 bool ckpt_name_less(std::string_view a, std::string_view b);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "formats/checked_math.h"
 #include "formats/ckpt_archive.h"
 #include "formats/error.h"
+#include "formats/parallel.h"
 
 namespace ckpt {
 
@@ -52,8 +54,8 @@ std::optional<uint64_t> tensor_bytes(DType t, const std::vector<uint64_t>& shape
 uint32_t ckpt_crc32(std::span<const std::byte> bytes) { return crc32_of(bytes); }
 
 bool CkptSection::known_kind() const {
-  return kind == "file" || kind == "gguf-metadata" || kind == "safetensors-metadata" || kind == "provenance" || kind == "adapter" ||
-         kind == "adapter-file";
+  return kind == "file" || kind == "gguf-metadata" || kind == "tensor-order" || kind == "safetensors-metadata" || kind == "provenance" ||
+         kind == "adapter" || kind == "adapter-file";
 }
 
 bool is_ckpt_archive(std::span<const std::byte> head) { return head.size() >= 8 && std::memcmp(head.data(), kLeadMagic, 8) == 0; }
@@ -72,6 +74,26 @@ const CkptTensor* CkptArchive::find_tensor(std::string_view name) const {
     if (t.name == name) return &t;
   }
   return nullptr;
+}
+
+std::vector<const CkptTensor*> CkptArchive::tensors_in_source_order() const {
+  std::vector<const CkptTensor*> out;
+  for (const auto& t : tensors) out.push_back(&t);
+  const CkptSection* s = find_section("tensor-order");
+  if (!s) return out;
+  const auto bytes = section_bytes(*s);
+  const auto j = nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data()), reinterpret_cast<const char*>(bytes.data()) + bytes.size(), nullptr, false);
+  if (!j.is_array() || j.size() != tensors.size()) return out;
+  std::unordered_map<std::string_view, const CkptTensor*> by_name;
+  for (const auto& t : tensors) by_name.emplace(t.name, &t);
+  std::vector<const CkptTensor*> ordered;
+  for (const auto& n : j) {
+    const auto it = n.is_string() ? by_name.find(n.get_ref<const std::string&>()) : by_name.end();
+    if (it == by_name.end() || !it->second) return out;  // not a permutation of the tensors: ignored
+    ordered.push_back(it->second);
+    it->second = nullptr;
+  }
+  return ordered;
 }
 
 const CkptSection* CkptArchive::find_section(std::string_view name) const {
@@ -249,22 +271,13 @@ CkptArchive read_ckpt_archive(std::shared_ptr<const MappedFile> file) {
 CkptVerifyReport verify_ckpt_archive(const CkptArchive& a, unsigned threads) {
   CkptVerifyReport report;
   std::vector<char> bad(a.tensors.size(), 0);
-  std::atomic<size_t> next{0};
   std::atomic<uint64_t> hashed{0};
-  auto work = [&] {
-    for (;;) {
-      const size_t i = next.fetch_add(1);
-      if (i >= a.tensors.size()) return;
-      const auto& t = a.tensors[i];
-      a.file->advise_sequential(t.offset, t.length);
-      bad[i] = sha256(t.data) != t.sha256;
-      hashed += t.length;
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned k = 1; k < std::max(1u, threads); ++k) pool.emplace_back(work);
-  work();
-  for (auto& th : pool) th.join();
+  parallel_each(a.tensors.size(), threads, [&](size_t i) {
+    const auto& t = a.tensors[i];
+    a.file->advise_sequential(t.offset, t.length);
+    bad[i] = sha256(t.data) != t.sha256;
+    hashed += t.length;
+  });
   for (size_t i = 0; i < a.tensors.size(); ++i) {
     if (bad[i]) report.bad_tensors.push_back(a.tensors[i].name);
   }

@@ -40,7 +40,8 @@ GgufSet gguf_view_of(const CkptArchive& a, const std::string& path) {
   g.kvs = header.kvs;
   g.data_offset = 0;  // offsets below are the archive's own
   g.alignment = static_cast<uint32_t>(kCkptAlignment);
-  for (const auto& t : a.tensors) {
+  for (const CkptTensor* p : a.tensors_in_source_order()) {
+    const CkptTensor& t = *p;
     GgufTensorInfo info;
     info.name = t.name;
     info.ne.assign(t.shape.rbegin(), t.shape.rend());
@@ -118,7 +119,7 @@ ModelSource open_archive_source(const std::string& path) {
     throw Error(ErrorCode::Unsupported, path, a.index_offset, "origin",
                 "an archive made from a '" + a.origin + "' file holds no model ckpt can open directly; convert the original again");
   }
-  for (const auto& t : a.tensors) out.all_tensors.push_back({t.name, t.dtype, t.shape, t.data, a.file, {}, t.dtype, ""});
+  for (const CkptTensor* t : a.tensors_in_source_order()) out.all_tensors.push_back({t->name, t->dtype, t->shape, t->data, a.file, {}, t->dtype, ""});
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include "formats/checked_math.h"
 #include "formats/ckpt_archive.h"
 #include "formats/error.h"
+#include "formats/parallel.h"
 
 namespace ckpt {
 
@@ -41,6 +42,70 @@ bool ckpt_name_less(std::string_view a, std::string_view b) {
   return a.size() - i < b.size() - j;
 }
 
+namespace {
+
+// A section as it goes into the file: compressed when that makes it smaller.
+struct StoredSection {
+  std::string name, kind;
+  std::vector<std::byte> stored;
+  uint64_t size = 0;
+  bool zlib = false;
+  Sha256Digest sha256{};
+};
+
+StoredSection encode_section(const CkptInputSection& s, const std::string& path) {
+  StoredSection x{s.name, s.kind, {}, s.bytes.size(), false, sha256(s.bytes)};
+  if (s.compress && !s.bytes.empty()) {
+    uLongf n = compressBound(static_cast<uLong>(s.bytes.size()));
+    x.stored.resize(n);
+    if (compress2(reinterpret_cast<Bytef*>(x.stored.data()), &n, reinterpret_cast<const Bytef*>(s.bytes.data()), static_cast<uLong>(s.bytes.size()), 9) != Z_OK) {
+      throw Error(ErrorCode::Io, path, Error::kNoOffset, "section '" + s.name + "'", "zlib compression failed");
+    }
+    x.stored.resize(n);
+    x.zlib = n < s.bytes.size();
+  }
+  if (!x.zlib) x.stored = s.bytes;
+  return x;
+}
+
+nlohmann::ordered_json index_head(const std::string& origin) {
+  nlohmann::ordered_json index = {{"format", "ckpt-archive"}, {"version", {kCkptMajor, kCkptMinor}}, {"alignment", kCkptAlignment}, {"origin", origin}};
+  index["tensors"] = nlohmann::ordered_json::array();
+  index["sections"] = nlohmann::ordered_json::array();
+  return index;
+}
+
+nlohmann::ordered_json tensor_entry(const std::string& name, DType dtype, const std::vector<uint64_t>& shape, uint64_t offset, uint64_t length,
+                                    const Sha256Digest& digest) {
+  return {{"name", name}, {"dtype", std::string(dtype_name(dtype))}, {"shape", shape}, {"offset", offset}, {"length", length}, {"sha256", to_hex(digest)}};
+}
+
+nlohmann::ordered_json section_entry(const std::string& name, const std::string& kind, uint64_t offset, uint64_t length, uint64_t size, bool zlib,
+                                     const Sha256Digest& digest) {
+  return {{"name", name}, {"kind", kind}, {"offset", offset}, {"length", length}, {"size", size}, {"compression", zlib ? "zlib" : "none"}, {"sha256", to_hex(digest)}};
+}
+
+// The index (at the next multiple of 64) and the trailer that points at it; unsigned.
+void write_index_and_trailer(AtomicFileSink& sink, const nlohmann::ordered_json& index) {
+  const std::string index_text = index.dump();
+  const auto index_bytes = std::as_bytes(std::span(index_text.data(), index_text.size()));
+  const uint64_t index_offset = *align_up(sink.position(), 64);
+  sink.write_zeros(index_offset - sink.position());
+  sink.write(index_bytes);
+  std::array<std::byte, kCkptTrailerBytes> trailer{};
+  std::memcpy(trailer.data(), "CKPTIDX", 8);
+  const uint64_t index_length = index_bytes.size();
+  const uint32_t index_crc = ckpt_crc32(index_bytes);
+  std::memcpy(trailer.data() + 8, &index_offset, 8);
+  std::memcpy(trailer.data() + 16, &index_length, 8);
+  std::memcpy(trailer.data() + 24, &index_crc, 4);
+  const uint32_t trailer_crc = ckpt_crc32(trailer);  // bytes 28..31 still zero
+  std::memcpy(trailer.data() + 28, &trailer_crc, 4);
+  sink.write(trailer);
+}
+
+}  // namespace
+
 void write_ckpt_archive(const std::string& path, const std::string& origin, std::vector<CkptInputTensor> tensors,
                         std::vector<CkptInputSection> sections, unsigned threads) {
   std::sort(tensors.begin(), tensors.end(), [](const auto& x, const auto& y) { return ckpt_name_less(x.name, y.name); });
@@ -51,40 +116,11 @@ void write_ckpt_archive(const std::string& path, const std::string& origin, std:
   // Hash every tensor first (threads over tensors); the bytes are mapped, so the write pass below
   // reads them from the page cache.
   std::vector<Sha256Digest> digests(tensors.size());
-  {
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-      for (size_t i; (i = next.fetch_add(1)) < tensors.size();) digests[i] = sha256(tensors[i].data);
-    };
-    std::vector<std::thread> pool;
-    for (unsigned k = 1; k < std::max(1u, threads); ++k) pool.emplace_back(work);
-    work();
-    for (auto& t : pool) t.join();
-  }
-  struct StoredSection {
-    const CkptInputSection* in;
-    std::vector<std::byte> stored;
-    bool zlib;
-  };
+  parallel_each(tensors.size(), threads, [&](size_t i) { digests[i] = sha256(tensors[i].data); });
   std::vector<StoredSection> stored;
-  for (const auto& s : sections) {
-    StoredSection x{&s, {}, false};
-    if (s.compress && !s.bytes.empty()) {
-      uLongf n = compressBound(static_cast<uLong>(s.bytes.size()));
-      x.stored.resize(n);
-      if (compress2(reinterpret_cast<Bytef*>(x.stored.data()), &n, reinterpret_cast<const Bytef*>(s.bytes.data()), static_cast<uLong>(s.bytes.size()), 9) != Z_OK) {
-        throw Error(ErrorCode::Io, path, Error::kNoOffset, "section '" + s.name + "'", "zlib compression failed");
-      }
-      x.stored.resize(n);
-      x.zlib = n < s.bytes.size();
-    }
-    if (!x.zlib) x.stored = s.bytes;
-    stored.push_back(std::move(x));
-  }
+  for (const auto& s : sections) stored.push_back(encode_section(s, path));
   // Layout.
-  nlohmann::ordered_json index = {{"format", "ckpt-archive"}, {"version", {kCkptMajor, kCkptMinor}}, {"alignment", kCkptAlignment}, {"origin", origin}};
-  index["tensors"] = nlohmann::ordered_json::array();
-  index["sections"] = nlohmann::ordered_json::array();
+  nlohmann::ordered_json index = index_head(origin);
   uint64_t at = kCkptAlignment;
   auto next_slot = [&](uint64_t length) {
     const uint64_t here = at;
@@ -97,17 +133,12 @@ void write_ckpt_archive(const std::string& path, const std::string& origin, std:
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& t = tensors[i];
     tensor_at.push_back(next_slot(t.data.size()));
-    index["tensors"].push_back({{"name", t.name}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}, {"offset", tensor_at.back()},
-                                {"length", t.data.size()}, {"sha256", to_hex(digests[i])}});
+    index["tensors"].push_back(tensor_entry(t.name, t.dtype, t.shape, tensor_at.back(), t.data.size(), digests[i]));
   }
   for (const auto& s : stored) {
     section_at.push_back(next_slot(s.stored.size()));
-    index["sections"].push_back({{"name", s.in->name}, {"kind", s.in->kind}, {"offset", section_at.back()}, {"length", s.stored.size()},
-                                 {"size", s.in->bytes.size()}, {"compression", s.zlib ? "zlib" : "none"}, {"sha256", to_hex(sha256(s.in->bytes))}});
+    index["sections"].push_back(section_entry(s.name, s.kind, section_at.back(), s.stored.size(), s.size, s.zlib, s.sha256));
   }
-  const std::string index_text = index.dump();
-  const auto index_bytes = std::as_bytes(std::span(index_text.data(), index_text.size()));
-  // Write.
   AtomicFileSink sink(path);
   std::array<std::byte, kCkptAlignment> lead{};
   std::memcpy(lead.data(), "CKPTARC", 8);
@@ -123,19 +154,60 @@ void write_ckpt_archive(const std::string& path, const std::string& origin, std:
     pad_to(section_at[i]);
     sink.write(stored[i].stored);
   }
-  const uint64_t index_offset = *align_up(sink.position(), 64);
-  pad_to(index_offset);
-  sink.write(index_bytes);
-  std::array<std::byte, kCkptTrailerBytes> trailer{};
-  std::memcpy(trailer.data(), "CKPTIDX", 8);
-  const uint64_t index_length = index_bytes.size();
-  const uint32_t index_crc = ckpt_crc32(index_bytes);
-  std::memcpy(trailer.data() + 8, &index_offset, 8);
-  std::memcpy(trailer.data() + 16, &index_length, 8);
-  std::memcpy(trailer.data() + 24, &index_crc, 4);
-  const uint32_t trailer_crc = ckpt_crc32(trailer);  // bytes 28..31 still zero
-  std::memcpy(trailer.data() + 28, &trailer_crc, 4);
-  sink.write(trailer);
+  write_index_and_trailer(sink, index);
+  sink.commit();
+}
+
+void update_ckpt_archive(const std::string& path, const std::string& output, std::vector<CkptInputSection> add, const std::vector<std::string>& remove) {
+  const CkptArchive a = read_ckpt_archive(path);
+  for (const auto& name : remove) {
+    if (!a.find_section(name)) throw Error(ErrorCode::NotFound, path, a.index_offset, "section '" + name + "'", "no section of this name");
+  }
+  auto removed = [&](const std::string& name) { return std::find(remove.begin(), remove.end(), name) != remove.end(); };
+  std::sort(add.begin(), add.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+  for (size_t i = 0; i < add.size(); ++i) {
+    if ((a.find_section(add[i].name) && !removed(add[i].name)) || (i > 0 && add[i].name == add[i - 1].name)) {
+      throw Error(ErrorCode::DuplicateName, path, a.index_offset, "section '" + add[i].name + "'", "the archive already has a section of this name");
+    }
+  }
+  // Everything before the first removed section stays byte for byte where it is (copied in the
+  // kernel, so tensor data is never read into this process); what follows is laid out again.
+  uint64_t keep_end = kCkptAlignment;
+  for (const auto& t : a.tensors) keep_end = std::max(keep_end, t.offset + t.length);
+  size_t first_moved = a.sections.size();
+  for (size_t i = 0; i < a.sections.size(); ++i) {
+    if (removed(a.sections[i].name)) {
+      first_moved = i;
+      break;
+    }
+    keep_end = a.sections[i].offset + a.sections[i].length;
+  }
+  nlohmann::ordered_json index = index_head(a.origin);
+  for (const auto& t : a.tensors) index["tensors"].push_back(tensor_entry(t.name, t.dtype, t.shape, t.offset, t.length, t.sha256));
+  for (size_t i = 0; i < first_moved; ++i) {
+    const auto& x = a.sections[i];
+    index["sections"].push_back(section_entry(x.name, x.kind, x.offset, x.length, x.size, x.zlib, x.sha256));
+  }
+  AtomicFileSink sink(output);
+  sink.write_from(*a.file, a.file->bytes().first(keep_end));
+  auto next_slot = [&] {
+    const auto at = align_up(sink.position(), kCkptAlignment);
+    if (!at) throw Error(ErrorCode::Overflow, output, Error::kNoOffset, "layout", "the archive would exceed 2^64 bytes");
+    sink.write_zeros(*at - sink.position());
+    return *at;
+  };
+  for (size_t i = first_moved; i < a.sections.size(); ++i) {
+    const auto& x = a.sections[i];
+    if (removed(x.name)) continue;
+    index["sections"].push_back(section_entry(x.name, x.kind, next_slot(), x.length, x.size, x.zlib, x.sha256));
+    sink.write_from(*a.file, x.stored);
+  }
+  for (const auto& in : add) {
+    const StoredSection x = encode_section(in, output);
+    index["sections"].push_back(section_entry(x.name, x.kind, next_slot(), x.stored.size(), x.size, x.zlib, x.sha256));
+    sink.write(x.stored);
+  }
+  write_index_and_trailer(sink, index);
   sink.commit();
 }
 

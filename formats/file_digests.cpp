@@ -13,6 +13,7 @@
 #include "formats/lfs_pointer.h"
 #include "formats/mapped_file.h"
 #include "formats/sha256.h"
+#include "formats/parallel.h"
 
 namespace ckpt {
 namespace {
@@ -79,37 +80,30 @@ std::vector<FileDigestCheck> check_file_digests(const std::string& path, unsigne
     throw Error(ErrorCode::NotFound, path, Error::kNoOffset, "verify",
                 "nothing to check against: no SHA256SUMS, no Hugging Face cache blob links, no LFS pointers (a .ckpt archive carries its own digests: ckpt convert -o model.ckpt)");
   }
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < checks.size();) {
-      FileDigestCheck& c = checks[i];
-      if (!c.problem.empty()) continue;
-      std::error_code e;
-      if (!fs::exists(c.file, e)) {
-        c.problem = "missing";
-        continue;
-      }
-      // A worker thread must not throw (std::terminate): an unreadable file is a finding, not a crash.
-      std::shared_ptr<const MappedFile> m;
-      try {
-        m = MappedFile::open(c.file);
-      } catch (const Error& err) {
-        c.problem = "cannot be read: " + err.detail();
-        continue;
-      }
-      if (m->size() <= 1024 && parse_lfs_pointer(m->bytes())) {
-        c.problem = "LFS pointer: not downloaded (git lfs pull)";
-        continue;
-      }
-      c.actual = to_hex(sha256(m->bytes()));
-      c.ok = c.actual == c.expected;
-      if (!c.ok) c.problem = "SHA-256 mismatch";
+  parallel_each(checks.size(), threads, [&](size_t i) {
+    FileDigestCheck& c = checks[i];
+    if (!c.problem.empty()) return;
+    std::error_code e;
+    if (!fs::exists(c.file, e)) {
+      c.problem = "missing";
+      return;
     }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned k = 1; k < std::max(1u, threads); ++k) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+    // An unreadable file is a finding for its row, not an error that stops the other checks.
+    std::shared_ptr<const MappedFile> m;
+    try {
+      m = MappedFile::open(c.file);
+    } catch (const Error& err) {
+      c.problem = "cannot be read: " + err.detail();
+      return;
+    }
+    if (m->size() <= 1024 && parse_lfs_pointer(m->bytes())) {
+      c.problem = "LFS pointer: not downloaded (git lfs pull)";
+      return;
+    }
+    c.actual = to_hex(sha256(m->bytes()));
+    c.ok = c.actual == c.expected;
+    if (!c.ok) c.problem = "SHA-256 mismatch";
+  });
   return checks;
 }
 

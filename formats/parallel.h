@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -43,6 +44,33 @@ inline void parallel_for(size_t n, unsigned threads, const std::function<void(si
       }
     });
   }
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
+// fn(i) for every i in [0, n), each thread claiming the next index as it finishes one: for items of
+// very uneven cost (whole tensors), where contiguous ranges would leave threads idle. Rethrows the
+// first exception once every thread has stopped (the others stop claiming new items).
+inline void parallel_each(size_t n, unsigned threads, const std::function<void(size_t i)>& fn) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto work = [&] {
+    for (size_t i; !failed.load() && (i = next.fetch_add(1)) < n;) {
+      try {
+        fn(i);
+      } catch (...) {
+        std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed = true;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  const unsigned count = static_cast<unsigned>(std::min<size_t>(std::max(1u, threads), std::max<size_t>(n, 1)));
+  for (unsigned k = 1; k < count; ++k) pool.emplace_back(work);
+  work();
   for (auto& th : pool) th.join();
   if (error) std::rethrow_exception(error);
 }

@@ -11,6 +11,7 @@
 #include "formats/hf_config.h"
 #include "formats/model_source.h"
 #include "formats/sha256.h"
+#include "formats/parallel.h"
 
 namespace ckpt {
 namespace {
@@ -19,14 +20,7 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> hash_all(const ModelSource& src, unsigned threads) {
   std::vector<std::string> out(src.all_tensors.size());
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < out.size();) out[i] = to_hex(sha256(src.all_tensors[i].data));
-  };
-  std::vector<std::thread> pool;
-  for (unsigned k = 1; k < std::max(1u, threads); ++k) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  parallel_each(out.size(), threads, [&](size_t i) { out[i] = to_hex(sha256(src.all_tensors[i].data)); });
   return out;
 }
 

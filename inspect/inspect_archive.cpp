@@ -1,8 +1,9 @@
-// inspect for .ckpt archives: origin, sections (kind, sizes, compression), provenance, manifest and
-// signature state, and the tensor table.
+// inspect for .ckpt archives: origin, sections (kind, sizes, compression), provenance, adapters and
+// their base binding, manifest and signature state, and the tensor table.
 #include <fmt/format.h>
 
 #include "formats/ckpt_archive.h"
+#include "formats/ckpt_archive_adapters.h"
 #include "inspect/inspect_internal.h"
 
 namespace ckpt {
@@ -39,6 +40,24 @@ void inspect_archive(const std::string& path, InspectReport& report) {
     } catch (const nlohmann::json::exception&) {
       row.display = "(not JSON)";
     }
+    report.metadata.push_back(std::move(row));
+  }
+  for (const auto& x : ckpt_archive_adapters(a)) {
+    size_t changed = 0;
+    for (const auto& [name, d] : x.base.tensors) {
+      const CkptTensor* t = a.find_tensor(name);
+      changed += !t || t->sha256 != d;
+    }
+    MetadataRow row;
+    row.key = "adapter " + x.name;
+    row.type = x.format;
+    row.display = fmt::format("{} r={} alpha={:g}, {} parameters, targets {}; bound to {} base tensors (digest {}){}", x.peft_type, x.r, x.lora_alpha, x.parameters,
+                              fmt::join(x.target_modules, ","), x.base.tensors.size(), to_hex(x.base.digest()),
+                              changed ? fmt::format(": {} differ, built for a different base", changed) : std::string());
+    row.json = {{"format", x.format}, {"peft_type", x.peft_type}, {"r", x.r}, {"lora_alpha", x.lora_alpha}, {"parameters", x.parameters},
+                {"target_modules", x.target_modules}, {"base_digest", to_hex(x.base.digest())}, {"bound_tensors", x.base.tensors.size()},
+                {"bound_to_this_base", changed == 0}};
+    row.offset_in_file = x.offset;
     report.metadata.push_back(std::move(row));
   }
   for (const auto& t : a.tensors) {

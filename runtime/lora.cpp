@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "formats/ckpt_archive_adapters.h"
 #include "formats/architecture.h"
 #include "formats/lora_adapter.h"
 #include "formats/permute.h"
@@ -71,7 +72,7 @@ void attach_lora(Model& model, const std::vector<LoraSpec>& specs) {
   Targets targets = targets_of(model);
   const bool tied = model.output.data == model.tok_embd.data;
   for (const auto& spec : specs) {
-    auto ad = std::shared_ptr<LoraAdapter>(open_lora_adapter(spec.path));
+    auto ad = std::shared_ptr<LoraAdapter>(open_lora_adapter_for_base(model.path, spec.path));
     model.keep_alive.push_back(ad);
     if (ad->gguf && ad->gguf_architecture != model.hp.arch_name) {
       throw Error(ErrorCode::InvalidArgument, spec.path, Error::kNoOffset, "general.architecture",

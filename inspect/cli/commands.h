@@ -19,5 +19,6 @@ void add_verify_command(CLI::App& app);
 void add_sign_command(CLI::App& app);
 void add_diff_command(CLI::App& app);
 void add_hash_command(CLI::App& app);
+void add_adapter_command(CLI::App& app);
 
 }  // namespace ckpt::cli

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   ckpt::cli::add_sign_command(app);
   ckpt::cli::add_diff_command(app);
   ckpt::cli::add_hash_command(app);
+  ckpt::cli::add_adapter_command(app);
   // Temporaries go on SIGINT/SIGTERM/SIGHUP; a truncated input becomes an error line, not SIGBUS.
   ckpt::install_signal_cleanup();
   try {

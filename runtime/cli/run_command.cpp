@@ -361,7 +361,7 @@ void add_generation_command(CLI::App& app, bool chat) {
   cmd->add_flag("--no-echo", f->no_echo, "Do not print the prompt before the generated text");
   cmd->add_flag("--print-ids", f->print_ids, "Print prompt and generated token ids to stderr");
   cmd->add_flag("-v,--verbose", f->verbose, "Model summary, tokens/s and time to first token on stderr");
-  cmd->add_option("--lora", f->lora, "Apply a LoRA/DoRA adapter at run time: PEFT directory or GGUF LoRA, optionally PATH:SCALE (repeatable)");
+  cmd->add_option("--lora", f->lora, "Apply a LoRA/DoRA adapter at run time: PEFT directory, GGUF LoRA, ARCHIVE.ckpt:NAME or the NAME of one inside the model archive; optionally :SCALE (repeatable)");
   cmd->add_option("--check", f->check, "Compare logits with this second model (HF dir vs GGUF, f16 vs q4_k, base+adapter vs merged, ...)");
   cmd->add_option("--check-lora", f->check_lora, "Adapters applied to the --check model (PATH[:SCALE], repeatable)")->needs("--check");
   cmd->add_option("--min-top1", f->min_top1, "With --check: exit 3 when top-1 agreement is below this fraction")->check(kFinite)->check(CLI::Range(0.0, 1.0));

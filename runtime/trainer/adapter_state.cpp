@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "formats/ckpt_archive_adapters.h"
 #include "formats/error.h"
 #include "formats/lora_adapter.h"
 #include "formats/peft_adapter_write.h"
@@ -27,7 +28,7 @@ LoraSetup create_lora(const Model& model, const FinetuneOptions& o, torch::Dtype
   std::vector<std::string> requested = o.target_modules;
   std::unique_ptr<LoraAdapter> init;
   if (!o.init_adapter.empty()) {
-    init = open_lora_adapter(o.init_adapter);
+    init = open_lora_adapter_for_base(o.base, o.init_adapter);
     if (init->gguf) throw Error(ErrorCode::Unsupported, o.init_adapter, Error::kNoOffset, "--init-adapter", "needs a PEFT adapter directory");
     if (init->info.use_dora || !init->full.empty()) throw Error(ErrorCode::Unsupported, o.init_adapter, Error::kNoOffset, "--init-adapter", "DoRA and modules_to_save are not trained here");
     requested.clear();

@@ -62,6 +62,8 @@ TEST(CkptArchiveConvert, GgufToArchiveToGgufKeepsBlockTypesAndMetadata) {
   run(kSample, dir.file("q.gguf"), "gguf", "q8_0");
   run(dir.file("q.gguf"), dir.file("q.ckpt"));
   run(dir.file("q.ckpt"), dir.file("back.gguf"));
+  // The whole file comes back: KVs, tensor order (the archive keeps the source's), alignment, data.
+  EXPECT_EQ(test::read_file_bytes(dir.file("back.gguf")), test::read_file_bytes(dir.file("q.gguf")));
   const GgufFile a = read_gguf(dir.file("q.gguf")), b = read_gguf(dir.file("back.gguf"));
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (const auto& t : a.tensors) {

@@ -3,6 +3,8 @@
 // byte of the index or trailer refused on open; truncation at every boundary refused; a newer major
 // version refused; and a catalog of hostile indexes with valid checksums.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <zlib.h>
 
 #include <cstring>
@@ -279,6 +281,43 @@ TEST(CkptArchiveSignature, ATamperedSectionFailsTheSignature) {
   const auto c = check_ckpt_signature(forged, pub);
   EXPECT_TRUE(c.signed_);
   EXPECT_FALSE(c.valid);  // ...but the signed manifest does not
+}
+
+// Adding and removing sections: tensors and the sections before the first removed one keep their
+// bytes and offsets; removing moves later sections up; a signature does not survive a manifest change.
+TEST(CkptArchiveUpdate, SectionsChangeAndTensorDataStays) {
+  test::TempDir dir;
+  Small().write(dir.file("a.ckpt"));
+  const auto original = test::read_file_bytes(dir.file("a.ckpt"));
+  const CkptArchive before = read_ckpt_archive(dir.file("a.ckpt"));
+  const auto [priv, pub] = make_keys(dir, "k");
+  sign_ckpt_archive(dir.file("a.ckpt"), priv);
+  update_ckpt_archive(dir.file("a.ckpt"), dir.file("b.ckpt"), {{"notes", "file", bytes_of(std::string(5000, 'n')), false}}, {});
+  const auto b = test::read_file_bytes(dir.file("b.ckpt"));
+  EXPECT_TRUE(std::equal(original.begin(), original.begin() + static_cast<std::ptrdiff_t>(before.index_offset), b.begin()));
+  const CkptArchive added = read_ckpt_archive(dir.file("b.ckpt"));
+  EXPECT_EQ(added.signature_offset, 0u);
+  EXPECT_EQ(added.section_text("notes"), std::string(5000, 'n'));
+  EXPECT_EQ(added.sections.back().offset % kCkptAlignment, 0u);
+  EXPECT_TRUE(verify_ckpt_archive(added, 1).ok());
+  // Removing a section from the middle: the tensors stay, later sections move up and still verify.
+  update_ckpt_archive(dir.file("b.ckpt"), dir.file("c.ckpt"), {}, {"config.json"});
+  const CkptArchive removed = read_ckpt_archive(dir.file("c.ckpt"));
+  EXPECT_EQ(removed.find_section("config.json"), nullptr);
+  EXPECT_EQ(removed.section_text("tokenizer.json"), "{\"model\": {}}");
+  EXPECT_EQ(removed.section_text("notes"), std::string(5000, 'n'));
+  for (size_t i = 0; i < before.tensors.size(); ++i) {
+    EXPECT_EQ(removed.tensors[i].offset, before.tensors[i].offset);
+    EXPECT_TRUE(std::ranges::equal(removed.tensors[i].data, before.tensors[i].data));
+  }
+  EXPECT_LT(removed.file->size(), added.file->size());
+  EXPECT_TRUE(verify_ckpt_archive(removed, 1).ok());
+  // Adding back what was removed, then removing what was added, gives back the unsigned original.
+  update_ckpt_archive(dir.file("b.ckpt"), dir.file("d.ckpt"), {}, {"notes"});
+  EXPECT_EQ(test::read_file_bytes(dir.file("d.ckpt")), original);
+  test::expect_error(ErrorCode::NotFound, [&] { update_ckpt_archive(dir.file("b.ckpt"), dir.file("e.ckpt"), {}, {"nope"}); });
+  test::expect_error(ErrorCode::DuplicateName, [&] { update_ckpt_archive(dir.file("b.ckpt"), dir.file("e.ckpt"), {{"notes", "file", {}, false}}, {}); });
+  EXPECT_FALSE(std::filesystem::exists(dir.file("e.ckpt")));
 }
 
 }  // namespace
