@@ -1,12 +1,13 @@
 // libFuzzer entry: any bytes into the .ckpt archive reader give an archive or a ckpt::Error; every
 // tensor and section span it reports lies inside the file, and verifying and decoding them (zlib
-// included) stays bounded and never crashes.
+// included), reading its adapter descriptions and its tensor order stays bounded and never crashes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <span>
 
 #include "formats/ckpt_archive.h"
+#include "formats/ckpt_archive_adapters.h"
 #include "formats/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -30,5 +31,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   (void)ckpt::verify_ckpt_archive(a, 1);
+  try {
+    for (const auto& x : ckpt::ckpt_archive_adapters(a)) {
+      if (x.files.empty()) std::abort();
+    }
+  } catch (const ckpt::Error&) {
+  }
+  try {
+    if (a.tensors_in_source_order().size() != a.tensors.size()) std::abort();
+  } catch (const ckpt::Error&) {
+  }
   return 0;
 }

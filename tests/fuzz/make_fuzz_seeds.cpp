@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "formats/ckpt_archive.h"
+#include "formats/ckpt_archive_adapters.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "tests/support/torch_bin_writer.h"
@@ -25,6 +26,18 @@ int main(int argc, char** argv) {
                              {{"w", ckpt::DType::F16, {4, 32}, std::span(data)}, {"blk.1.q", ckpt::DType::Q8_0, {1, 32}, std::span(data).first(34)}},
                              {{"config.json", "file", {cfg_bytes.begin(), cfg_bytes.end()}, true}, {"raw", "file", {cfg_bytes.begin(), cfg_bytes.end()}, false}}, 1);
     ckpt::write_ckpt_archive((dir / "ckpt_archive" / "empty.ckpt").string(), "gguf", {}, {}, 1);
+    // An adapter bound to tensor "w", and the source's tensor order.
+    ckpt::CkptAdapter x;
+    x.name = "a";
+    x.format = "peft";
+    x.base.tensors = {{"w", ckpt::sha256(std::span(data))}};
+    auto sections = ckpt::ckpt_adapter_sections(x, {{"adapter_config.json", {cfg_bytes.begin(), cfg_bytes.end()}}});
+    const std::string order = "[\"w\", \"blk.1.q\"]";
+    const auto order_bytes = std::as_bytes(std::span(order.data(), order.size()));
+    sections.push_back({"tensor-order", "tensor-order", {order_bytes.begin(), order_bytes.end()}, false});
+    ckpt::write_ckpt_archive((dir / "ckpt_archive" / "adapter.ckpt").string(), "gguf",
+                             {{"w", ckpt::DType::F16, {4, 32}, std::span(data)}, {"blk.1.q", ckpt::DType::Q8_0, {1, 32}, std::span(data).first(34)}},
+                             std::move(sections), 1);
   }
   const float scores[] = {0.0f, -1.5f, 2.25f};
   const int32_t types[] = {1, 3, 6};
