@@ -45,6 +45,7 @@ struct ChildRun {
   double seconds;
   long max_rss_kb;
   int exit_code;  // 255 when it did not exit normally
+  long minor_faults = 0;
 };
 
 // Runs argv[0] (a path) after sync() (so no dirty pages from an earlier run are flushed inside the
@@ -67,7 +68,7 @@ inline ChildRun run_child(const std::vector<std::string>& argv, bool hide_stdout
   struct rusage usage {};
   ::wait4(pid, &status, 0, &usage);
   return {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), usage.ru_maxrss,
-          WIFEXITED(status) ? WEXITSTATUS(status) : 255};
+          WIFEXITED(status) ? WEXITSTATUS(status) : 255, usage.ru_minflt};
 }
 
 // Where timed runs write: CKPT_BENCH_OUT_DIR, else tmpfs when it holds 3x the input (so the runs

@@ -4,7 +4,8 @@
 # convert back to HF, merge the shipped LoRA adapter (HF, GGUF and Q4_K_M outputs; a llama.cpp GGUF
 # LoRA), then generate with each result and check the conversions and merges against their sources;
 # check and split the sample RAFT data, score base vs adapter answers with ROUGE and BLEU, fine-tune a
-# LoRA adapter on the RAFT data and show the answers and scores before and after, merged and run.
+# LoRA adapter on the RAFT data and show the answers and scores before and after, merged and run; keep
+# the model and the adapter in one verifiable .ckpt archive and run the adapter from inside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -70,6 +71,16 @@ echo "== ckpt merge samples/tiny-llama $tuned -o $out/tiny-llama-raft-merged, th
 "$ckpt" merge samples/tiny-llama "$tuned" -o "$out/tiny-llama-raft-merged" --outtype f32 --force
 "$ckpt" run "$out/tiny-llama-raft-merged" --greedy -n 8 \
   -p "$(printf 'Answer the question from the context.\n\nLily had a red ball. She played with it in the park.\n\nQuestion: What color was Lily%ss ball?\nAnswer: ' "'")"
+archive=$out/tiny-llama.ckpt
+echo "== ckpt convert samples/tiny-llama -o $archive, add the fine-tuned adapter, verify, run it from inside the archive"
+"$ckpt" convert samples/tiny-llama -o "$archive"
+"$ckpt" adapter add "$archive" "$tuned" --name raft
+"$ckpt" adapter ls "$archive"
+"$ckpt" verify "$archive"
+"$ckpt" run "$archive" --lora raft --greedy -n 8 \
+  -p "$(printf 'Answer the question from the context.\n\nLily had a red ball. She played with it in the park.\n\nQuestion: What color was Lily%ss ball?\nAnswer: ' "'")"
+echo "== ckpt convert $archive -o $out/tiny-llama-from-archive.gguf (the archive's HF checkpoint to GGUF in one step)"
+"$ckpt" convert "$archive" -o "$out/tiny-llama-from-archive.gguf"
 adapter=../shared/data/peft-gpt2-lora-tigrinya
 if [ -d "$adapter" ]; then
   echo "== ckpt inspect a PEFT LoRA adapter (r, lora_alpha, scale, targets)"

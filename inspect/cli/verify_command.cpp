@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "formats/ckpt_archive.h"
+#include "formats/ckpt_archive_adapters.h"
 #include "formats/ckpt_archive_sign.h"
 #include "formats/error.h"
 #include "formats/file_digests.h"
@@ -74,6 +75,25 @@ void add_verify_command(CLI::App& app) {
         fmt::print("{}: tensor '{}' (offset {}, {} bytes): SHA-256 mismatch\n", path, name, t->offset, t->length);
       }
       for (const auto& name : r.bad_sections) fmt::print("{}: section '{}': SHA-256 mismatch\n", path, name);
+      // Each adapter must be bound to the tensors this archive holds (else run and merge refuse it).
+      size_t adapters = 0, unbound = 0;
+      try {
+        for (const auto& x : ckpt_archive_adapters(a)) {
+          ++adapters;
+          size_t differ = 0;
+          for (const auto& [name, d] : x.base.tensors) {
+            const CkptTensor* t = a.find_tensor(name);
+            differ += !t || t->sha256 != d;
+          }
+          if (differ) {
+            ++unbound;
+            fmt::print("{}: adapter '{}': bound to other base tensors ({} of {} differ): built for a different base\n", path, x.name, differ, x.base.tensors.size());
+          }
+        }
+      } catch (const Error& e) {
+        ++unbound;
+        fmt::print("{}: {}\n", path, e.what());
+      }
       // The signature covers the manifest, so it is checked whatever the data said.
       const CkptSignatureCheck sig = check_ckpt_signature(a, *pubkey);
       std::string signature = "unsigned";
@@ -84,13 +104,14 @@ void add_verify_command(CLI::App& app) {
         sig_ok = sig.valid && (pubkey->empty() || sig.key_matches);
       }
       if (!sig_ok) fmt::print("{}: {}\n", path, sig.signed_ ? signature : "not signed, but --pubkey requires a signature");
-      if (!r.ok() || !sig_ok) {
+      if (!r.ok() || !sig_ok || unbound) {
         ++bad_files;
         continue;
       }
-      fmt::print("{}: OK: {} tensors and {} sections match their SHA-256 ({:.1f} MB in {:.2f} s, {:.0f} MB/s); manifest {}; {}\n", path,
+      fmt::print("{}: OK: {} tensors and {} sections match their SHA-256 ({:.1f} MB in {:.2f} s, {:.0f} MB/s){}; manifest {}; {}\n", path,
                  a.tensors.size(), a.sections.size(), static_cast<double>(r.bytes_hashed) / 1e6, secs,
-                 secs > 0 ? static_cast<double>(r.bytes_hashed) / 1e6 / secs : 0.0, to_hex(a.manifest), signature);
+                 secs > 0 ? static_cast<double>(r.bytes_hashed) / 1e6 / secs : 0.0,
+                 adapters ? fmt::format("; {} adapter{} bound to these tensors", adapters, adapters == 1 ? "" : "s") : std::string(), to_hex(a.manifest), signature);
     }
     if (bad_files) {
       throw Error(ErrorCode::BadChecksum, paths->size() == 1 ? paths->front() : std::string(), Error::kNoOffset, "verify",

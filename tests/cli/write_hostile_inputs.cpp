@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/byte_sink.h"
+#include "formats/ckpt_archive.h"
+#include "formats/ckpt_archive_adapters.h"
 #include "formats/float_convert.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
@@ -251,6 +253,17 @@ int main(int argc, char** argv) {
   const fs::path dir(argv[1]), sample(argv[2]);
   fs::create_directories(dir);
 
+  // A sound archive whose adapter is bound to other bytes than its tensor holds (as after copying an
+  // adapter section between archives by hand): verify names it; run and merge refuse it.
+  {
+    const std::vector<std::byte> data(64, std::byte{7}), other(64, std::byte{8});
+    CkptAdapter x;
+    x.name = "stale";
+    x.format = "peft";
+    x.base.tensors = {{"t", sha256(other)}};
+    write_ckpt_archive((dir / "adapter-unbound.ckpt").string(), "hf-checkpoint", {{"t", DType::U8, {64}, data}},
+                       ckpt_adapter_sections(x, {{"adapter_config.json", {std::byte{'{'}, std::byte{'}'}}}}), 1);
+  }
   // Pickles: code execution, nesting, memo fan-out, deflate bomb, duplicate entries, index conflicts.
   write_file(dir / "evil/config.json", R"({"architectures": ["LlamaForCausalLM"]})"s);
   write_file(dir / "evil/pytorch_model.bin", test::torch_archive_with_pickle("\x80\x02" "cposix\nsystem\n" "X\x02\x00\x00\x00" "ls\x85R."s));
