@@ -130,6 +130,9 @@ ConvertReport convert_from_archive(const ConvertOptions& options) {
   // An archive of an HF checkpoint goes to GGUF as that checkpoint would (names mapped, Q/K permuted,
   // tokenizer converted), in one step.
   if (options.to == "gguf" && !a.find_section("gguf-metadata")) return convert_hf_to_gguf(options);
+  // An archive of a GGUF goes to HF as that GGUF would (names mapped back, Q/K unpermuted, config.json
+  // and tokenizer files written, block types dequantized).
+  if (options.to == "hf" && a.find_section("gguf-metadata")) return convert_gguf_to_hf(options);
   ConvertReport report;
   report.architecture = a.origin;
   RewritePlan plan;

@@ -11,7 +11,9 @@ namespace ckpt {
 
 // Any model ckpt reads -> OUTPUT.ckpt: stored tensors as they are, side files, GGUF metadata, provenance.
 ConvertReport convert_to_archive(const ConvertOptions& options);
-// OUTPUT from an archive: --to hf (safetensors dtypes) or GGUF (archives made from a GGUF).
+// OUTPUT from an archive: what its source would give. HF-made archives go --to hf as the same files
+// and to GGUF as their directory converts; GGUF-made ones go to GGUF as the same file and --to hf as
+// that GGUF converts.
 ConvertReport convert_from_archive(const ConvertOptions& options);
 
 

@@ -126,6 +126,15 @@ std::vector<CkptInputSection> ckpt_adapter_sections(const CkptAdapter& x, std::v
   return out;
 }
 
+size_t ckpt_binding_differences(const CkptAdapterBinding& binding, const CkptArchive& archive) {
+  size_t n = 0;
+  for (const auto& [name, d] : binding.tensors) {
+    const CkptTensor* t = archive.find_tensor(name);
+    n += !t || t->sha256 != d;
+  }
+  return n;
+}
+
 std::vector<std::string> ckpt_binding_mismatches(const CkptAdapterBinding& binding, const std::string& base_path) {
   std::vector<std::string> bad;
   if (is_ckpt_archive_path(base_path)) {

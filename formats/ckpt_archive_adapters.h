@@ -56,6 +56,9 @@ const CkptAdapter* find_ckpt_adapter(const std::vector<CkptAdapter>& adapters, c
 // The sections that store an adapter: its description and its files (name -> bytes, as on disk).
 std::vector<CkptInputSection> ckpt_adapter_sections(const CkptAdapter& adapter, std::vector<std::pair<std::string, std::vector<std::byte>>> files);
 
+// Bound tensors the archive lacks or holds with another SHA-256, from its index (0: bound to it).
+size_t ckpt_binding_differences(const CkptAdapterBinding& binding, const CkptArchive& archive);
+
 // Base tensors whose SHA-256 differs from the binding (or that the base lacks): "name" each. An
 // archive base answers from its index; any other base hashes just the bound tensors.
 std::vector<std::string> ckpt_binding_mismatches(const CkptAdapterBinding& binding, const std::string& base_path);

@@ -43,11 +43,7 @@ void inspect_archive(const std::string& path, InspectReport& report) {
     report.metadata.push_back(std::move(row));
   }
   for (const auto& x : ckpt_archive_adapters(a)) {
-    size_t changed = 0;
-    for (const auto& [name, d] : x.base.tensors) {
-      const CkptTensor* t = a.find_tensor(name);
-      changed += !t || t->sha256 != d;
-    }
+    const size_t changed = ckpt_binding_differences(x.base, a);
     MetadataRow row;
     row.key = "adapter " + x.name;
     row.type = x.format;

@@ -25,11 +25,7 @@ void list_adapters(const std::string& archive, bool json) {
   const auto adapters = ckpt_archive_adapters(a);
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& x : adapters) {
-    size_t changed = 0;
-    for (const auto& [name, d] : x.base.tensors) {
-      const CkptTensor* t = a.find_tensor(name);
-      changed += !t || t->sha256 != d;
-    }
+    const size_t changed = ckpt_binding_differences(x.base, a);
     if (json) {
       out.push_back({{"name", x.name},
                      {"format", x.format},

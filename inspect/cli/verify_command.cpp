@@ -80,11 +80,7 @@ void add_verify_command(CLI::App& app) {
       try {
         for (const auto& x : ckpt_archive_adapters(a)) {
           ++adapters;
-          size_t differ = 0;
-          for (const auto& [name, d] : x.base.tensors) {
-            const CkptTensor* t = a.find_tensor(name);
-            differ += !t || t->sha256 != d;
-          }
+          const size_t differ = ckpt_binding_differences(x.base, a);
           if (differ) {
             ++unbound;
             fmt::print("{}: adapter '{}': bound to other base tensors ({} of {} differ): built for a different base\n", path, x.name, differ, x.base.tensors.size());

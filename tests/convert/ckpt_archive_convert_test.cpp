@@ -79,8 +79,12 @@ TEST(CkptArchiveConvert, GgufToArchiveToGgufKeepsBlockTypesAndMetadata) {
     EXPECT_EQ(a.kvs[i].key, b.kvs[i].key);
     EXPECT_TRUE(a.kvs[i].value == b.kvs[i].value) << a.kvs[i].key;
   }
-  // Block types have no safetensors form.
-  test::expect_error(ErrorCode::Unsupported, [&] { run(dir.file("q.ckpt"), dir.file("x-hf"), "hf"); });
+  // --to hf from the archive is what --to hf from the GGUF gives (names mapped back, Q8_0 dequantized).
+  run(dir.file("q.ckpt"), dir.file("via-hf"), "hf");
+  run(dir.file("q.gguf"), dir.file("direct-hf"), "hf");
+  for (const char* f : {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"}) {
+    EXPECT_EQ(test::read_file_bytes(dir.file("via-hf") + "/" + f), test::read_file_bytes(dir.file("direct-hf") + "/" + f)) << f;
+  }
 }
 
 TEST(CkptArchiveConvert, BitsandbytesNf4DqSurvivesTheRoundTrip) {
