@@ -11,6 +11,7 @@
 #include "convert/convert_internal.h"
 #include "formats/byte_sink.h"
 #include "formats/ckpt_archive.h"
+#include "formats/ckpt_archive_source.h"
 #include "formats/error.h"
 #include "formats/gguf.h"
 #include "formats/model_source.h"
@@ -79,44 +80,18 @@ ConvertReport convert_to_archive(const ConvertOptions& options) {
     report.tensors.push_back({t.name, t.name, std::string(dtype_name(t.dtype)), t.shape});
   }
   std::vector<CkptInputSection> sections;
-  nlohmann::ordered_json files = nlohmann::ordered_json::array();
-  auto add_file = [&](const std::string& path) {
-    auto bytes = file_bytes(path);
-    files.push_back({{"name", fs::path(path).filename().string()}, {"bytes", bytes.size()}, {"sha256", to_hex(sha256(bytes))}});
-    sections.push_back({fs::path(path).filename().string(), "file", std::move(bytes), true});
-  };
+  auto add_file = [&](const std::string& path) { sections.push_back({fs::path(path).filename().string(), "file", file_bytes(path), true}); };
   if (src.config_path) add_file(*src.config_path);
   for (const auto& f : src.side_files) {
     if (!f.ends_with(".safetensors") && !f.ends_with(".bin")) add_file(f);
   }
   if (src.gguf) {
-    // The source's metadata as a GGUF without tensors (split.* keys dropped: the archive is whole).
-    std::vector<GgufKv> kvs;
-    for (const auto& kv : src.gguf->main().kvs) {
-      if (!kv.key.starts_with("split.")) kvs.push_back(kv);
-    }
-    BufferSink sink("gguf-metadata");
-    write_gguf(sink, kvs, {});
-    sections.push_back({"gguf-metadata", "gguf-metadata", sink.take(), true});
-    nlohmann::ordered_json order = nlohmann::ordered_json::array();
+    std::vector<std::string> order;
     for (const auto& t : src.all_tensors) order.push_back(t.name);
-    sections.push_back({"tensor-order", "tensor-order", text_bytes(order.dump()), true});
+    for (auto& s : ckpt_gguf_sections(src.gguf->main().kvs, order)) sections.push_back(std::move(s));
   }
-  // Where the weights came from (names, sizes and digests of the files read; no paths or times, so the
-  // same input gives the same archive).
-  for (const auto& w : src.weight_files) {
-    const auto m = MappedFile::open(w);
-    files.push_back({{"name", fs::path(w).filename().string()}, {"bytes", m->size()}, {"sha256", to_hex(sha256(m->bytes()))}});
-  }
-  // The source's own name (a model directory's name is what llama.cpp writes as general.name).
-  fs::path source_path(options.input);
-  if (source_path.filename().empty()) source_path = source_path.parent_path();
-  const std::string source_name = src.model_name.empty() ? fs::absolute(source_path).lexically_normal().filename().string() : src.model_name;
-  const nlohmann::ordered_json provenance = {{"tool", "ckpt"},          {"tool_version", CKPT_ARCHIVE_TOOL_VERSION},
-                                             {"source_kind", report.architecture}, {"source_name", source_name}, {"source_format", src.format},
-                                             {"source_files", files},   {"options", {{"command", "convert"}}}};
-  sections.push_back({"provenance", "provenance", text_bytes(provenance.dump(2)), true});
   if (options.dry_run) return report;
+  sections.push_back({"provenance", "provenance", text_bytes(ckpt_provenance(src, options.input, "convert", nlohmann::ordered_json::object())), true});
   write_ckpt_archive(options.output, report.architecture, std::move(tensors), std::move(sections), bounded_thread_count(options.threads));
   report.outputs.push_back(options.output);
   report.bytes_out = fs::file_size(options.output);

@@ -17,7 +17,7 @@ namespace ckpt {
 
 namespace fs = std::filesystem;
 
-ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOptions& options) {
+ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOptions& options, std::string provenance) {
   const auto start = std::chrono::steady_clock::now();
   ConvertReport report;
   report.architecture = plan.architecture;
@@ -32,6 +32,7 @@ ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOpt
   ProgressBar progress("convert", bytes_in, options.progress);
   RewritePlan rewrite;
   rewrite.gguf_kvs = plan.kvs;
+  rewrite.provenance = std::move(provenance);
   for (const auto& job : plan.jobs) {
     rewrite.tensors.push_back({job.out_name, job.out_dtype, std::vector<uint64_t>(job.ne.rbegin(), job.ne.rend()),
                                make_tensor_writer(job, threads, &progress)});
@@ -50,7 +51,19 @@ ConvertReport convert(const ConvertOptions& options) {
   check_output_path(options.output, {options.input, options.llama2c_vocab, options.base}, options.to == "hf" || options.to == "peft");
   if (options.to == "peft") return convert_gguf_adapter_to_peft(options);
   // The native archive: into it (--to ckpt or an output named *.ckpt), and out of it.
-  if (options.to == "ckpt" || (options.to == "gguf" && options.output.ends_with(".ckpt"))) return convert_to_archive(options);
+  if (options.to == "ckpt" || (options.to == "gguf" && is_ckpt_archive_output(options.output))) {
+    // Without --outtype the model is archived as stored; with it, converted as for GGUF (names mapped,
+    // that type) and kept as a GGUF-made archive.
+    if (options.outtype.empty()) return convert_to_archive(options);
+    if (!is_ckpt_archive_output(options.output)) {
+      throw Error(ErrorCode::InvalidArgument, options.output, Error::kNoOffset, "-o", "name the converted archive *.ckpt");
+    }
+    if (detect_file_kind(options.input) == FileKind::Gguf || (is_ckpt_archive_path(options.input) && read_ckpt_archive(options.input).origin == "gguf")) {
+      throw Error(ErrorCode::InvalidArgument, options.input, Error::kNoOffset, "--outtype",
+                  "converts HF checkpoints; a GGUF changes type with ckpt quantize " + options.input + " -o " + options.output + " --type TYPE");
+    }
+    return convert_hf_to_gguf(options);
+  }
   if (is_ckpt_archive_path(options.input)) return convert_from_archive(options);
   // A PEFT adapter directory becomes a llama.cpp GGUF LoRA.
   if (options.to == "gguf" && std::filesystem::exists(std::filesystem::path(options.input) / "adapter_config.json")) {

@@ -13,7 +13,8 @@
 namespace ckpt {
 
 // Writes (or, for a dry run, only reports) a planned conversion; times it and fills the report.
-ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOptions& options);
+// `provenance`: the provenance section when the output is a .ckpt archive (ckpt_provenance).
+ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOptions& options, std::string provenance = {});
 
 uint32_t llama_file_type(DType t);
 DType tensor_out_dtype(const std::string& gguf_name, const std::vector<uint64_t>& ne, DType outtype);

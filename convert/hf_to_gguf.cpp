@@ -3,6 +3,8 @@
 #include <chrono>
 #include <filesystem>
 
+#include "formats/ckpt_archive_source.h"
+#include "formats/rewrite.h"
 #include "formats/architecture.h"
 #include "convert/convert.h"
 #include "convert/convert_internal.h"
@@ -71,7 +73,11 @@ ConvertReport convert_hf_to_gguf(const ConvertOptions& options) {
   HfModel model = open_hf_model(options.input);
   fold_bnb_weights(model.source);
   const GgufConversion plan = plan_hf_to_gguf(model.source, model.config, options);
-  return write_gguf_conversion(plan, options);
+  std::string provenance;
+  if (is_ckpt_archive_output(options.output) && !options.dry_run) {
+    provenance = ckpt_provenance(model.source, options.input, "convert", {{"outtype", options.outtype.empty() ? "f16" : options.outtype}});
+  }
+  return write_gguf_conversion(plan, options, std::move(provenance));
 }
 
 }  // namespace ckpt

@@ -16,6 +16,7 @@
 #include "convert/merge_plan.h"
 #include <nlohmann/json.hpp>
 
+#include "formats/ckpt_archive_source.h"
 #include "formats/byte_sink.h"
 #include "formats/json_header.h"
 #include "formats/output_guard.h"
@@ -159,6 +160,13 @@ void copy_side_files(const ModelSource& from, const std::string& dir, const std:
     if (name.ends_with(".index.json") || name == "config.json" || std::find(skip.begin(), skip.end(), name) != skip.end()) continue;
     fs::copy_file(p, fs::path(dir) / name, fs::copy_options::overwrite_existing);
   }
+}
+
+// What a merged archive records: the base's files and the adapters with their weights.
+std::string merge_provenance(const MergeInputs& in, const MergeOptions& o) {
+  nlohmann::ordered_json adapters = nlohmann::ordered_json::array();
+  for (const auto& a : o.adapters) adapters.push_back({{"adapter", std::filesystem::path(a.path).filename().string()}, {"weight", a.weight}});
+  return ckpt_provenance(in.base, o.base, "merge", {{"adapters", adapters}, {"outtype", o.outtype}, {"merge_into", o.merge_into}});
 }
 
 }  // namespace
@@ -337,6 +345,7 @@ MergeReport merge_lora(const MergeOptions& o) {
       }
       rewrite.tensors.push_back({t.name, t.dtype, t.shape, std::move(writer)});
     }
+    if (is_ckpt_archive_output(o.output)) rewrite.provenance = merge_provenance(in, o);
     report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::gguf(o.output, o.split));
   } else {
     // An HF base: the merged model as a source whose touched tensors compute their values when read.
@@ -454,6 +463,7 @@ MergeReport merge_lora(const MergeOptions& o) {
         copy_side_files(in.base, dir, {});
         if (resizer) copy_side_files(resizer->source, dir, {"adapter_config.json"});
       });
+      if (is_ckpt_archive_output(o.output)) rewrite.provenance = merge_provenance(in, o);
       report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::hf_directory(o.output, 0, o.force));
     }
   }

@@ -40,6 +40,7 @@
 #include "formats/dtype.h"
 #include "formats/mapped_file.h"
 #include "formats/sha256.h"
+#include "formats/tensor.h"
 
 namespace ckpt {
 
@@ -110,6 +111,11 @@ struct CkptInputSection {
 // Tensors are put in canonical order; the result depends only on the inputs.
 void write_ckpt_archive(const std::string& path, const std::string& origin, std::vector<CkptInputTensor> tensors,
                         std::vector<CkptInputSection> sections, unsigned threads);
+
+// The same archive from tensors given as writers (a rewrite's outputs: quantized, merged, converted),
+// each hashed as it streams to the file, so only what one writer holds is in memory.
+void write_ckpt_archive_streamed(const std::string& path, const std::string& origin, std::vector<TensorToWrite> tensors,
+                                 std::vector<CkptInputSection> sections);
 
 // Adds and removes sections (adapters) without touching tensor data: the tensors, and every section
 // before the first one removed, keep their bytes and offsets (copied in the kernel); the sections

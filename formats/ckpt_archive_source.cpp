@@ -13,6 +13,7 @@
 #include "formats/byte_sink.h"
 #include "formats/error.h"
 #include "formats/gguf.h"
+#include "formats/parallel.h"
 #include "formats/signal_cleanup.h"
 
 namespace ckpt {
@@ -57,6 +58,44 @@ GgufSet gguf_view_of(const CkptArchive& a, const std::string& path) {
 }
 
 }  // namespace
+
+std::vector<CkptInputSection> ckpt_gguf_sections(const std::vector<GgufKv>& kvs, const std::vector<std::string>& tensor_order) {
+  std::vector<GgufKv> whole;
+  for (const auto& kv : kvs) {
+    if (!kv.key.starts_with("split.")) whole.push_back(kv);
+  }
+  BufferSink meta("gguf-metadata");
+  write_gguf(meta, whole, {});
+  const std::string order = nlohmann::json(tensor_order).dump();
+  const auto b = std::as_bytes(std::span(order.data(), order.size()));
+  return {{"gguf-metadata", "gguf-metadata", meta.take(), true}, {"tensor-order", "tensor-order", {b.begin(), b.end()}, true}};
+}
+
+std::string ckpt_provenance(const ModelSource& src, const std::string& input, const std::string& command, const nlohmann::ordered_json& options) {
+  std::vector<std::string> read;
+  if (src.config_path) read.push_back(*src.config_path);
+  for (const auto& f : src.side_files) {
+    if (!f.ends_with(".safetensors") && !f.ends_with(".bin")) read.push_back(f);
+  }
+  read.insert(read.end(), src.weight_files.begin(), src.weight_files.end());
+  std::vector<std::pair<uint64_t, std::string>> digests(read.size());
+  parallel_each(read.size(), default_thread_count(), [&](size_t i) {
+    const auto m = MappedFile::open(read[i]);
+    digests[i] = {m->size(), to_hex(sha256(m->bytes()))};
+  });
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < read.size(); ++i) files.push_back({{"name", fs::path(read[i]).filename().string()}, {"bytes", digests[i].first}, {"sha256", digests[i].second}});
+  // The source's own name (a model directory's name is what llama.cpp writes as general.name).
+  fs::path source_path(input);
+  if (source_path.filename().empty()) source_path = source_path.parent_path();
+  const std::string name = src.model_name.empty() ? fs::absolute(source_path).lexically_normal().filename().string() : src.model_name;
+  nlohmann::ordered_json opts = {{"command", command}};
+  for (const auto& [k, v] : options.items()) opts[k] = v;
+  const nlohmann::ordered_json j = {{"tool", "ckpt"},         {"tool_version", CKPT_ARCHIVE_TOOL_VERSION},
+                                    {"source_kind", std::string(source_kind_name(src.kind))}, {"source_name", name},
+                                    {"source_format", src.format}, {"source_files", files}, {"options", opts}};
+  return j.dump(2);
+}
 
 ArchiveUnpackDir::ArchiveUnpackDir() {
   const std::string destination = unpack_destination();

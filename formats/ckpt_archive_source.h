@@ -8,8 +8,12 @@
 #pragma once
 
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "formats/ckpt_archive.h"
+#include "formats/gguf.h"
 #include "formats/model_source.h"
 
 namespace ckpt {
@@ -18,6 +22,15 @@ namespace ckpt {
 // `gguf` set; "hf-checkpoint", "safetensors", "torch-bin" -> that kind). Throws Error naming the archive
 // for origins that cannot be read back as a model (llama2.c: convert it again from the .bin).
 ModelSource open_archive_source(const std::string& path);
+
+// The sections that let an archive give back the GGUF it holds: "gguf-metadata" (the KVs as a GGUF
+// without tensors, split.* dropped: the archive is whole) and "tensor-order" (the GGUF's tensor order).
+std::vector<CkptInputSection> ckpt_gguf_sections(const std::vector<GgufKv>& kvs, const std::vector<std::string>& tensor_order);
+
+// The "provenance" section's JSON for an archive made from `src` (opened from `input`) by `command`: the
+// tool and version, the source's kind, name and format, every file read with its size and SHA-256
+// (hashed on all cores), and `options`. No paths or times, so the same input gives the same bytes.
+std::string ckpt_provenance(const ModelSource& src, const std::string& input, const std::string& command, const nlohmann::ordered_json& options);
 
 // A private temporary directory (0700) under $TMPDIR (or /tmp), removed with the object, on SIGINT /
 // SIGTERM / SIGHUP, or by the next process that creates one after this one died.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -106,56 +107,104 @@ void write_index_and_trailer(AtomicFileSink& sink, const nlohmann::ordered_json&
 
 }  // namespace
 
-void write_ckpt_archive(const std::string& path, const std::string& origin, std::vector<CkptInputTensor> tensors,
-                        std::vector<CkptInputSection> sections, unsigned threads) {
+namespace {
+
+// Counts, and hashes unless told not to, what passes through to the file.
+class HashingSink final : public ByteSink {
+ public:
+  HashingSink(ByteSink& out, bool hash) : out_(out), hashing_(hash) {}
+  void write(std::span<const std::byte> bytes) override {
+    if (hashing_) hash_.update(bytes);
+    out_.write(bytes);
+    n_ += bytes.size();
+  }
+  void write_from(const MappedFile& file, std::span<const std::byte> range) override {
+    if (hashing_) hash_.update(range);
+    out_.write_from(file, range);
+    n_ += range.size();
+  }
+  uint64_t position() const override { return n_; }
+  const std::string& name() const override { return out_.name(); }
+  Sha256Digest finish() { return hash_.finish(); }
+
+ private:
+  ByteSink& out_;
+  bool hashing_;
+  Sha256 hash_;
+  uint64_t n_ = 0;
+};
+
+// One tensor to store: its bytes come from `write`; `digest` when already known.
+struct ArchiveItem {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<uint64_t> shape;
+  TensorDataWriter write;
+  std::optional<Sha256Digest> digest;
+};
+
+// Tensors (canonical order) from the lead page on, each at the next multiple of 4096, hashed while they
+// stream when their digest is not given; then the sections, the index and the trailer.
+void write_archive(const std::string& path, const std::string& origin, std::vector<ArchiveItem> tensors, std::vector<CkptInputSection> sections) {
   std::sort(tensors.begin(), tensors.end(), [](const auto& x, const auto& y) { return ckpt_name_less(x.name, y.name); });
   std::sort(sections.begin(), sections.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
   for (size_t i = 1; i < tensors.size(); ++i) {
     if (tensors[i].name == tensors[i - 1].name) throw Error(ErrorCode::DuplicateName, path, Error::kNoOffset, tensors[i].name, "two tensors of this name");
   }
-  // Hash every tensor first (threads over tensors); the bytes are mapped, so the write pass below
-  // reads them from the page cache.
-  std::vector<Sha256Digest> digests(tensors.size());
-  parallel_each(tensors.size(), threads, [&](size_t i) { digests[i] = sha256(tensors[i].data); });
-  std::vector<StoredSection> stored;
-  for (const auto& s : sections) stored.push_back(encode_section(s, path));
-  // Layout.
   nlohmann::ordered_json index = index_head(origin);
-  uint64_t at = kCkptAlignment;
-  auto next_slot = [&](uint64_t length) {
-    const uint64_t here = at;
-    const auto end = checked_add(at, length);
-    if (!end) throw Error(ErrorCode::Overflow, path, Error::kNoOffset, "layout", "the archive would exceed 2^64 bytes");
-    at = *align_up(*end, kCkptAlignment);
-    return here;
-  };
-  std::vector<uint64_t> tensor_at, section_at;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const auto& t = tensors[i];
-    tensor_at.push_back(next_slot(t.data.size()));
-    index["tensors"].push_back(tensor_entry(t.name, t.dtype, t.shape, tensor_at.back(), t.data.size(), digests[i]));
-  }
-  for (const auto& s : stored) {
-    section_at.push_back(next_slot(s.stored.size()));
-    index["sections"].push_back(section_entry(s.name, s.kind, section_at.back(), s.stored.size(), s.size, s.zlib, s.sha256));
-  }
   AtomicFileSink sink(path);
   std::array<std::byte, kCkptAlignment> lead{};
   std::memcpy(lead.data(), "CKPTARC", 8);
   std::memcpy(lead.data() + 8, &kCkptMajor, 2);
   std::memcpy(lead.data() + 10, &kCkptMinor, 2);
   sink.write(lead);
-  auto pad_to = [&](uint64_t offset) { sink.write_zeros(offset - sink.position()); };
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    pad_to(tensor_at[i]);
-    sink.write(tensors[i].data);
+  auto next_slot = [&] {
+    const auto at = align_up(sink.position(), kCkptAlignment);
+    if (!at) throw Error(ErrorCode::Overflow, path, Error::kNoOffset, "layout", "the archive would exceed 2^64 bytes");
+    sink.write_zeros(*at - sink.position());
+    return *at;
+  };
+  for (auto& t : tensors) {
+    const auto n = checked_product(t.shape);
+    const auto expect = n ? dtype_bytes_for(t.dtype, *n) : std::nullopt;
+    if (!expect) throw Error(ErrorCode::BadShape, path, Error::kNoOffset, "tensor '" + t.name + "'", std::string(dtype_name(t.dtype)) + " cannot hold this shape");
+    const uint64_t at = next_slot();
+    HashingSink hashing(sink, !t.digest);
+    t.write(hashing);
+    if (hashing.position() != *expect) {
+      throw Error(ErrorCode::SizeMismatch, path, at, "tensor '" + t.name + "'", fmt::format("{} bytes written for a tensor of {}", hashing.position(), *expect));
+    }
+    index["tensors"].push_back(tensor_entry(t.name, t.dtype, t.shape, at, *expect, t.digest ? *t.digest : hashing.finish()));
   }
-  for (size_t i = 0; i < stored.size(); ++i) {
-    pad_to(section_at[i]);
-    sink.write(stored[i].stored);
+  for (const auto& s : sections) {
+    const StoredSection x = encode_section(s, path);
+    index["sections"].push_back(section_entry(x.name, x.kind, next_slot(), x.stored.size(), x.size, x.zlib, x.sha256));
+    sink.write(x.stored);
   }
   write_index_and_trailer(sink, index);
   sink.commit();
+}
+
+}  // namespace
+
+void write_ckpt_archive(const std::string& path, const std::string& origin, std::vector<CkptInputTensor> tensors,
+                        std::vector<CkptInputSection> sections, unsigned threads) {
+  // Mapped bytes hash on every thread first; the write pass then reads them from the page cache.
+  std::vector<Sha256Digest> digests(tensors.size());
+  parallel_each(tensors.size(), threads, [&](size_t i) { digests[i] = sha256(tensors[i].data); });
+  std::vector<ArchiveItem> items;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    auto& t = tensors[i];
+    items.push_back({std::move(t.name), t.dtype, std::move(t.shape), [data = t.data](ByteSink& out) { out.write(data); }, digests[i]});
+  }
+  write_archive(path, origin, std::move(items), std::move(sections));
+}
+
+void write_ckpt_archive_streamed(const std::string& path, const std::string& origin, std::vector<TensorToWrite> tensors,
+                                 std::vector<CkptInputSection> sections) {
+  std::vector<ArchiveItem> items;
+  for (auto& t : tensors) items.push_back({std::move(t.name), t.dtype, std::move(t.shape), std::move(t.write_data), std::nullopt});
+  write_archive(path, origin, std::move(items), std::move(sections));
 }
 
 void update_ckpt_archive(const std::string& path, const std::string& output, std::vector<CkptInputSection> add, const std::vector<std::string>& remove) {

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "formats/byte_sink.h"
+#include "formats/ckpt_archive.h"
+#include "formats/ckpt_archive_source.h"
+#include "formats/error.h"
 #include "formats/output_guard.h"
 #include "formats/safetensors.h"
 #include "formats/safetensors_index.h"
@@ -11,7 +15,51 @@ namespace ckpt {
 
 namespace fs = std::filesystem;
 
+bool is_ckpt_archive_output(const std::string& path) { return path.ends_with(".ckpt"); }
+
+namespace {
+
+std::vector<std::byte> bytes_of(std::string_view text) {
+  const auto b = std::as_bytes(std::span(text.data(), text.size()));
+  return {b.begin(), b.end()};
+}
+
+// The plan as a .ckpt archive: a GGUF plan keeps its KVs and tensor order, an HF plan its side files.
+std::vector<std::string> write_rewrite_archive(RewritePlan plan, const RewriteTarget& target) {
+  if (target.split.enabled()) {
+    throw Error(ErrorCode::InvalidArgument, target.path, Error::kNoOffset, "--split-max-size", "a .ckpt archive is one file; split limits do not apply");
+  }
+  if (!target.weights_name.empty()) {
+    throw Error(ErrorCode::InvalidArgument, target.path, Error::kNoOffset, "output", "an adapter goes into an archive with its base: ckpt adapter add");
+  }
+  std::vector<CkptInputSection> sections;
+  std::string origin;
+  if (target.kind == RewriteTarget::Kind::GgufFile) {
+    origin = "gguf";
+    std::vector<std::string> order;
+    for (const auto& t : plan.tensors) order.push_back(t.name);
+    sections = ckpt_gguf_sections(plan.gguf_kvs, order);
+  } else {
+    origin = "hf-checkpoint";
+    const ArchiveUnpackDir dir;  // the side-file writers want a directory
+    for (const auto& side : plan.side_files) side(dir.path());
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir.path())) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+      const auto m = MappedFile::open((fs::path(dir.path()) / name).string());
+      sections.push_back({name, "file", {m->bytes().begin(), m->bytes().end()}, true});
+    }
+  }
+  if (!plan.provenance.empty()) sections.push_back({"provenance", "provenance", bytes_of(plan.provenance), true});
+  write_ckpt_archive_streamed(target.path, origin, std::move(plan.tensors), std::move(sections));
+  return {target.path};
+}
+
+}  // namespace
+
 std::vector<std::string> write_rewrite(RewritePlan plan, const RewriteTarget& target) {
+  if (is_ckpt_archive_output(target.path)) return write_rewrite_archive(std::move(plan), target);
   if (target.kind == RewriteTarget::Kind::GgufFile) {
     std::vector<GgufTensorToWrite> tensors;
     tensors.reserve(plan.tensors.size());

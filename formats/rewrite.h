@@ -4,6 +4,8 @@
 //   GgufFile      a GGUF, split into a staged set when limits say so
 //   HfDirectory   model.safetensors or shards + index, plus side files (config.json, tokenizer files),
 //                 built in a staging directory and moved into place in one step
+// and either kind as a .ckpt archive when the path ends in ".ckpt" (formats/ckpt_archive.h): a GGUF's
+// KVs and tensor order, or an HF directory's side files, kept as sections; tensors hashed as they stream.
 // A new feature adds a transform (a TensorDataWriter) or a sink kind here, not another flow.
 #pragma once
 
@@ -24,6 +26,7 @@ struct RewritePlan {
   Metadata safetensors_metadata;       // HfDirectory: the __metadata__ of every shard
   // HfDirectory: files written beside the weights, each given the staging directory.
   std::vector<std::function<void(const std::string& dir)>> side_files;
+  std::string provenance;  // .ckpt outputs: the provenance section (JSON), when the caller knows the source
 };
 
 struct RewriteTarget {
@@ -52,6 +55,9 @@ struct RewriteTarget {
     return t;
   }
 };
+
+// A path write_rewrite writes as a .ckpt archive.
+bool is_ckpt_archive_output(const std::string& path);
 
 // Writes the plan; returns the files as they are once in place. Nothing appears at target.path until
 // everything is written (see output_guard.h and signal_cleanup.h).

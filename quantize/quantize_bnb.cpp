@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/ckpt_archive_source.h"
 #include "formats/byte_sink.h"
 #include "formats/output_guard.h"
 #include "formats/rewrite.h"
@@ -261,6 +262,7 @@ QuantizeReport quantize_source_to_bnb(const ModelSource& source, const std::stri
       if (fs::exists(in / f)) fs::copy_file(in / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
     }
   });
+  if (is_ckpt_archive_output(o.output)) rewrite.provenance = ckpt_provenance(source, o.input, "quantize", {{"type", o.type}, {"blocksize", o.blocksize}});
   report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::hf_directory(out.string(), 0, o.force));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

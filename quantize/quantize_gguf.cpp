@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "formats/ckpt_archive_source.h"
 #include "formats/byte_sink.h"
 #include "formats/ckpt_archive.h"
 #include "formats/gguf_split.h"
@@ -176,6 +177,7 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
     rewrite.tensors.push_back({job.info->name, job.to, std::vector<uint64_t>(job.info->ne.rbegin(), job.info->ne.rend()),
                                std::move(writer)});
   }
+  if (is_ckpt_archive_output(o.output)) rewrite.provenance = ckpt_provenance(open_model_source(o.input), o.input, "quantize", {{"type", o.type}, {"pure", o.pure}});
   report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::gguf(o.output, o.split));
   progress.finish();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

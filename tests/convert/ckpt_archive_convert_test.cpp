@@ -12,6 +12,7 @@
 #include "convert/convert.h"
 #include "formats/ckpt_archive.h"
 #include "formats/gguf.h"
+#include "convert/merge.h"
 #include "formats/model_source.h"
 #include "quantize/quantize_bnb.h"
 #include "quantize/quantize_gguf.h"
@@ -152,6 +153,69 @@ TEST(CkptArchiveConvert, ArchivesAreModelSourcesForEveryCommand) {
     EXPECT_EQ(src.all_tensors.size(), read_ckpt_archive(dir.file("s.ckpt")).tensors.size());
   }
   EXPECT_FALSE(std::filesystem::exists(unpacked)) << unpacked;
+}
+
+// Every writer can write an archive (the rewrite pipeline's .ckpt target): quantize, merge and convert
+// --outtype into a .ckpt give back, converted out again, exactly the file or directory they write
+// directly; tensors are hashed as they stream (verify agrees) and provenance names the command.
+TEST(CkptArchiveConvert, EveryWriterWritesArchives) {
+  test::TempDir dir;
+  run(kSample, dir.file("f32.gguf"), "gguf", "f32");
+  QuantizeOptions q;
+  q.type = "Q4_K_M";
+  q.input = dir.file("f32.gguf");
+  q.output = dir.file("q.gguf");
+  quantize_gguf_file(q);
+  q.output = dir.file("q.ckpt");
+  quantize_gguf_file(q);
+  run(dir.file("q.ckpt"), dir.file("q-back.gguf"));
+  EXPECT_EQ(test::read_file_bytes(dir.file("q-back.gguf")), test::read_file_bytes(dir.file("q.gguf")));
+  const CkptArchive qa = read_ckpt_archive(dir.file("q.ckpt"));
+  EXPECT_TRUE(verify_ckpt_archive(qa, 2).ok());
+  const auto prov = nlohmann::json::parse(qa.section_text("provenance"));
+  EXPECT_EQ(prov["options"]["command"], "quantize");
+  EXPECT_EQ(prov["options"]["type"], "Q4_K_M");
+  EXPECT_EQ(prov["source_files"][0]["sha256"], to_hex(sha256(test::read_file_bytes(dir.file("f32.gguf")))));
+
+  run(kSample, dir.file("c8.ckpt"), "gguf", "q8_0");
+  run(kSample, dir.file("c8.gguf"), "gguf", "q8_0");
+  run(dir.file("c8.ckpt"), dir.file("c8-back.gguf"));
+  EXPECT_EQ(test::read_file_bytes(dir.file("c8-back.gguf")), test::read_file_bytes(dir.file("c8.gguf")));
+
+  const std::string lora = std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama-lora";
+  MergeOptions m;
+  m.base = dir.file("f32.gguf");
+  m.adapters = {{lora, 1.0}};
+  m.output = dir.file("merged.gguf");
+  merge_lora(m);
+  m.output = dir.file("merged.ckpt");
+  merge_lora(m);
+  run(dir.file("merged.ckpt"), dir.file("merged-back.gguf"));
+  EXPECT_EQ(test::read_file_bytes(dir.file("merged-back.gguf")), test::read_file_bytes(dir.file("merged.gguf")));
+  m.base = kSample;
+  m.output = dir.file("merged-hf");
+  merge_lora(m);
+  m.output = dir.file("merged-hf.ckpt");
+  merge_lora(m);
+  run(dir.file("merged-hf.ckpt"), dir.file("merged-hf-back"), "hf");
+  for (const char* f : {"model.safetensors", "config.json", "tokenizer.json"}) {
+    EXPECT_EQ(test::read_file_bytes(dir.file("merged-hf-back") + "/" + f), test::read_file_bytes(dir.file("merged-hf") + "/" + f)) << f;
+  }
+  QuantizeOptions b;
+  b.input = kSample;
+  b.output = dir.file("nf4");
+  quantize_hf_to_bnb(b, *parse_bnb_type("nf4-dq"));
+  b.output = dir.file("nf4.ckpt");
+  quantize_hf_to_bnb(b, *parse_bnb_type("nf4-dq"));
+  run(dir.file("nf4.ckpt"), dir.file("nf4-back"), "hf");
+  EXPECT_EQ(test::read_file_bytes(dir.file("nf4-back/model.safetensors")), test::read_file_bytes(dir.file("nf4/model.safetensors")));
+  // An archive is one file: split limits are refused before anything is written.
+  q.output = dir.file("split.ckpt");
+  q.split.max_tensors = 4;
+  test::expect_error(ErrorCode::InvalidArgument, [&] { quantize_gguf_file(q); });
+  EXPECT_FALSE(std::filesystem::exists(dir.file("split.ckpt")));
+  // --outtype converts HF checkpoints only.
+  test::expect_error(ErrorCode::InvalidArgument, [&] { run(dir.file("f32.gguf"), dir.file("x.ckpt"), "gguf", "q8_0"); });
 }
 
 }  // namespace
