@@ -86,6 +86,23 @@ nlohmann::ordered_json section_entry(const std::string& name, const std::string&
   return {{"name", name}, {"kind", kind}, {"offset", offset}, {"length", length}, {"size", size}, {"compression", zlib ? "zlib" : "none"}, {"sha256", to_hex(digest)}};
 }
 
+// Zero padding to the next multiple of 4096; returns that offset.
+uint64_t next_slot(AtomicFileSink& sink, const std::string& path) {
+  const auto at = align_up(sink.position(), kCkptAlignment);
+  if (!at) throw Error(ErrorCode::Overflow, path, Error::kNoOffset, "layout", "the archive would exceed 2^64 bytes");
+  sink.write_zeros(*at - sink.position());
+  return *at;
+}
+
+// New sections, each at its slot, entered in the index.
+void write_sections(AtomicFileSink& sink, nlohmann::ordered_json& index, const std::vector<CkptInputSection>& sections, const std::string& path) {
+  for (const auto& in : sections) {
+    const StoredSection x = encode_section(in, path);
+    index["sections"].push_back(section_entry(x.name, x.kind, next_slot(sink, path), x.stored.size(), x.size, x.zlib, x.sha256));
+    sink.write(x.stored);
+  }
+}
+
 // The index (at the next multiple of 64) and the trailer that points at it; unsigned.
 void write_index_and_trailer(AtomicFileSink& sink, const nlohmann::ordered_json& index) {
   const std::string index_text = index.dump();
@@ -158,17 +175,11 @@ void write_archive(const std::string& path, const std::string& origin, std::vect
   std::memcpy(lead.data() + 8, &kCkptMajor, 2);
   std::memcpy(lead.data() + 10, &kCkptMinor, 2);
   sink.write(lead);
-  auto next_slot = [&] {
-    const auto at = align_up(sink.position(), kCkptAlignment);
-    if (!at) throw Error(ErrorCode::Overflow, path, Error::kNoOffset, "layout", "the archive would exceed 2^64 bytes");
-    sink.write_zeros(*at - sink.position());
-    return *at;
-  };
   for (auto& t : tensors) {
     const auto n = checked_product(t.shape);
     const auto expect = n ? dtype_bytes_for(t.dtype, *n) : std::nullopt;
     if (!expect) throw Error(ErrorCode::BadShape, path, Error::kNoOffset, "tensor '" + t.name + "'", std::string(dtype_name(t.dtype)) + " cannot hold this shape");
-    const uint64_t at = next_slot();
+    const uint64_t at = next_slot(sink, path);
     HashingSink hashing(sink, !t.digest);
     t.write(hashing);
     if (hashing.position() != *expect) {
@@ -176,11 +187,7 @@ void write_archive(const std::string& path, const std::string& origin, std::vect
     }
     index["tensors"].push_back(tensor_entry(t.name, t.dtype, t.shape, at, *expect, t.digest ? *t.digest : hashing.finish()));
   }
-  for (const auto& s : sections) {
-    const StoredSection x = encode_section(s, path);
-    index["sections"].push_back(section_entry(x.name, x.kind, next_slot(), x.stored.size(), x.size, x.zlib, x.sha256));
-    sink.write(x.stored);
-  }
+  write_sections(sink, index, sections, path);
   write_index_and_trailer(sink, index);
   sink.commit();
 }
@@ -239,23 +246,13 @@ void update_ckpt_archive(const std::string& path, const std::string& output, std
   }
   AtomicFileSink sink(output);
   sink.write_from(*a.file, a.file->bytes().first(keep_end));
-  auto next_slot = [&] {
-    const auto at = align_up(sink.position(), kCkptAlignment);
-    if (!at) throw Error(ErrorCode::Overflow, output, Error::kNoOffset, "layout", "the archive would exceed 2^64 bytes");
-    sink.write_zeros(*at - sink.position());
-    return *at;
-  };
   for (size_t i = first_moved; i < a.sections.size(); ++i) {
     const auto& x = a.sections[i];
     if (removed(x.name)) continue;
-    index["sections"].push_back(section_entry(x.name, x.kind, next_slot(), x.length, x.size, x.zlib, x.sha256));
+    index["sections"].push_back(section_entry(x.name, x.kind, next_slot(sink, output), x.length, x.size, x.zlib, x.sha256));
     sink.write_from(*a.file, x.stored);
   }
-  for (const auto& in : add) {
-    const StoredSection x = encode_section(in, output);
-    index["sections"].push_back(section_entry(x.name, x.kind, next_slot(), x.stored.size(), x.size, x.zlib, x.sha256));
-    sink.write(x.stored);
-  }
+  write_sections(sink, index, add, output);
   write_index_and_trailer(sink, index);
   sink.commit();
 }
