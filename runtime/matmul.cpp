@@ -34,6 +34,12 @@ constexpr size_t kTokenTile = 32;   // activation rows kept hot while a row chun
 void set_kernel_choice(KernelChoice choice) { g_choice = choice; }
 KernelChoice kernel_choice() { return g_choice.load(); }
 
+std::string cpu_kernels_summary() {
+  if (cpu_supports_avx512_kernels()) return "avx512-vnni prompt tiles, avx2+fma+f16c dots";
+  if (cpu_supports_avx2_kernels()) return "avx2+fma+f16c tiles and dots";
+  return "scalar (no avx2+fma+f16c on this CPU)";
+}
+
 const char* kernel_name(const Weight& w) {
   if (choose_tile(w)) return cpu_supports_avx512_kernels() ? "avx512" : "avx2";
   return choose_dot(w) == scalar_dot_for(w) ? "scalar" : "avx2";

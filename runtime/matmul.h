@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "runtime/model.h"
+#include <string>
+
 #include "runtime/thread_pool.h"
 
 namespace ckpt::runtime {
@@ -18,6 +20,8 @@ void set_kernel_choice(KernelChoice choice);
 KernelChoice kernel_choice();
 // "avx2" or "scalar": what matmul will use for `w`.
 const char* kernel_name(const Weight& w);
+// The kernel families this CPU runs ("avx512-vnni tiles, avx2+fma dots" or "scalar"), for --version.
+std::string cpu_kernels_summary();
 
 void matmul(const Weight& w, const float* x, size_t n_tokens, float* y, ThreadPool& pool);
 

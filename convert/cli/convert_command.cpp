@@ -1,5 +1,6 @@
 // `ckpt convert INPUT -o OUTPUT`: HF directory / llama2.c .bin -> GGUF, or GGUF -> HF with --to hf.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -29,12 +30,13 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("input", o.input,
                   "HF model directory, llama2.c model .bin, .gguf (with --to hf), a PEFT adapter directory (with --base), "
                   "or a GGUF LoRA (with --to peft --base)");
-  cmd->add_option("-o,--output", o.output, "Output .gguf file, .ckpt archive, or directory with --to hf / --to peft");
+  cmd->add_option("-o,--output,--outfile", o.output,
+                  "Output .gguf file, .ckpt archive, or directory with --to hf / --to peft (GGUF default: ./{name}-{outtype}.gguf)");
   cmd->add_flag("--list-archs", flags->list_archs, "Print the architectures convert reads (HF name -> GGUF architecture) and exit");
   cmd->add_option("--to", o.to, "Output format")->check(CLI::IsMember({"gguf", "hf", "peft", "ckpt"}))->default_str("gguf");
   cmd->add_option("--base", o.base, "Adapters: the base model (HF directory or GGUF) they were trained on");
   cmd->add_option("--outtype", o.outtype, "f32, f16 (default to GGUF), bf16, q8_0, or auto (F16 if the first tensor is F16, else BF16)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "auto"}));
+      ->transform(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "auto"}, CLI::ignore_case));
   cmd->add_option("--llama2c-vocab", o.llama2c_vocab, "tokenizer.bin of a llama2.c checkpoint (e.g. tok512.bin)");
   cmd->add_option("--name", o.model_name, "general.name (default: the input's name)");
   cmd->add_option("--split-max-size", flags->split_max_size, "Split the GGUF into shards of at most this size (e.g. 2G, 500M)");
@@ -54,8 +56,16 @@ void add_convert_command(CLI::App& app) {
       return;
     }
     if (flags->options.input.empty()) throw CLI::ValidationError("input", "is required (or pass --list-archs)");
-    if (flags->options.output.empty()) throw CLI::ValidationError("--output", "is required");
     auto options = flags->options;
+    if (options.output.empty()) {
+      // convert_hf_to_gguf.py's habit: {name}-{outtype}.gguf when no output is named (here: in the
+      // current directory, never inside the input).
+      if (options.to != "gguf" || !options.base.empty()) throw CLI::ValidationError("--output", "is required");
+      std::filesystem::path in(options.input);
+      if (in.filename().empty()) in = in.parent_path();
+      const std::string name = std::filesystem::absolute(in).lexically_normal().stem().string();
+      options.output = name + "-" + (options.outtype.empty() ? std::string("f16") : options.outtype) + ".gguf";
+    }
     if (!flags->split_max_size.empty()) {
       // llama.cpp's --split-max-size takes decimal M/G suffixes ("2G" = 2,000,000,000 bytes).
       std::string s = flags->split_max_size;

@@ -8,17 +8,28 @@
 #include <fmt/format.h>
 
 #include "formats/error.h"
+#include "runtime/runtime.h"
 #include "formats/signal_cleanup.h"
 #include "inspect/cli/commands.h"
+#include "usage_errors.h"  // beside this file (the CLI's own, not a library header)
 
 #ifndef CKPT_VERSION
 #define CKPT_VERSION "unknown"
+#endif
+#ifndef CKPT_COMMIT
+#define CKPT_COMMIT "unknown"
+#endif
+#ifndef CKPT_COMPILER
+#define CKPT_COMPILER "unknown"
 #endif
 
 int main(int argc, char** argv) {
   CLI::App app{"ckpt: convert, quantize, inspect and run LLM checkpoints (GGUF, safetensors)"};
   app.name("ckpt");
-  app.set_version_flag("--version", CKPT_VERSION);
+  // The version first (scripts compare it), then what a bug report needs.
+  app.set_version_flag("--version", [] {
+    return fmt::format("{}\ncommit {}, built with {}\nCPU kernels: {}", CKPT_VERSION, CKPT_COMMIT, CKPT_COMPILER, ckpt::runtime::cpu_kernels_summary());
+  });
   app.require_subcommand(1);
   ckpt::cli::add_inspect_command(app);
   ckpt::cli::add_convert_command(app);
@@ -33,13 +44,14 @@ int main(int argc, char** argv) {
   ckpt::cli::add_diff_command(app);
   ckpt::cli::add_hash_command(app);
   ckpt::cli::add_adapter_command(app);
+  ckpt::cli::add_help_command(app);
   // Temporaries go on SIGINT/SIGTERM/SIGHUP; a truncated input becomes an error line, not SIGBUS.
   ckpt::install_signal_cleanup();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    fmt::print(stderr, "ckpt: {} (see ckpt --help)\n", e.what());
+    fmt::print(stderr, "ckpt: {}\n", ckpt::cli::usage_error_message(app, e, argc, argv));
     return 2;
   } catch (const ckpt::Error& e) {
     fmt::print(stderr, "ckpt: error: {}\n", e.what());

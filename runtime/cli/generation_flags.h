@@ -19,6 +19,10 @@ extern const CLI::Validator kFinite;
 // to the values `s` holds when called.
 void add_sampling_flags(CLI::App* cmd, runtime::SamplingParams& s);
 
+// llama-cli's escape processing of -p, -f and --stop text: \n \r \t \' \" \\ and \xHH (two hex digits);
+// any other backslash stays as it is.
+void process_escapes(std::string& text);
+
 // "PATH[:SCALE]" strings of --lora as the runtime's adapter specs.
 std::vector<runtime::LoraSpec> lora_specs(const std::vector<std::string>& flags);
 

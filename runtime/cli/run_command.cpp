@@ -1,6 +1,8 @@
 // `ckpt run MODEL -p "Once upon a time" -n 64`: load a GGUF or HF directory and generate, streaming
 // text to stdout; `--check OTHER` compares two models' logits on the same tokens instead.
 #include <chrono>
+#include <climits>
+#include <iostream>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -36,7 +38,8 @@ struct RunFlags {
   uint32_t ctx = 0;
   bool greedy = false, no_bos = false, no_special = false, verbose = false, print_ids = false, no_echo = false;
   bool reference_kernels = false, json = false, ignore_eos = false, raw = false, truncate_prompt = false;
-  std::optional<uint64_t> seed;
+  int64_t seed = -1;  // llama.cpp's convention: -1 (the default) draws one
+  bool no_escape = false;
   double min_top1 = -1;
   GenerateOptions gen;
 };
@@ -65,6 +68,11 @@ KvType kv_type(const RunFlags& f) { return f.kv_type == "f32" ? KvType::F32 : Kv
 // The context a run may use: --ctx-size, else the model's training context. Positions past the
 // training context produce garbage, so a prompt that does not fit is an error (or, with
 // --truncate-prompt, loses its oldest tokens) instead of a silent run into nonsense.
+uint64_t seed_of(const RunFlags& f) { return f.seed >= 0 ? static_cast<uint64_t>(f.seed) : std::random_device{}(); }
+
+// -n -1 (llama.cpp): until end of generation or a full context.
+bool until_context_full(const RunFlags& f) { return f.n_predict < 0; }
+
 uint32_t context_limit(const RunFlags& f, const Model& m) {
   if (f.ctx) return f.ctx;
   return m.hp.n_ctx_train ? m.hp.n_ctx_train : 2048;
@@ -246,7 +254,7 @@ void run_generate(RunFlags& f) {
   g.echo_prompt = !f.no_echo;
   g.stop_at_eos = !f.ignore_eos;
   if (f.greedy) g.sampling.temperature = 0;
-  const uint64_t seed = f.seed ? *f.seed : std::random_device{}();
+  const uint64_t seed = seed_of(f);
   if (f.chat) {
     nlohmann::ordered_json messages = chat_history(f);
     // With --messages and no -p the conversation is rendered as it is (say, ending in a tool result).
@@ -255,7 +263,9 @@ void run_generate(RunFlags& f) {
   }
   auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
   fit_prompt(f, l.model, prompt_tokens, 1);
-  Forward forward(l.model, context_size(f, l.model, prompt_tokens.size() + static_cast<size_t>(std::max(1, f.n_predict))),
+  Forward forward(l.model,
+                  until_context_full(f) ? context_limit(f, l.model)
+                                        : context_size(f, l.model, prompt_tokens.size() + static_cast<size_t>(std::max(1, f.n_predict))),
                   threads, kv_type(f));
   for (int s = 0; s < f.n_seq; ++s) {
     g.sampling.seed = seed + static_cast<uint64_t>(s);
@@ -267,6 +277,10 @@ void run_generate(RunFlags& f) {
     });
     fmt::print("\n");
     std::fflush(stdout);  // the text ends before the statistics on stderr begin
+    if (r.stop_reason == "context") {
+      fmt::print(stderr, "note: generation stopped after {} tokens: the context of {} positions is full (raise --ctx-size)\n", r.tokens.size(),
+                 forward.n_ctx());
+    }
     if (f.print_ids) {
       fmt::print(stderr, "prompt ids: [{}]\ngenerated ids: [{}]\n", fmt::join(r.prompt_tokens, ","), fmt::join(r.tokens, ","));
     }
@@ -292,7 +306,7 @@ void run_interactive(RunFlags& f) {
   g.echo_prompt = false;
   g.stop_at_eos = true;
   if (f.greedy) g.sampling.temperature = 0;
-  g.sampling.seed = f.seed ? *f.seed : std::random_device{}();
+  g.sampling.seed = seed_of(f);
   Forward forward(l.model, context_limit(f, l.model), bounded_thread_count(f.threads), kv_type(f));
   nlohmann::ordered_json messages = chat_history(f);
   std::vector<int32_t> cached;  // the tokens whose keys and values the cache holds, in order
@@ -336,13 +350,16 @@ void add_generation_command(CLI::App& app, bool chat) {
   CLI::App* cmd = chat ? app.add_subcommand("chat", "Chat with a model: one user turn per line on stdin, its chat template, the KV cache kept (= run -i)")
                        : app.add_subcommand("run", "Generate text from a GGUF or HF checkpoint directory (CPU), or --check two models' agreement");
   cmd->add_option("model", f->model, "Model: .gguf (first shard of a split set) or an HF directory")->required();
-  cmd->add_option("-p,--prompt", f->prompt, "Prompt text (empty: start from BOS)");
-  cmd->add_option("-f,--file", f->prompt_file, "Read the prompt from this file")->excludes("--prompt");
-  cmd->add_option("-n,--max-new-tokens", f->n_predict, "Tokens to generate (with --check: greedy tokens appended to the prompt)")
-      ->default_val(64)->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-p,--prompt", f->prompt, "Prompt text (empty: start from BOS); escapes \\n \\t \\r \\' \\\" \\\\ \\xHH processed as llama-cli does");
+  cmd->add_option("-f,--file", f->prompt_file, "Read the prompt from this file (- : stdin); one trailing newline is dropped, as llama-cli does")
+      ->excludes("--prompt");
+  cmd->add_option("-n,--max-new-tokens,--max_new_tokens,--n-predict", f->n_predict,
+                  "Tokens to generate (-1: until end of generation or a full context; with --check: greedy tokens appended to the prompt)")
+      ->default_val(64)->check(CLI::Range(-1, 1 << 20));
+  cmd->add_flag("--no-escape", f->no_escape, "Take -p, -f and --stop text literally (no escape processing)");
   add_sampling_flags(cmd, s);
   cmd->add_flag("--greedy", f->greedy, "Same as --temp 0");
-  cmd->add_option("-s,--seed", f->seed, "Random seed (default: random; printed with --verbose)");
+  cmd->add_option("-s,--seed", f->seed, "Random seed (-1, the default: a random one, printed with --verbose)")->check(CLI::Range(int64_t{-1}, INT64_MAX));
   cmd->add_option("--stop", f->gen.stop, "Stop before this string (repeatable)");
   cmd->add_flag("--chat", f->chat, "Wrap the prompt as a user turn with the model's chat template (a Jinja interpreter, as apply_chat_template)");
   cmd->add_option("--system", f->system, "With --chat or -i: a system message first");
@@ -372,18 +389,28 @@ void add_generation_command(CLI::App& app, bool chat) {
   cmd->callback([f, chat] {
     if (chat) f->interactive = true;
     if (!f->prompt_file.empty()) {
-      std::ifstream in(f->prompt_file, std::ios::binary);
-      if (!in) throw Error(ErrorCode::Io, f->prompt_file, Error::kNoOffset, "prompt", "cannot open the prompt file");
       std::stringstream ss;
-      ss << in.rdbuf();
+      if (f->prompt_file == "-") {
+        ss << std::cin.rdbuf();
+      } else {
+        std::ifstream in(f->prompt_file, std::ios::binary);
+        if (!in) throw Error(ErrorCode::Io, f->prompt_file, Error::kNoOffset, "prompt", "cannot open the prompt file");
+        ss << in.rdbuf();
+      }
       f->prompt = ss.str();
+      if (f->prompt.ends_with('\n')) f->prompt.pop_back();
+    }
+    if (!f->no_escape) {
+      process_escapes(f->prompt);
+      for (auto& stop : f->gen.stop) process_escapes(stop);
     }
     if (!f->system.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--system", "needs --chat or -i");
     if (!f->chat_template_file.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--chat-template", "needs --chat or -i");
     if (!f->tools_file.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--tools", "needs --chat or -i");
     if (!f->messages_file.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--messages", "needs --chat or -i");
     if (f->reference_kernels) set_kernel_choice(KernelChoice::Reference);
-    f->gen.max_new_tokens = f->n_predict;
+    if (until_context_full(*f) && !f->check.empty()) throw CLI::ValidationError("-n", "-1 (until the context is full) does not apply to --check");
+    f->gen.max_new_tokens = until_context_full(*f) ? INT_MAX : f->n_predict;
     if (!f->check.empty()) {
       run_check(*f);
     } else if (f->interactive) {
