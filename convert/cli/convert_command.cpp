@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "convert/convert.h"
+#include "formats/error.h"
 #include "formats/architecture.h"
 #include "formats/progress.h"
 #include "formats/safetensors_index.h"
@@ -78,7 +79,7 @@ void add_convert_command(CLI::App& app) {
       for (const auto& t : report.tensors) {
         std::string dims;
         for (auto d : t.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
-        fmt::print("{:<48} -> {:<40} {:<5} [{}]\n", t.source_name, t.name, t.dtype, dims);
+        fmt::print("{:<48} -> {:<40} {:<5} [{}]\n", escape_for_display(t.source_name), escape_for_display(t.name), t.dtype, dims);
       }
       fmt::print("dry run: {} tensors, {} ({:.1f} MB in), nothing written\n", report.tensors.size(), report.architecture,
                  static_cast<double>(report.bytes_in) / 1e6);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "convert/merge.h"
+#include "formats/error.h"
 #include "formats/progress.h"
 #include "formats/safetensors_index.h"
 #include "inspect/cli/commands.h"
@@ -65,7 +66,7 @@ void add_merge_command(CLI::App& app) {
     if (table) {
       fmt::print("{:<44} {:<14} {:<6} {:>10} {:>10} {:>8} {:>8}\n", "tensor", "how", "as", "|delta|", "nf4/delta", "changed", "corr");
       for (const auto& t : r.tensors) {
-        fmt::print("{:<44} {:<14} {:<6} {:>10} {:>10} {:>8} {:>8}{}\n", t.name, t.how, dtype_name(t.dtype), options.dry_run ? "-" : ratio(t.delta_norm),
+        fmt::print("{:<44} {:<14} {:<6} {:>10} {:>10} {:>8} {:>8}{}\n", escape_for_display(t.name), t.how, dtype_name(t.dtype), options.dry_run ? "-" : ratio(t.delta_norm),
                    ratio(t.nf4_noise_ratio), ratio(t.codes_changed), ratio(t.delta_correlation), t.kept_as_q8_0 ? "  (kept as Q8_0)" : "");
       }
     }

@@ -20,5 +20,6 @@ void add_sign_command(CLI::App& app);
 void add_diff_command(CLI::App& app);
 void add_hash_command(CLI::App& app);
 void add_adapter_command(CLI::App& app);
+void add_completion_command(CLI::App& app);  // and `man`
 
 }  // namespace ckpt::cli

@@ -1,9 +1,14 @@
-// `ckpt quantize IN.gguf -o OUT.gguf --type Q4_K_M`: llama-quantize's types and mixes, bit-exact.
+// `ckpt quantize IN.gguf -o OUT.gguf --type Q4_K_M` (or `ckpt quantize IN.gguf OUT.gguf Q4_K_M [NTHREADS]`, as
+// llama-quantize takes them): llama-quantize's types and mixes, bit-exact.
+#include <algorithm>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "formats/error.h"
 #include "formats/progress.h"
 #include "formats/safetensors_index.h"
 #include "inspect/cli/commands.h"
@@ -18,11 +23,46 @@ struct QuantizeFlags {
   QuantizeOptions options;
   std::string split_max_size;
   bool no_progress = false;
+  std::vector<std::string> positional;
 };
+
+// IN [OUT [TYPE [NTHREADS]]] into the options; a value given both ways is refused, a numeric TYPE is
+// llama.cpp's ftype (15 = Q4_K_M).
+void resolve_positional(const std::vector<std::string>& p, QuantizeOptions& o) {
+  o.input = p[0];
+  auto take = [](const std::string& value, std::string& field, const char* flag) {
+    if (!field.empty()) throw CLI::ValidationError(flag, "given twice (as a positional argument and as " + std::string(flag) + ")");
+    field = value;
+  };
+  if (p.size() > 1) take(p[1], o.output, "--output");
+  if (p.size() > 2) take(p[2], o.type, "--type");
+  if (p.size() > 3) {
+    if (o.threads) throw CLI::ValidationError("--threads", "given twice (as NTHREADS and as --threads)");
+    try {
+      size_t used = 0;
+      const long n = std::stol(p[3], &used);
+      if (used != p[3].size() || n < 1 || n > 1024) throw std::invalid_argument("range");
+      o.threads = static_cast<unsigned>(n);
+    } catch (const std::exception&) {
+      throw CLI::ValidationError("NTHREADS", "'" + p[3] + "' is not a thread count from 1 to 1024");
+    }
+  }
+  if (o.output.empty()) throw CLI::ValidationError("--output", "is required (-o OUT, or OUT after IN)");
+  if (o.type.empty()) throw CLI::ValidationError("--type", "is required (--type TYPE, or TYPE after OUT)");
+  if (!o.type.empty() && std::all_of(o.type.begin(), o.type.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    for (const auto& t : gguf_quant_types()) {
+      if (std::to_string(t.llama_ftype) == o.type) {
+        o.type = t.name;
+        return;
+      }
+    }
+    throw CLI::ValidationError("--type", "ftype " + o.type + " is not one ckpt quantizes to (the numbers are listed under --type)");
+  }
+}
 
 std::string type_help() {
   std::string help = "Quantization type:";
-  for (const auto& t : gguf_quant_types()) help += fmt::format("\n  {:<7} {}", t.name, t.description);
+  for (const auto& t : gguf_quant_types()) help += fmt::format("\n  {:<7} {:>3}  {}", t.name, t.llama_ftype, t.description);
   help += "\nbitsandbytes 4-bit (HF directory in, HF directory out):";
   help += "\n  nf4     NF4, absmax per block (QLoRA's 4-bit NormalFloat)";
   help += "\n  nf4-dq  NF4 with double quantization of the absmax (QLoRA's recipe)";
@@ -37,10 +77,15 @@ void add_quantize_command(CLI::App& app) {
   auto& o = flags->options;
   CLI::App* cmd = app.add_subcommand(
       "quantize", "Quantize a GGUF like llama-quantize (byte-identical, no imatrix), or an HF checkpoint to bitsandbytes 4-bit");
-  cmd->add_option("input", o.input, "Input .gguf (first shard of a split set), or an HF directory for nf4/fp4")->required();
-  cmd->add_option("-o,--output", o.output, "Output .gguf, or output directory for nf4/fp4")->required();
+  // Both spellings: `quantize IN -o OUT --type T` and llama-quantize's `quantize IN OUT TYPE [NTHREADS]`.
+  cmd->add_option("input", flags->positional,
+                  "IN [OUT TYPE [NTHREADS]]: input .gguf (first shard of a split set) or HF directory for nf4/fp4; then, as "
+                  "llama-quantize takes them, the output, the type (a name or llama.cpp's ftype number) and the threads")
+      ->required()
+      ->expected(1, 4);
+  cmd->add_option("-o,--output", o.output, "Output .gguf, or output directory for nf4/fp4");
   cmd->add_option("--blocksize", o.blocksize, "bitsandbytes block size (32..4096, power of two)")->default_val(64);
-  cmd->add_option("--type", o.type, type_help())->required();
+  cmd->add_option("--type", o.type, type_help());
   cmd->add_option("--split-max-size", flags->split_max_size, "Write the GGUF as a split set of shards of at most this size (e.g. 2G, 500M)");
   cmd->add_option("--split-max-tensors", o.split.max_tensors, "Write the GGUF as a split set of at most N tensors per shard");
   cmd->add_flag("--pure", o.pure, "Every quantizable tensor gets the type's default (no K-quant mix rules)");
@@ -54,6 +99,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
   cmd->callback([flags] {
     auto options = flags->options;
+    resolve_positional(flags->positional, options);
     if (!flags->split_max_size.empty()) {
       // llama.cpp's --split-max-size takes decimal M/G suffixes ("2G" = 2,000,000,000 bytes).
       std::string size = flags->split_max_size;
@@ -67,7 +113,7 @@ void add_quantize_command(CLI::App& app) {
       fmt::print("{:<40} {:>6} -> {:<6} {:>12} {:>12} {:>12} {:>12}\n", "tensor", "from", "to", "bytes before", "bytes after",
                  "rmse", "max abs err");
       for (const auto& t : r.tensors) {
-        fmt::print("{:<40} {:>6} -> {:<6} {:>12} {:>12} {:>12.3e} {:>12.3e}\n", t.name, dtype_name(t.from), dtype_name(t.to),
+        fmt::print("{:<40} {:>6} -> {:<6} {:>12} {:>12} {:>12.3e} {:>12.3e}\n", escape_for_display(t.name), dtype_name(t.from), dtype_name(t.to),
                    t.bytes_before, t.bytes_after, t.rmse, t.max_abs);
       }
     }

@@ -291,6 +291,8 @@ int main(int argc, char** argv) {
   write_adapters(dir);
   // GGUF: hyper-parameters that used to divide by zero or be copied into config.json.
   write_gguf((dir / "heads0.gguf").string(), llama_kvs(0, 1, 10000.0f), {f32_tensor("token_embd.weight", {32, 4})});
+  // A tensor name with a terminal escape: tables that print names show it escaped.
+  write_gguf((dir / "ctrl-name.gguf").string(), llama_kvs(4, 1, 10000.0f), {f32_tensor("evil\x1b[2Jname.weight", {32, 4})});
   write_gguf((dir / "layers0.gguf").string(), llama_kvs(4, 0, 10000.0f), {f32_tensor("token_embd.weight", {32, 4})});
   write_gguf((dir / "rope-nan.gguf").string(), llama_kvs(4, 1, std::nanf("")), {f32_tensor("token_embd.weight", {32, 4})});
   {
