@@ -108,7 +108,7 @@ ConvertReport convert_adapter_to_gguf(const ConvertOptions& o) {
                               if (heads) b = permuted_rows(b, mp->b->shape[0], op, heads, /*to_gguf=*/true);
                               write_f32_rows(b, mp->r, b_type, 1, sink);
                             }});
-    report.tensors.push_back({m.module, mapped->gguf_name, std::string(dtype_name(b_type)), {m.in_features(), m.r}});
+    report.tensors.push_back({m.module, mapped->gguf_name, std::string(dtype_name(b_type)), {m.r, m.in_features()}});  // lora_a, outermost first
   }
   if (!unmatched.empty()) {
     throw Error(ErrorCode::NotFound, o.input, Error::kNoOffset, "module '" + unmatched.front() + "'",

@@ -25,7 +25,7 @@ ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOpt
   uint64_t bytes_in = 0;
   for (const auto& job : plan.jobs) {
     bytes_in += job.source->data.size();
-    report.tensors.push_back({job.source->name, job.out_name, std::string(dtype_name(job.out_dtype)), job.ne});
+    report.tensors.push_back({job.source->name, job.out_name, std::string(dtype_name(job.out_dtype)), std::vector<uint64_t>(job.ne.rbegin(), job.ne.rend())});
   }
   report.bytes_in = bytes_in;
   if (options.dry_run) return report;

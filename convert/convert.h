@@ -29,7 +29,7 @@ struct ConvertedTensor {
   std::string source_name;
   std::string name;
   std::string dtype;
-  std::vector<uint64_t> shape;  // output layout (GGUF ne for GGUF, PyTorch shape for HF)
+  std::vector<uint64_t> shape;  // outermost first (PyTorch order) for every output format, as inspect prints
 };
 
 struct ConvertReport {

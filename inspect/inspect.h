@@ -13,6 +13,8 @@
 
 namespace ckpt {
 
+class Error;
+
 struct InspectOptions {
   bool full = false;               // print whole arrays (tokenizer vocabularies) instead of a summary
   size_t summary_array_items = 8;  // elements shown of a long array when !full
@@ -51,6 +53,9 @@ struct InspectReport {
   std::vector<std::pair<std::string, std::string>> properties;  // alignment, data offset, header size...
   std::string architecture;                                      // empty when unknown
   std::vector<std::pair<std::string, std::string>> architecture_fields;
+  // JSON values of architecture fields whose display text is escaped or summarized (a GGUF string):
+  // the value itself, by label; the others are typed from their text.
+  std::map<std::string, nlohmann::ordered_json> architecture_values;
   std::vector<MetadataRow> metadata;
   std::vector<TensorRow> tensors;
 
@@ -64,6 +69,14 @@ struct InspectReport {
 InspectReport inspect_path(const std::string& path, const InspectOptions& options);
 
 std::string render_inspect_text(const InspectReport& report);
+
+// `inspect --json`, schema 2: {"schema_version": 2, "shape_order": ..., "results": [one per path]}; each
+// result is render_inspect_json's object (snake_case keys, numbers and booleans typed, the same key
+// meaning the same thing for every format: architecture.name is the architecture, model_name general.name)
+// or, for a path that could not be read, {"path", "error": {"code", "file", "offset", "field", "message"}}.
+inline constexpr int kInspectJsonSchemaVersion = 2;
 nlohmann::ordered_json render_inspect_json(const InspectReport& report);
+nlohmann::ordered_json render_inspect_error_json(const std::string& path, const Error& error);
+nlohmann::ordered_json inspect_json_document(nlohmann::ordered_json results);
 
 }  // namespace ckpt

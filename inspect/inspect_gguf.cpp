@@ -70,18 +70,19 @@ void summarize_architecture(const GgufFile& gguf, InspectReport& report) {
   auto add = [&](const std::string& label, const std::string& key) {
     if (const auto* kv = gguf.find_kv(key); kv && !kv->value.is_array()) {
       report.architecture_fields.emplace_back(label, gguf_value_to_display(kv->value, 0));
+      report.architecture_values[label] = value_to_json(kv->value, InspectOptions{});
     }
   };
-  add("name", "general.name");
+  add("model name", "general.name");
   const std::string& a = report.architecture;
   add("layers", a + ".block_count");
   add("context length", a + ".context_length");
-  add("embedding length", a + ".embedding_length");
-  add("feed-forward length", a + ".feed_forward_length");
+  add("hidden size", a + ".embedding_length");
+  add("intermediate size", a + ".feed_forward_length");
   add("attention heads", a + ".attention.head_count");
   add("kv heads", a + ".attention.head_count_kv");
   add("rope dimensions", a + ".rope.dimension_count");
-  add("rope freq base", a + ".rope.freq_base");
+  add("rope theta", a + ".rope.freq_base");
   add("norm epsilon", a + ".attention.layer_norm_rms_epsilon");
   add("tokenizer", "tokenizer.ggml.model");
   if (const auto* tokens = gguf.find_kv("tokenizer.ggml.tokens"); tokens && tokens->value.is_array()) {

@@ -1,5 +1,6 @@
 // InspectReport -> aligned text table or JSON. Every name from a file is escaped before printing.
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -84,6 +85,34 @@ std::string render_inspect_text(const InspectReport& r) {
   return out;
 }
 
+namespace {
+
+// "context length" -> "context_length": one spelling of each key for every format.
+std::string snake_case(const std::string& label) {
+  std::string out;
+  for (const char c : label) out += (c == ' ' || c == '-') ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The typed value of a displayed field: integers and decimals as numbers, true/false as booleans, a
+// quoted GGUF string without its quotes, anything else as the text it is.
+nlohmann::ordered_json typed(const std::string& text) {
+  if (text == "true" || text == "false") return text == "true";
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') return text.substr(1, text.size() - 2);
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() < 20) return std::stoull(text);
+  if (!text.empty() && text.find_first_not_of("0123456789.eE+-") == std::string::npos) {
+    try {
+      size_t used = 0;
+      const double v = std::stod(text, &used);
+      if (used == text.size() && std::isfinite(v)) return v;
+    } catch (const std::exception&) {
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
 nlohmann::ordered_json render_inspect_json(const InspectReport& r) {
   nlohmann::ordered_json j;
   j["path"] = r.path;
@@ -91,10 +120,14 @@ nlohmann::ordered_json render_inspect_json(const InspectReport& r) {
   j["format"] = r.format;
   j["files"] = r.files;
   auto& props = j["properties"] = nlohmann::ordered_json::object();
-  for (const auto& [k, v] : r.properties) props[k] = v;
+  for (const auto& [k, v] : r.properties) props[snake_case(k)] = typed(v);
   if (!r.architecture.empty()) {
+    // name: the architecture (GGUF general.architecture, HF architectures[0]); model_name: general.name.
     j["architecture"] = {{"name", r.architecture}};
-    for (const auto& [k, v] : r.architecture_fields) j["architecture"][k] = v;
+    for (const auto& [k, v] : r.architecture_fields) {
+      const auto raw = r.architecture_values.find(k);
+      j["architecture"][snake_case(k)] = raw != r.architecture_values.end() ? raw->second : typed(v);
+    }
   }
   auto& meta = j["metadata"] = nlohmann::ordered_json::array();
   for (const auto& m : r.metadata) {
@@ -121,6 +154,18 @@ nlohmann::ordered_json render_inspect_json(const InspectReport& r) {
     by[dtype] = {{"tensors", t.tensors}, {"parameters", t.parameters}, {"bytes", t.bytes}};
   }
   return j;
+}
+
+nlohmann::ordered_json render_inspect_error_json(const std::string& path, const Error& e) {
+  nlohmann::ordered_json err = {{"code", std::string(error_code_name(e.code()))}, {"file", e.file()}, {"field", e.field()}, {"message", e.detail()}};
+  err["offset"] = e.offset() == Error::kNoOffset ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.offset());
+  return {{"path", path}, {"error", err}};
+}
+
+nlohmann::ordered_json inspect_json_document(nlohmann::ordered_json results) {
+  return {{"schema_version", kInspectJsonSchemaVersion},
+          {"shape_order", "outermost first (PyTorch order; GGUF ne reversed)"},
+          {"results", std::move(results)}};
 }
 
 }  // namespace ckpt

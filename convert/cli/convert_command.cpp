@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "convert/convert.h"
 #include "formats/error.h"
@@ -21,6 +22,7 @@ struct ConvertFlags {
   std::string split_max_size;
   bool no_progress = false;
   bool list_archs = false;
+  bool json = false;
 };
 }  // namespace
 
@@ -47,6 +49,7 @@ void add_convert_command(CLI::App& app) {
   cmd->add_flag("--force", o.force, "With --to hf: replace a non-empty output directory");
   cmd->add_flag("--dry-run", o.dry_run, "Print the plan (names, types, shapes) and write nothing");
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
+  cmd->add_flag("--json", flags->json, "Print the plan (--dry-run) or the report as one JSON object");
   cmd->callback([flags] {
     if (flags->list_archs) {
       for (const auto& name : supported_architectures()) {
@@ -75,13 +78,23 @@ void add_convert_command(CLI::App& app) {
     }
     options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
     const ConvertReport report = convert(options);
+    if (flags->json) {
+      nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+      for (const auto& t : report.tensors) tensors.push_back({{"source_name", t.source_name}, {"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
+      const nlohmann::ordered_json j = {{"input", options.input},  {"output", options.output},   {"to", options.to},
+                                        {"dry_run", options.dry_run}, {"architecture", report.architecture}, {"outputs", report.outputs},
+                                        {"shape_order", "outermost first"}, {"tensors", tensors}, {"bytes_in", report.bytes_in},
+                                        {"bytes_out", report.bytes_out}, {"seconds", report.seconds}};
+      fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+      return;
+    }
     if (options.dry_run) {
       for (const auto& t : report.tensors) {
         std::string dims;
         for (auto d : t.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
         fmt::print("{:<48} -> {:<40} {:<5} [{}]\n", escape_for_display(t.source_name), escape_for_display(t.name), t.dtype, dims);
       }
-      fmt::print("dry run: {} tensors, {} ({:.1f} MB in), nothing written\n", report.tensors.size(), report.architecture,
+      fmt::print("dry run: {} tensors (shapes outermost first), {} ({:.1f} MB in), nothing written\n", report.tensors.size(), report.architecture,
                  static_cast<double>(report.bytes_in) / 1e6);
       return;
     }

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "convert/merge.h"
 #include "formats/error.h"
@@ -20,6 +21,7 @@ struct MergeFlags {
   std::string split_max_size;
   bool no_progress = false;
   bool verbose = false;
+  bool json = false;
 };
 
 std::string ratio(double v) { return v < 0 ? "-" : fmt::format("{:.3g}", v); }
@@ -49,6 +51,7 @@ void add_merge_command(CLI::App& app) {
   cmd->add_flag("--dry-run", o.dry_run, "Check that every adapter fits the base and print the plan; write nothing");
   cmd->add_flag("-v,--verbose", flags->verbose, "Print every merged tensor");
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
+  cmd->add_flag("--json", flags->json, "Print the plan (--dry-run) or the report as one JSON object (warnings included)");
   cmd->callback([flags] {
     auto options = flags->options;
     for (const auto& a : flags->adapters) options.adapters.push_back(parse_adapter_spec(a));
@@ -62,6 +65,24 @@ void add_merge_command(CLI::App& app) {
     }
     options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
     const MergeReport r = merge_lora(options);
+    if (flags->json) {
+      auto number = [](double v) { return v < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v); };  // -1: not measured
+      nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+      for (const auto& t : r.tensors) {
+        tensors.push_back({{"name", t.name}, {"how", t.how}, {"adapters", t.adapters}, {"dtype", std::string(dtype_name(t.dtype))},
+                           {"delta_norm", options.dry_run ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(t.delta_norm)},
+                           {"nf4_noise_ratio", number(t.nf4_noise_ratio)}, {"codes_changed", number(t.codes_changed)},
+                           {"delta_correlation", number(t.delta_correlation)}, {"kept_as_q8_0", t.kept_as_q8_0}});
+      }
+      nlohmann::ordered_json adapters = nlohmann::ordered_json::array();
+      for (const auto& a : options.adapters) adapters.push_back({{"path", a.path}, {"weight", a.weight}});
+      const nlohmann::ordered_json j = {{"base", options.base},           {"base_format", r.base_format}, {"adapters", adapters},
+                                        {"output", options.output},       {"dry_run", options.dry_run},   {"outputs", r.outputs},
+                                        {"tensors_total", r.tensors_total}, {"tensors", tensors},         {"warnings", r.warnings},
+                                        {"untied", r.untied},             {"seconds", r.seconds}};
+      fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+      return;
+    }
     const bool table = flags->verbose || options.dry_run;
     if (table) {
       fmt::print("{:<44} {:<14} {:<6} {:>10} {:>10} {:>8} {:>8}\n", "tensor", "how", "as", "|delta|", "nf4/delta", "changed", "corr");

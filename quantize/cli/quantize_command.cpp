@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "formats/error.h"
 #include "formats/progress.h"
@@ -23,6 +24,7 @@ struct QuantizeFlags {
   QuantizeOptions options;
   std::string split_max_size;
   bool no_progress = false;
+  bool json = false;
   std::vector<std::string> positional;
 };
 
@@ -97,6 +99,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--force", o.force, "Replace a non-empty output directory (nf4/fp4)");
   cmd->add_flag("--dry-run", o.dry_run, "Print each tensor's type choice and write nothing");
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
+  cmd->add_flag("--json", flags->json, "Print the per-tensor plan (--dry-run) or the report as one JSON object");
   cmd->callback([flags] {
     auto options = flags->options;
     resolve_positional(flags->positional, options);
@@ -109,6 +112,20 @@ void add_quantize_command(CLI::App& app) {
     options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
     const auto bnb = parse_bnb_type(options.type);
     const QuantizeReport r = bnb ? quantize_hf_to_bnb(options, *bnb) : quantize_gguf_file(options);
+    if (flags->json) {
+      nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+      for (const auto& t : r.tensors) {
+        nlohmann::ordered_json row = {{"name", t.name}, {"from", std::string(dtype_name(t.from))}, {"to", std::string(dtype_name(t.to))},
+                                      {"bytes_before", t.bytes_before}, {"bytes_after", t.bytes_after}};
+        if (options.stats) row["rmse"] = t.rmse, row["max_abs_error"] = t.max_abs;
+        tensors.push_back(std::move(row));
+      }
+      const nlohmann::ordered_json j = {{"input", options.input}, {"output", options.output}, {"type", options.type}, {"dry_run", options.dry_run},
+                                        {"outputs", r.outputs.empty() && !options.dry_run ? std::vector<std::string>{options.output} : r.outputs},
+                                        {"tensors", tensors}, {"bytes_before", r.bytes_before}, {"bytes_after", r.bytes_after}, {"seconds", r.seconds}};
+      fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+      return;
+    }
     if (options.stats || options.dry_run) {
       fmt::print("{:<40} {:>6} -> {:<6} {:>12} {:>12} {:>12} {:>12}\n", "tensor", "from", "to", "bytes before", "bytes after",
                  "rmse", "max abs err");

@@ -269,13 +269,32 @@ void run_generate(RunFlags& f) {
                   threads, kv_type(f));
   for (int s = 0; s < f.n_seq; ++s) {
     g.sampling.seed = seed + static_cast<uint64_t>(s);
-    if (f.n_seq > 1) fmt::print("--- sequence {} ---\n", s + 1);
-    const auto r = generate_tokens(forward, *l.tok, prompt_tokens, g, [raw = f.raw](std::string_view piece) {
+    if (f.n_seq > 1 && !f.json) fmt::print("--- sequence {} ---\n", s + 1);
+    const auto r = generate_tokens(forward, *l.tok, prompt_tokens, g, [raw = f.raw, json = f.json](std::string_view piece) {
+      if (json) return;  // one JSON object per sequence at its end instead
       const std::string text = displayable(piece, raw);
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
     });
-    fmt::print("\n");
+    if (f.json) {
+      const double gen_tps = r.tokens.size() > 1 && r.generate_seconds > 0 ? static_cast<double>(r.tokens.size() - 1) / r.generate_seconds : 0;
+      const nlohmann::ordered_json j = {
+          {"model", f.model},
+          {"sequence", s + 1},
+          {"seed", g.sampling.seed},
+          {"prompt", f.prompt},
+          {"text", r.text},
+          {"prompt_ids", r.prompt_tokens},
+          {"ids", r.tokens},
+          {"stop_reason", r.stop_reason},
+          {"timings", {{"load_seconds", l.seconds}, {"prompt_seconds", r.prompt_seconds}, {"first_token_seconds", r.first_token_seconds},
+                       {"generate_seconds", r.generate_seconds}, {"generate_tokens_per_second", gen_tps}}},
+          {"n_ctx", forward.n_ctx()}};
+      // Text from a model may hold invalid UTF-8 mid-character: replaced, never a thrown dump.
+      fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+    } else {
+      fmt::print("\n");
+    }
     std::fflush(stdout);  // the text ends before the statistics on stderr begin
     if (r.stop_reason == "context") {
       fmt::print(stderr, "note: generation stopped after {} tokens: the context of {} positions is full (raise --ctx-size)\n", r.tokens.size(),
@@ -382,7 +401,7 @@ void add_generation_command(CLI::App& app, bool chat) {
   cmd->add_option("--check", f->check, "Compare logits with this second model (HF dir vs GGUF, f16 vs q4_k, base+adapter vs merged, ...)");
   cmd->add_option("--check-lora", f->check_lora, "Adapters applied to the --check model (PATH[:SCALE], repeatable)")->needs("--check");
   cmd->add_option("--min-top1", f->min_top1, "With --check: exit 3 when top-1 agreement is below this fraction")->check(kFinite)->check(CLI::Range(0.0, 1.0));
-  cmd->add_flag("--json", f->json, "With --check: one JSON line");
+  cmd->add_flag("--json", f->json, "One JSON line per sequence (text, prompt and generated ids, stop reason, timings, seed); with --check the agreement");
   cmd->add_flag("--raw", f->raw, "Print generated text byte for byte (control characters are escaped by default)");
   cmd->add_flag("--truncate-prompt", f->truncate_prompt, "Keep the last tokens of a prompt longer than the context instead of failing");
   cmd->add_flag("--reference-kernels", f->reference_kernels, "Use the scalar reference dot products (slow; for debugging)");
