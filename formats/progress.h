@@ -1,5 +1,7 @@
-// A progress bar for long work (GB-sized files): drawn on stderr only when it is a terminal, throttled
-// to ~10 redraws a second, erased when done. Thread-safe: workers may call add() concurrently.
+// A progress bar for long work (GB-sized files) on stderr. On a terminal: one redrawn line sized to the
+// terminal's width (elapsed, ETA, throughput), ~10 redraws a second, erased when done; with TERM=dumb or
+// off a terminal (--progress always): plain lines, one every 5 s or 10 % at most. Thread-safe: workers
+// may call add() concurrently.
 #pragma once
 
 #include <atomic>
@@ -9,6 +11,12 @@
 #include <string>
 
 namespace ckpt {
+
+// --progress auto (a terminal and CKPT_NO_PROGRESS unset), always, never; set once by the CLI.
+enum class ProgressMode { Auto, Always, Never };
+void set_progress_mode(ProgressMode mode);
+// Whether a command should show progress under the mode in force.
+bool progress_wanted();
 
 class ProgressBar {
  public:
@@ -25,6 +33,8 @@ class ProgressBar {
 
  private:
   void draw(bool final);
+  bool plain_ = false;  // TERM=dumb or not a terminal: whole lines, no redrawing
+  int last_tenth_ = -1;
   std::string label_;
   std::string status_;
   Unit unit_ = Unit::Bytes;

@@ -76,7 +76,7 @@ void add_convert_command(CLI::App& app) {
       if (s.ends_with("G") || s.ends_with("M") || s.ends_with("K")) s += "B";
       options.split.max_bytes = parse_shard_size(s);
     }
-    options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
+    options.progress = !flags->no_progress && progress_wanted();
     const ConvertReport report = convert(options);
     if (flags->json) {
       nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
@@ -98,6 +98,7 @@ void add_convert_command(CLI::App& app) {
                  static_cast<double>(report.bytes_in) / 1e6);
       return;
     }
+    if (quiet_output()) return;
     for (const auto& out : report.outputs) fmt::print("wrote {}\n", out);
     fmt::print("{} tensors ({}), {:.1f} MB in, {:.1f} MB out, {:.2f} s\n", report.tensors.size(), report.architecture,
                static_cast<double>(report.bytes_in) / 1e6, static_cast<double>(report.bytes_out) / 1e6, report.seconds);

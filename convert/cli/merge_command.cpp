@@ -63,7 +63,7 @@ void add_merge_command(CLI::App& app) {
       if (size.ends_with("G") || size.ends_with("M") || size.ends_with("K")) size += "B";
       options.split.max_bytes = parse_shard_size(size);
     }
-    options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
+    options.progress = !flags->no_progress && progress_wanted();
     const MergeReport r = merge_lora(options);
     if (flags->json) {
       auto number = [](double v) { return v < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v); };  // -1: not measured
@@ -92,6 +92,7 @@ void add_merge_command(CLI::App& app) {
       }
     }
     for (const auto& w : r.warnings) fmt::print(stderr, "ckpt: warning: {}\n", w);
+    if (quiet_output()) return;
     for (const auto& out : r.outputs) fmt::print("wrote {}\n", out);
     fmt::print("{} of {} tensors merged from {} adapter(s) into {} ({}) in {:.2f} s\n", r.tensors.size(), r.tensors_total, options.adapters.size(),
                options.base, r.base_format, r.seconds);

@@ -16,6 +16,7 @@ namespace ckpt::cli {
 namespace {
 
 void print_change(const ArchiveAdapterReport& r, const char* verb) {
+  if (quiet_output()) return;
   for (const auto& out : r.outputs) fmt::print("{}: {} adapter '{}' ({}, {:.2f} MB)\n", out, verb, r.name, r.format, static_cast<double>(r.bytes) / 1e6);
   if (r.signature_dropped) fmt::print("note: the archive's signature covered the old manifest and was removed; sign it again (ckpt sign)\n");
 }

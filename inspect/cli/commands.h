@@ -20,6 +20,10 @@ void add_sign_command(CLI::App& app);
 void add_diff_command(CLI::App& app);
 void add_hash_command(CLI::App& app);
 void add_adapter_command(CLI::App& app);
+
+// -q/--quiet: informational lines (wrote ..., summaries) are not printed; results still are.
+void set_quiet_output(bool quiet);
+bool quiet_output();
 void add_completion_command(CLI::App& app);  // and `man`
 
 }  // namespace ckpt::cli

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   ckpt::cli::add_adapter_command(app);
   ckpt::cli::add_help_command(app);
   ckpt::cli::add_completion_command(app);
+  ckpt::cli::add_common_flags(app);
   // Temporaries go on SIGINT/SIGTERM/SIGHUP; a truncated input becomes an error line, not SIGBUS.
   ckpt::install_signal_cleanup();
   try {

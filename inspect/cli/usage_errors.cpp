@@ -8,6 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "formats/progress.h"
+#include "inspect/cli/commands.h"
+
 namespace ckpt::cli {
 
 namespace {
@@ -92,6 +95,34 @@ std::string usage_error_message(const CLI::App& app, const CLI::ParseError& e, i
   }
   return fmt::format("{}{} (see {} --help)", message, hint, command_path(sub));
 }
+
+void add_common_flags(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    if (sub->get_name() == "help") continue;
+    sub->add_option_function<std::string>(
+           "--progress",
+           [](const std::string& v) {
+             set_progress_mode(v == "always" ? ProgressMode::Always : v == "never" ? ProgressMode::Never : ProgressMode::Auto);
+           },
+           "Progress on stderr: auto (on a terminal), always (plain lines off a terminal), never")
+        ->check(CLI::IsMember({"auto", "always", "never"}));
+    sub->add_flag_callback(
+        "-q,--quiet",
+        [] {
+          set_progress_mode(ProgressMode::Never);
+          set_quiet_output(true);
+        },
+        "No progress and no informational lines (wrote ..., summaries); results, warnings and errors still print");
+    add_common_flags(*sub);
+  }
+}
+
+namespace {
+bool g_quiet = false;
+}  // namespace
+
+void set_quiet_output(bool quiet) { g_quiet = quiet; }
+bool quiet_output() { return g_quiet; }
 
 void add_help_command(CLI::App& app) {
   auto topic = std::make_shared<std::vector<std::string>>();

@@ -15,6 +15,9 @@ std::string closest_name(const std::string& typed, const std::vector<std::string
 // "ckpt: " + this is the one line a bad command line prints (exit 2).
 std::string usage_error_message(const CLI::App& app, const CLI::ParseError& error, int argc, char** argv);
 
+// --progress auto|always|never and -q/--quiet on every subcommand (and sub-subcommand).
+void add_common_flags(CLI::App& app);
+
 // `ckpt help [SUB [SUB2]]`: the help text of ckpt or of that subcommand.
 void add_help_command(CLI::App& app);
 

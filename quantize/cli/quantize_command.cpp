@@ -109,7 +109,7 @@ void add_quantize_command(CLI::App& app) {
       if (size.ends_with("G") || size.ends_with("M") || size.ends_with("K")) size += "B";
       options.split.max_bytes = parse_shard_size(size);
     }
-    options.progress = !flags->no_progress && ProgressBar::stderr_is_terminal();
+    options.progress = !flags->no_progress && progress_wanted();
     const auto bnb = parse_bnb_type(options.type);
     const QuantizeReport r = bnb ? quantize_hf_to_bnb(options, *bnb) : quantize_gguf_file(options);
     if (flags->json) {
@@ -134,6 +134,7 @@ void add_quantize_command(CLI::App& app) {
                    t.bytes_before, t.bytes_after, t.rmse, t.max_abs);
       }
     }
+    if (quiet_output()) return;
     if (!options.dry_run) {
       if (r.outputs.empty()) fmt::print("wrote {}\n", options.output);
       for (const auto& out : r.outputs) fmt::print("wrote {}\n", out);

@@ -88,7 +88,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Threads per process (default: the cores divided among the processes)")->check(CLI::Range(1u, 1024u));
   cmd->add_flag("--no-progress", *no_progress, "No progress bar");
   cmd->callback([o, nproc, no_progress] {
-    o->progress = !*no_progress;
+    o->progress = !*no_progress && progress_wanted();
     if (const std::string why = runtime::trainer_unavailable_reason(); !why.empty()) {
       throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "finetune", why);
     }

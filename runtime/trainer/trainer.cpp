@@ -256,7 +256,7 @@ FinetuneReport run_finetune(const FinetuneOptions& o) {
   };
 
   FinetuneReport report;
-  ProgressBar bar("finetune", total_steps - std::min(start_step, total_steps), o.progress && main_rank && ProgressBar::stderr_is_terminal(), ProgressBar::Unit::Steps);
+  ProgressBar bar("finetune", total_steps - std::min(start_step, total_steps), o.progress && main_rank, ProgressBar::Unit::Steps);
   double window_loss = 0, window_tokens_per_s = 0;
   uint64_t window_steps = 0, window_tokens = 0;
   auto window_start = std::chrono::steady_clock::now();
