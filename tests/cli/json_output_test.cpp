@@ -154,6 +154,13 @@ TEST_F(JsonOutput, RunConvertQuantizeMergeAdapterDiff) {
   const auto ls = parse(ckpt_run({"adapter", "ls", dir_.file("a.ckpt"), "--json"}).out);
   EXPECT_EQ(ls[0]["name"], "demo");
   EXPECT_EQ(ls[0]["bound_to_this_base"], true);
+  const auto verified = parse(ckpt_run({"verify", dir_.file("a.ckpt"), weird_, "--json"}).out);
+  ASSERT_EQ(verified["results"].size(), 2u);
+  EXPECT_EQ(verified["results"][0]["ok"], true);
+  EXPECT_EQ(verified["results"][0]["adapters"], 1);
+  EXPECT_EQ(verified["results"][0]["signature"]["signed"], false);
+  EXPECT_EQ(verified["results"][1]["path"], weird_);
+  EXPECT_EQ(verified["results"][1]["error"]["code"], "not-found");  // nothing to check a plain directory against
   const ChildOutput diff = ckpt_run({"diff", weird_, dir_.file("merged"), "--json"});
   EXPECT_EQ(diff.code, 3);  // the merge changed 8 tensors
   EXPECT_TRUE(parse(diff.out).is_object());
