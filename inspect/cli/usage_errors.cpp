@@ -99,6 +99,11 @@ std::string usage_error_message(const CLI::App& app, const CLI::ParseError& e, i
 void add_common_flags(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
     if (sub->get_name() == "help") continue;
+    // A repeatable flag takes one value per occurrence (repeat it, or use its comma list), so
+    // `run --stop x MODEL` never swallows MODEL as a second stop string.
+    for (CLI::Option* o : sub->get_options()) {
+      if (!o->get_positional() && o->get_expected_max() > 1) o->allow_extra_args(false);
+    }
     sub->add_option_function<std::string>(
            "--progress",
            [](const std::string& v) {
