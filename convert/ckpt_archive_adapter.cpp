@@ -37,8 +37,7 @@ StagedAdapter stage_adapter(const std::string& archive, const std::string& spec)
   if (const auto ref = resolve_ckpt_adapter_spec(archive, spec)) {
     const CkptArchive a = read_ckpt_archive(ref->archive);
     const auto adapters = ckpt_archive_adapters(a);
-    const CkptAdapter* x = find_ckpt_adapter(adapters, ref->name);
-    if (!x) throw Error(ErrorCode::NotFound, ref->archive, a.index_offset, "adapter '" + ref->name + "'", "the archive holds no adapter of this name");
+    const CkptAdapter* x = &ckpt_adapter_named(a, adapters, ref->name);
     for (const auto& f : x->files) s.files.emplace_back(f, a.section_bytes(*a.find_section(ckpt_adapter_section(x->name) + "/" + f)));
     s.format = x->format;
     s.default_name = x->name;
@@ -56,9 +55,7 @@ StagedAdapter stage_adapter(const std::string& archive, const std::string& spec)
         break;
       }
     }
-    fs::path named = d;
-    if (named.filename().empty()) named = named.parent_path();
-    s.default_name = fs::absolute(named).lexically_normal().filename().string();
+    s.default_name = path_name(spec);
     return s;
   }
   s.format = "gguf-lora";
@@ -136,8 +133,7 @@ ArchiveAdapterReport remove_archive_adapter(const std::string& archive, const st
   if (!output_path.empty()) check_output_path(output_path, {archive}, false);
   const CkptArchive a = read_ckpt_archive(archive);
   const auto adapters = ckpt_archive_adapters(a);
-  const CkptAdapter* x = find_ckpt_adapter(adapters, name);
-  if (!x) throw Error(ErrorCode::NotFound, archive, a.index_offset, "adapter '" + name + "'", "the archive holds no adapter of this name");
+  const CkptAdapter* x = &ckpt_adapter_named(a, adapters, name);
   std::vector<std::string> remove = {ckpt_adapter_section(name)};
   for (const auto& f : x->files) remove.push_back(ckpt_adapter_section(name) + "/" + f);
   ArchiveAdapterReport report;
@@ -153,8 +149,7 @@ ArchiveAdapterReport remove_archive_adapter(const std::string& archive, const st
 std::vector<std::string> extract_archive_adapter(const std::string& archive, const std::string& name, const std::string& output, bool force) {
   const CkptArchive a = read_ckpt_archive(archive);
   const auto adapters = ckpt_archive_adapters(a);
-  const CkptAdapter* x = find_ckpt_adapter(adapters, name);
-  if (!x) throw Error(ErrorCode::NotFound, archive, a.index_offset, "adapter '" + name + "'", "the archive holds no adapter of this name");
+  const CkptAdapter* x = &ckpt_adapter_named(a, adapters, name);
   std::vector<std::string> written;
   if (x->format == "gguf-lora") {  // one file: OUTPUT is the .gguf
     check_output_path(output, {archive}, false);

@@ -9,6 +9,7 @@
 
 #include "convert/ckpt_archive_convert.h"
 #include "convert/convert_internal.h"
+#include "formats/output_guard.h"
 #include "formats/byte_sink.h"
 #include "formats/ckpt_archive.h"
 #include "formats/ckpt_archive_source.h"
@@ -23,20 +24,6 @@ namespace ckpt {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<std::byte> file_bytes(const std::string& path) {
-  const auto m = MappedFile::open(path);
-  return {m->bytes().begin(), m->bytes().end()};
-}
-
-std::vector<std::byte> text_bytes(const std::string& s) {
-  const auto b = std::as_bytes(std::span(s.data(), s.size()));
-  return {b.begin(), b.end()};
-}
-
-}  // namespace
-
-namespace {
 
 // An archive into an archive: the same tensors and sections, rewritten canonically (an archive from
 // an older writer, or one with adapters removed, comes out as this writer makes it).
@@ -80,18 +67,14 @@ ConvertReport convert_to_archive(const ConvertOptions& options) {
     report.tensors.push_back({t.name, t.name, std::string(dtype_name(t.dtype)), t.shape});
   }
   std::vector<CkptInputSection> sections;
-  auto add_file = [&](const std::string& path) { sections.push_back({fs::path(path).filename().string(), "file", file_bytes(path), true}); };
-  if (src.config_path) add_file(*src.config_path);
-  for (const auto& f : src.side_files) {
-    if (!f.ends_with(".safetensors") && !f.ends_with(".bin")) add_file(f);
-  }
+  for (const auto& f : ckpt_side_files(src)) sections.push_back(CkptInputSection::file(fs::path(f).filename().string(), "file", f, true));
   if (src.gguf) {
     std::vector<std::string> order;
     for (const auto& t : src.all_tensors) order.push_back(t.name);
     for (auto& s : ckpt_gguf_sections(src.gguf->main().kvs, order)) sections.push_back(std::move(s));
   }
   if (options.dry_run) return report;
-  sections.push_back({"provenance", "provenance", text_bytes(ckpt_provenance(src, options.input, "convert", nlohmann::ordered_json::object())), true});
+  sections.push_back(CkptInputSection::text("provenance", "provenance", ckpt_provenance(src, options.input, "convert", nlohmann::ordered_json::object())));
   write_ckpt_archive(options.output, report.architecture, std::move(tensors), std::move(sections), bounded_thread_count(options.threads));
   report.outputs.push_back(options.output);
   report.bytes_out = fs::file_size(options.output);
@@ -134,7 +117,7 @@ ConvertReport convert_from_archive(const ConvertOptions& options) {
     plan.safetensors_metadata = {{"format", "pt"}};
     for (const auto& s : a.sections) {
       if (s.kind != "file") continue;
-      if (s.name.find('/') != std::string::npos || s.name == ".." || s.name == ".") {
+      if (!is_plain_file_name(s.name)) {
         throw Error(ErrorCode::BadPath, options.input, s.offset, "section '" + s.name + "'", "a file section's name must be a plain file name");
       }
       plan.side_files.push_back([&a, &s](const std::string& dir) {

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -105,6 +106,11 @@ struct CkptInputSection {
   std::string name, kind;
   std::vector<std::byte> bytes;
   bool compress = true;
+
+  // A section holding `text` (JSON, a config file), compressed.
+  static CkptInputSection text(std::string name, std::string kind, std::string_view text);
+  // A section holding the bytes of the file at `path`; throws Error(Io) naming it.
+  static CkptInputSection file(std::string name, std::string kind, const std::string& path, bool compress);
 };
 
 // Writes the archive through a temporary file renamed into place. `threads` hash tensors in parallel.
@@ -125,6 +131,10 @@ void write_ckpt_archive_streamed(const std::string& path, const std::string& ori
 // Error(DuplicateName) for one to add that is.
 void update_ckpt_archive(const std::string& path, const std::string& output, std::vector<CkptInputSection> add,
                          const std::vector<std::string>& remove);
+
+// Bytes a tensor of this dtype and shape occupies, or nullopt when the shape does not fit the dtype (a
+// block type's rows must hold whole blocks): the one rule the writer and the reader both apply.
+std::optional<uint64_t> ckpt_tensor_bytes(DType dtype, const std::vector<uint64_t>& shape);
 
 // Canonical order: digit runs compare as numbers, everything else bytewise.
 bool ckpt_name_less(std::string_view a, std::string_view b);

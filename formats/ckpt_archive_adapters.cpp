@@ -1,3 +1,4 @@
+#include "formats/output_guard.h"
 #include "formats/ckpt_archive_adapters.h"
 
 #include <sys/stat.h>
@@ -70,7 +71,7 @@ std::vector<CkptAdapter> ckpt_archive_adapters(const CkptArchive& a) {
     for (const auto& f : j["files"]) {
       if (!f.is_string()) throw fail("files", "an entry is not a string");
       const std::string file = f.get<std::string>();
-      if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..") throw fail("files", "'" + file + "' is not a plain file name");
+      if (!is_plain_file_name(file)) throw fail("files", "'" + file + "' is not a plain file name");
       const CkptSection* fs_ = a.find_section(s.name + "/" + file);
       if (!fs_ || fs_->kind != "adapter-file") throw Error(ErrorCode::NotFound, path, s.offset, what, "names file '" + file + "', but the archive has no section '" + s.name + "/" + file + "'");
       x.files.push_back(file);
@@ -100,6 +101,22 @@ const CkptAdapter* find_ckpt_adapter(const std::vector<CkptAdapter>& adapters, c
   return nullptr;
 }
 
+namespace {
+
+std::string adapter_list(const std::vector<CkptAdapter>& adapters) {
+  std::string names;
+  for (const auto& x : adapters) names += (names.empty() ? "" : ", ") + x.name;
+  return names.empty() ? "none" : names;
+}
+
+}  // namespace
+
+const CkptAdapter& ckpt_adapter_named(const CkptArchive& archive, const std::vector<CkptAdapter>& adapters, const std::string& name) {
+  if (const CkptAdapter* x = find_ckpt_adapter(adapters, name)) return *x;
+  throw Error(ErrorCode::NotFound, archive.file->path(), archive.index_offset, "adapter '" + name + "'",
+              "the archive holds no adapter of this name (it holds: " + adapter_list(adapters) + ")");
+}
+
 std::vector<CkptInputSection> ckpt_adapter_sections(const CkptAdapter& x, std::vector<std::pair<std::string, std::vector<std::byte>>> files) {
   nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
   for (const auto& [name, d] : x.base.tensors) tensors.push_back({{"name", name}, {"sha256", to_hex(d)}});
@@ -114,10 +131,7 @@ std::vector<CkptInputSection> ckpt_adapter_sections(const CkptAdapter& x, std::v
                                     {"target_modules", x.target_modules},
                                     {"parameters", x.parameters},
                                     {"base", {{"digest", to_hex(x.base.digest())}, {"tensors", tensors}}}};
-  const std::string text = j.dump(2);
-  const auto b = std::as_bytes(std::span(text.data(), text.size()));
-  std::vector<CkptInputSection> out;
-  out.push_back({ckpt_adapter_section(x.name), "adapter", {b.begin(), b.end()}, true});
+  std::vector<CkptInputSection> out = {CkptInputSection::text(ckpt_adapter_section(x.name), "adapter", j.dump(2))};
   for (auto& [name, bytes] : files) {
     // Weights hardly compress and would cost seconds; the config does.
     const bool weights = name.ends_with(".safetensors") || name.ends_with(".bin") || name.ends_with(".gguf");
@@ -126,25 +140,18 @@ std::vector<CkptInputSection> ckpt_adapter_sections(const CkptAdapter& x, std::v
   return out;
 }
 
-size_t ckpt_binding_differences(const CkptAdapterBinding& binding, const CkptArchive& archive) {
-  size_t n = 0;
+std::vector<std::string> ckpt_binding_differences(const CkptAdapterBinding& binding, const CkptArchive& archive) {
+  std::vector<std::string> bad;
   for (const auto& [name, d] : binding.tensors) {
     const CkptTensor* t = archive.find_tensor(name);
-    n += !t || t->sha256 != d;
+    if (!t || t->sha256 != d) bad.push_back(name);
   }
-  return n;
+  return bad;
 }
 
 std::vector<std::string> ckpt_binding_mismatches(const CkptAdapterBinding& binding, const std::string& base_path) {
+  if (is_ckpt_archive_path(base_path)) return ckpt_binding_differences(binding, read_ckpt_archive(base_path));
   std::vector<std::string> bad;
-  if (is_ckpt_archive_path(base_path)) {
-    const CkptArchive a = read_ckpt_archive(base_path);
-    for (const auto& [name, d] : binding.tensors) {
-      const CkptTensor* t = a.find_tensor(name);
-      if (!t || t->sha256 != d) bad.push_back(name);
-    }
-    return bad;
-  }
   const ModelSource base = open_model_source(base_path);
   std::unordered_map<std::string, const SourceTensor*> by_name;
   for (const auto& t : base.all_tensors) by_name.emplace(t.name, &t);
@@ -159,27 +166,24 @@ std::vector<std::string> ckpt_binding_mismatches(const CkptAdapterBinding& bindi
   return bad;
 }
 
-std::unique_ptr<LoraAdapter> open_ckpt_adapter(const std::string& archive_path, const std::string& name) {
-  const CkptArchive a = read_ckpt_archive(archive_path);
-  const auto adapters = ckpt_archive_adapters(a);
-  const CkptAdapter* x = find_ckpt_adapter(adapters, name);
-  if (!x) throw Error(ErrorCode::NotFound, archive_path, a.index_offset, "adapter '" + name + "'", "the archive holds no adapter of this name");
+namespace {
+
+// Adapter `x` of `a`, its files unpacked into a private directory the adapter keeps alive.
+std::unique_ptr<LoraAdapter> unpack_and_open(const CkptArchive& a, const CkptAdapter& x) {
   auto dir = std::make_shared<ArchiveUnpackDir>();
-  for (const auto& f : x->files) dir->write(f, a.section_bytes(*a.find_section(ckpt_adapter_section(name) + "/" + f)), archive_path);
-  auto adapter = open_lora_adapter(x->format == "gguf-lora" ? (fs::path(dir->path()) / x->files.front()).string() : dir->path());
+  for (const auto& f : x.files) dir->write(f, a.section_bytes(*a.find_section(ckpt_adapter_section(x.name) + "/" + f)), a.file->path());
+  auto adapter = open_lora_adapter(x.format == "gguf-lora" ? (fs::path(dir->path()) / x.files.front()).string() : dir->path());
   adapter->source.keep_alive = dir;
   return adapter;
 }
 
-namespace {
-
-std::string adapter_list(const std::vector<CkptAdapter>& adapters) {
-  std::string names;
-  for (const auto& x : adapters) names += (names.empty() ? "" : ", ") + x.name;
-  return names.empty() ? "none" : names;
-}
-
 }  // namespace
+
+std::unique_ptr<LoraAdapter> open_ckpt_adapter(const std::string& archive_path, const std::string& name) {
+  const CkptArchive a = read_ckpt_archive(archive_path);
+  const auto adapters = ckpt_archive_adapters(a);
+  return unpack_and_open(a, ckpt_adapter_named(a, adapters, name));
+}
 
 std::optional<CkptAdapterRef> resolve_ckpt_adapter_spec(const std::string& base_path, const std::string& spec) {
   struct stat st {};
@@ -209,16 +213,15 @@ std::unique_ptr<LoraAdapter> open_lora_adapter_for_base(const std::string& base_
   if (!ref) return open_lora_adapter(spec);
   const CkptArchive a = read_ckpt_archive(ref->archive);
   const auto adapters = ckpt_archive_adapters(a);
-  const CkptAdapter* x = find_ckpt_adapter(adapters, ref->name);
-  if (!x) {
-    throw Error(ErrorCode::NotFound, ref->archive, a.index_offset, "adapter '" + ref->name + "'", "the archive holds no adapter of this name (it holds: " + adapter_list(adapters) + ")");
-  }
-  if (const auto bad = ckpt_binding_mismatches(x->base, base_path); !bad.empty()) {
+  const CkptAdapter* x = &ckpt_adapter_named(a, adapters, ref->name);
+  // The base is usually the archive itself: its index, already read, answers.
+  const auto bad = base_path == ref->archive ? ckpt_binding_differences(x->base, a) : ckpt_binding_mismatches(x->base, base_path);
+  if (!bad.empty()) {
     throw Error(ErrorCode::BadChecksum, ref->archive, x->offset, "adapter '" + ref->name + "'",
                 fmt::format("adapter built for a different base: {} of its {} base tensors differ in {} (first: '{}')", bad.size(), x->base.tensors.size(),
                             base_path, bad.front()));
   }
-  return open_ckpt_adapter(ref->archive, ref->name);
+  return unpack_and_open(a, *x);
 }
 
 }  // namespace ckpt

@@ -52,12 +52,14 @@ bool valid_ckpt_adapter_name(const std::string& name);
 // does not match its own tensor list.
 std::vector<CkptAdapter> ckpt_archive_adapters(const CkptArchive& archive);
 const CkptAdapter* find_ckpt_adapter(const std::vector<CkptAdapter>& adapters, const std::string& name);
+// The same, or Error(NotFound) naming the archive and listing the adapters it does hold.
+const CkptAdapter& ckpt_adapter_named(const CkptArchive& archive, const std::vector<CkptAdapter>& adapters, const std::string& name);
 
 // The sections that store an adapter: its description and its files (name -> bytes, as on disk).
 std::vector<CkptInputSection> ckpt_adapter_sections(const CkptAdapter& adapter, std::vector<std::pair<std::string, std::vector<std::byte>>> files);
 
-// Bound tensors the archive lacks or holds with another SHA-256, from its index (0: bound to it).
-size_t ckpt_binding_differences(const CkptAdapterBinding& binding, const CkptArchive& archive);
+// Bound tensors the archive lacks or holds with another SHA-256, from its index (none: bound to it).
+std::vector<std::string> ckpt_binding_differences(const CkptAdapterBinding& binding, const CkptArchive& archive);
 
 // Base tensors whose SHA-256 differs from the binding (or that the base lacks): "name" each. An
 // archive base answers from its index; any other base hashes just the bound tensors.

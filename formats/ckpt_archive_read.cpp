@@ -39,8 +39,9 @@ uint32_t crc32_of(std::span<const std::byte> b) {
   return static_cast<uint32_t>(c);
 }
 
-// Bytes one tensor of this dtype and shape occupies, or nullopt when they do not fit the dtype.
-std::optional<uint64_t> tensor_bytes(DType t, const std::vector<uint64_t>& shape) {
+}  // namespace
+
+std::optional<uint64_t> ckpt_tensor_bytes(DType t, const std::vector<uint64_t>& shape) {
   const auto n = checked_product(shape);
   if (!n) return std::nullopt;
   const auto& info = dtype_info(t);
@@ -48,8 +49,6 @@ std::optional<uint64_t> tensor_bytes(DType t, const std::vector<uint64_t>& shape
   if (info.block_elems == 0) return std::nullopt;
   return checked_mul(*n / info.block_elems, info.block_bytes);
 }
-
-}  // namespace
 
 uint32_t ckpt_crc32(std::span<const std::byte> bytes) { return crc32_of(bytes); }
 
@@ -79,10 +78,7 @@ const CkptTensor* CkptArchive::find_tensor(std::string_view name) const {
 std::vector<const CkptTensor*> CkptArchive::tensors_in_source_order() const {
   std::vector<const CkptTensor*> out;
   for (const auto& t : tensors) out.push_back(&t);
-  const CkptSection* s = find_section("tensor-order");
-  if (!s) return out;
-  const auto bytes = section_bytes(*s);
-  const auto j = nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data()), reinterpret_cast<const char*>(bytes.data()) + bytes.size(), nullptr, false);
+  const auto j = nlohmann::json::parse(section_text("tensor-order"), nullptr, false);  // "" (absent) is not an array
   if (!j.is_array() || j.size() != tensors.size()) return out;
   std::unordered_map<std::string_view, const CkptTensor*> by_name;
   for (const auto& t : tensors) by_name.emplace(t.name, &t);
@@ -225,7 +221,7 @@ CkptArchive read_ckpt_archive(std::shared_ptr<const MappedFile> file) {
     }
     x.offset = get_u64(t, "offset", what);
     x.length = get_u64(t, "length", what);
-    const auto expect = tensor_bytes(x.dtype, x.shape);
+    const auto expect = ckpt_tensor_bytes(x.dtype, x.shape);
     if (!expect || *expect != x.length) {
       throw Error(ErrorCode::SizeMismatch, path, x.offset, what, fmt::format("{} bytes, but {} of shape [{}] take {}", x.length, dtype_name(x.dtype), fmt::join(x.shape, ", "),
                                                                              expect ? std::to_string(*expect) : std::string("an impossible size")));

@@ -1,3 +1,4 @@
+#include "formats/output_guard.h"
 #include "formats/ckpt_archive_source.h"
 
 #include <sys/stat.h>
@@ -26,8 +27,6 @@ std::string unpack_destination() {
   const char* tmp = std::getenv("TMPDIR");
   return (fs::path(tmp && *tmp ? tmp : "/tmp") / "ckpt-archive").string();
 }
-
-bool plain_file_name(const std::string& name) { return !name.empty() && name.find('/') == std::string::npos && name != "." && name != ".."; }
 
 // The GGUF the archive was made from: its metadata section's KVs, its tensors where the archive holds them.
 GgufSet gguf_view_of(const CkptArchive& a, const std::string& path) {
@@ -66,17 +65,20 @@ std::vector<CkptInputSection> ckpt_gguf_sections(const std::vector<GgufKv>& kvs,
   }
   BufferSink meta("gguf-metadata");
   write_gguf(meta, whole, {});
-  const std::string order = nlohmann::json(tensor_order).dump();
-  const auto b = std::as_bytes(std::span(order.data(), order.size()));
-  return {{"gguf-metadata", "gguf-metadata", meta.take(), true}, {"tensor-order", "tensor-order", {b.begin(), b.end()}, true}};
+  return {{"gguf-metadata", "gguf-metadata", meta.take(), true}, CkptInputSection::text("tensor-order", "tensor-order", nlohmann::json(tensor_order).dump())};
+}
+
+std::vector<std::string> ckpt_side_files(const ModelSource& src) {
+  std::vector<std::string> files;
+  if (src.config_path) files.push_back(*src.config_path);
+  for (const auto& f : src.side_files) {
+    if (!f.ends_with(".safetensors") && !f.ends_with(".bin")) files.push_back(f);
+  }
+  return files;
 }
 
 std::string ckpt_provenance(const ModelSource& src, const std::string& input, const std::string& command, const nlohmann::ordered_json& options) {
-  std::vector<std::string> read;
-  if (src.config_path) read.push_back(*src.config_path);
-  for (const auto& f : src.side_files) {
-    if (!f.ends_with(".safetensors") && !f.ends_with(".bin")) read.push_back(f);
-  }
+  std::vector<std::string> read = ckpt_side_files(src);
   read.insert(read.end(), src.weight_files.begin(), src.weight_files.end());
   std::vector<std::pair<uint64_t, std::string>> digests(read.size());
   parallel_each(read.size(), default_thread_count(), [&](size_t i) {
@@ -86,9 +88,7 @@ std::string ckpt_provenance(const ModelSource& src, const std::string& input, co
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (size_t i = 0; i < read.size(); ++i) files.push_back({{"name", fs::path(read[i]).filename().string()}, {"bytes", digests[i].first}, {"sha256", digests[i].second}});
   // The source's own name (a model directory's name is what llama.cpp writes as general.name).
-  fs::path source_path(input);
-  if (source_path.filename().empty()) source_path = source_path.parent_path();
-  const std::string name = src.model_name.empty() ? fs::absolute(source_path).lexically_normal().filename().string() : src.model_name;
+  const std::string name = src.model_name.empty() ? path_name(input) : src.model_name;
   nlohmann::ordered_json opts = {{"command", command}};
   for (const auto& [k, v] : options.items()) opts[k] = v;
   const nlohmann::ordered_json j = {{"tool", "ckpt"},         {"tool_version", CKPT_ARCHIVE_TOOL_VERSION},
@@ -115,10 +115,16 @@ ArchiveUnpackDir::~ArchiveUnpackDir() {
 }
 
 std::string ArchiveUnpackDir::write(const std::string& name, std::span<const std::byte> bytes, const std::string& archive) const {
-  if (!plain_file_name(name)) throw Error(ErrorCode::BadPath, archive, Error::kNoOffset, "section '" + name + "'", "a file section's name must be a plain file name");
+  if (!is_plain_file_name(name)) throw Error(ErrorCode::BadPath, archive, Error::kNoOffset, "section '" + name + "'", "a file section's name must be a plain file name");
   const std::string out = (fs::path(path_) / name).string();
   write_text_file(out, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   return out;
+}
+
+std::shared_ptr<const GgufSet> open_archive_gguf(const std::string& path) {
+  const CkptArchive a = read_ckpt_archive(path);
+  if (a.origin != "gguf") return nullptr;
+  return std::make_shared<GgufSet>(gguf_view_of(a, path));  // its GgufFile holds the archive's map
 }
 
 ModelSource open_archive_source(const std::string& path) {

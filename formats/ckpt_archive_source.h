@@ -23,9 +23,17 @@ namespace ckpt {
 // for origins that cannot be read back as a model (llama2.c: convert it again from the .bin).
 ModelSource open_archive_source(const std::string& path);
 
+// The GGUF a GGUF-made archive holds, its tensors viewed in the archive's map (which the result keeps
+// alive); nullptr for an archive of another origin, so the caller can say what to do instead.
+std::shared_ptr<const GgufSet> open_archive_gguf(const std::string& path);
+
 // The sections that let an archive give back the GGUF it holds: "gguf-metadata" (the KVs as a GGUF
 // without tensors, split.* dropped: the archive is whole) and "tensor-order" (the GGUF's tensor order).
 std::vector<CkptInputSection> ckpt_gguf_sections(const std::vector<GgufKv>& kvs, const std::vector<std::string>& tensor_order);
+
+// The files beside the weights an archive keeps as "file" sections: config.json first, then the
+// tokenizer and generation files (never weight files: the archive holds the tensors themselves).
+std::vector<std::string> ckpt_side_files(const ModelSource& src);
 
 // The "provenance" section's JSON for an archive made from `src` (opened from `input`) by `command`: the
 // tool and version, the source's kind, name and format, every file read with its size and SHA-256

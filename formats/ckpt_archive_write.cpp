@@ -19,6 +19,16 @@ namespace ckpt {
 
 uint32_t ckpt_crc32(std::span<const std::byte> bytes);  // ckpt_archive_read.cpp
 
+CkptInputSection CkptInputSection::text(std::string name, std::string kind, std::string_view text) {
+  const auto b = std::as_bytes(std::span(text.data(), text.size()));
+  return {std::move(name), std::move(kind), {b.begin(), b.end()}, true};
+}
+
+CkptInputSection CkptInputSection::file(std::string name, std::string kind, const std::string& path, bool compress) {
+  const auto m = MappedFile::open(path);
+  return {std::move(name), std::move(kind), {m->bytes().begin(), m->bytes().end()}, compress};
+}
+
 bool ckpt_name_less(std::string_view a, std::string_view b) {
   size_t i = 0, j = 0;
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
@@ -122,10 +132,6 @@ void write_index_and_trailer(AtomicFileSink& sink, const nlohmann::ordered_json&
   sink.write(trailer);
 }
 
-}  // namespace
-
-namespace {
-
 // Counts, and hashes unless told not to, what passes through to the file.
 class HashingSink final : public ByteSink {
  public:
@@ -176,8 +182,7 @@ void write_archive(const std::string& path, const std::string& origin, std::vect
   std::memcpy(lead.data() + 10, &kCkptMinor, 2);
   sink.write(lead);
   for (auto& t : tensors) {
-    const auto n = checked_product(t.shape);
-    const auto expect = n ? dtype_bytes_for(t.dtype, *n) : std::nullopt;
+    const auto expect = ckpt_tensor_bytes(t.dtype, t.shape);
     if (!expect) throw Error(ErrorCode::BadShape, path, Error::kNoOffset, "tensor '" + t.name + "'", std::string(dtype_name(t.dtype)) + " cannot hold this shape");
     const uint64_t at = next_slot(sink, path);
     HashingSink hashing(sink, !t.digest);

@@ -21,15 +21,6 @@ std::vector<uint64_t> gguf_dims_after(const SourceTensor& source, TensorOp op) {
   return ne;
 }
 
-namespace {
-// "models/tiny-llama/" and "models/tiny-llama" both name "tiny-llama" (general.name).
-std::string directory_name(const std::string& dir) {
-  fs::path p = fs::absolute(dir).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();
-  return p.filename().string();
-}
-}  // namespace
-
 HfModel open_hf_model(const std::string& dir) {
   if (is_ckpt_archive_path(dir)) {
     ModelSource source = open_model_source(dir);
@@ -165,7 +156,7 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
   kvs.push_back({"general.type", {std::string("model")}, 0});
   const std::string name = !model_name.empty()          ? model_name
                            : !source.model_name.empty() ? source.model_name
-                                                        : directory_name(source.dir);
+                                                        : path_name(source.dir);
   kvs.push_back({"general.name", {name}, 0});
   ArchHparams h = with_json_errors(config.path(), "config.json", [&] { return arch->write_hparams(config, kvs); });
   // Gemma 3 without tokenizer.model: tokenizer.json decides how many embedding rows are real (the rest

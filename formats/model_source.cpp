@@ -387,6 +387,12 @@ ModelSource open_file(const std::string& path) {
 
 }  // namespace
 
+std::string path_name(const std::string& path) {
+  fs::path p = fs::absolute(path).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
+
 void refuse_gguf_adapter(const GgufFile& file, std::string_view what) {
   const auto* type = file.find_kv("general.type");
   if (type && type->value.as_string() && *type->value.as_string() == "adapter") {

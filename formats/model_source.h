@@ -121,6 +121,10 @@ struct ModelSource {
   std::unordered_map<std::string, size_t> by_name_;  // owned keys: a copied source stays valid
 };
 
+// The last name of a path, as a model's name: "models/tiny-llama", "models/tiny-llama/" and "." inside
+// it all give "tiny-llama" (made absolute and normal first, trailing separators ignored).
+std::string path_name(const std::string& path);
+
 // Throws Error(Unsupported) naming general.type when `file` is a LoRA adapter (general.type "adapter"),
 // for operations that need a model: `what` says which ("run", "convert --to hf", ...).
 void refuse_gguf_adapter(const GgufFile& file, std::string_view what);

@@ -38,6 +38,11 @@ std::string kind_of(mode_t mode) {
 
 }  // namespace
 
+bool is_plain_file_name(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string_view::npos && name.find('\\') == std::string_view::npos &&
+         name.find('\0') == std::string_view::npos;
+}
+
 void check_output_path(const std::string& output, const std::vector<std::string>& inputs, bool output_is_directory) {
   std::set<FileId> input_files;
   std::vector<fs::path> input_paths;

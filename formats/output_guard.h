@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ckpt {
@@ -14,6 +15,10 @@ namespace ckpt {
 // spellings of the same file are caught), when an input lies inside an output directory, or when it
 // exists and is not a regular file (or, for `output_is_directory`, not a directory).
 void check_output_path(const std::string& output, const std::vector<std::string>& inputs, bool output_is_directory);
+
+// A file name read from an untrusted file (a shard in an index, a section of an archive) that is written
+// or opened inside a directory: not empty, ".", "..", and without '/', '\\' or NUL, so it cannot walk out.
+bool is_plain_file_name(std::string_view name);
 
 // A directory "<parent>/.<name>.ckpt-stage-<pid>-XXXXXX" that becomes `destination` on commit().
 // An existing non-empty destination is refused (Error InvalidArgument) unless `force`, in which case

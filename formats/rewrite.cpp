@@ -19,11 +19,6 @@ bool is_ckpt_archive_output(const std::string& path) { return path.ends_with(".c
 
 namespace {
 
-std::vector<std::byte> bytes_of(std::string_view text) {
-  const auto b = std::as_bytes(std::span(text.data(), text.size()));
-  return {b.begin(), b.end()};
-}
-
 // The plan as a .ckpt archive: a GGUF plan keeps its KVs and tensor order, an HF plan its side files.
 std::vector<std::string> write_rewrite_archive(RewritePlan plan, const RewriteTarget& target) {
   if (target.split.enabled()) {
@@ -46,12 +41,9 @@ std::vector<std::string> write_rewrite_archive(RewritePlan plan, const RewriteTa
     std::vector<std::string> names;
     for (const auto& entry : fs::directory_iterator(dir.path())) names.push_back(entry.path().filename().string());
     std::sort(names.begin(), names.end());
-    for (const auto& name : names) {
-      const auto m = MappedFile::open((fs::path(dir.path()) / name).string());
-      sections.push_back({name, "file", {m->bytes().begin(), m->bytes().end()}, true});
-    }
+    for (const auto& name : names) sections.push_back(CkptInputSection::file(name, "file", (fs::path(dir.path()) / name).string(), true));
   }
-  if (!plan.provenance.empty()) sections.push_back({"provenance", "provenance", bytes_of(plan.provenance), true});
+  if (!plan.provenance.empty()) sections.push_back(CkptInputSection::text("provenance", "provenance", plan.provenance));
   write_ckpt_archive_streamed(target.path, origin, std::move(plan.tensors), std::move(sections));
   return {target.path};
 }

@@ -1,3 +1,4 @@
+#include "formats/output_guard.h"
 #include "formats/safetensors_index.h"
 
 #include <cctype>
@@ -24,16 +25,6 @@ const ShardedSafetensors::Entry* ShardedSafetensors::find(std::string_view name)
   }
   return nullptr;
 }
-
-namespace {
-
-// A shard name from an untrusted index must not walk out of the checkpoint directory.
-bool is_plain_file_name(const std::string& name) {
-  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
-         name.find('\\') == std::string::npos && name.find('\0') == std::string::npos;
-}
-
-}  // namespace
 
 ShardedSafetensors read_safetensors_index(const std::string& index_path) {
   const auto index_file = MappedFile::open(index_path);

@@ -43,7 +43,7 @@ void inspect_archive(const std::string& path, InspectReport& report) {
     report.metadata.push_back(std::move(row));
   }
   for (const auto& x : ckpt_archive_adapters(a)) {
-    const size_t changed = ckpt_binding_differences(x.base, a);
+    const size_t changed = ckpt_binding_differences(x.base, a).size();
     MetadataRow row;
     row.key = "adapter " + x.name;
     row.type = x.format;

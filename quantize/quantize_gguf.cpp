@@ -10,7 +10,6 @@
 
 #include "formats/ckpt_archive_source.h"
 #include "formats/byte_sink.h"
-#include "formats/ckpt_archive.h"
 #include "formats/gguf_split.h"
 #include "formats/model_source.h"
 #include "formats/output_guard.h"
@@ -78,12 +77,9 @@ namespace {
 // A GGUF file, a split set, or a .ckpt archive made from a GGUF (its tensors read in place).
 std::shared_ptr<const GgufSet> open_gguf_input(const std::string& path) {
   if (!is_ckpt_archive_path(path)) return std::make_shared<GgufSet>(open_gguf_set(path));
-  auto source = std::make_shared<ModelSource>(open_model_source(path));
-  if (source->kind != SourceKind::Gguf) {
-    throw Error(ErrorCode::Unsupported, path, Error::kNoOffset, "origin",
-                "this archive holds an HF checkpoint; quantize it while converting: ckpt convert " + path + " --outtype TYPE -o OUT.gguf");
-  }
-  return std::shared_ptr<const GgufSet>(source, &*source->gguf);
+  if (auto set = open_archive_gguf(path)) return set;
+  throw Error(ErrorCode::Unsupported, path, Error::kNoOffset, "origin",
+              "this archive holds an HF checkpoint; quantize it while converting: ckpt convert " + path + " --outtype TYPE -o OUT.gguf");
 }
 }  // namespace
 

@@ -1,5 +1,5 @@
 // load_model: picks the loader by what the path is.
-#include "formats/ckpt_archive.h"
+#include "formats/ckpt_archive_source.h"
 #include "formats/detect.h"
 #include "formats/error.h"
 #include "formats/gguf_split.h"
@@ -46,14 +46,8 @@ Model load_gguf_set(std::shared_ptr<const GgufSet> set, const std::string& path)
 
 // A .ckpt archive runs as the model it was made from, its tensors read in place.
 Model load_archive_model(const std::string& path) {
-  if (read_ckpt_archive(path).origin != "gguf") return load_hf_model(path);  // open_hf_model names what else it may hold
-  auto source = std::make_shared<ModelSource>(open_model_source(path));
-  if (source->kind != SourceKind::Gguf) {
-    throw Error(ErrorCode::Unsupported, path, Error::kNoOffset, "origin",
-                "this archive holds a bare " + std::string(source_kind_name(source->kind)) + " file without config: nothing ckpt can run");
-  }
-  Model model = load_gguf_set(std::shared_ptr<const GgufSet>(source, &*source->gguf), path);
-  return model;
+  if (auto set = open_archive_gguf(path)) return load_gguf_set(std::move(set), path);
+  return load_hf_model(path);  // open_hf_model names what else the archive may hold
 }
 
 Model load_model(const std::string& path) {

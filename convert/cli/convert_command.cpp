@@ -10,6 +10,7 @@
 #include "convert/convert.h"
 #include "formats/error.h"
 #include "formats/architecture.h"
+#include "formats/model_source.h"
 #include "formats/progress.h"
 #include "formats/safetensors_index.h"
 #include "inspect/cli/commands.h"
@@ -65,9 +66,9 @@ void add_convert_command(CLI::App& app) {
       // convert_hf_to_gguf.py's habit: {name}-{outtype}.gguf when no output is named (here: in the
       // current directory, never inside the input).
       if (options.to != "gguf" || !options.base.empty()) throw CLI::ValidationError("--output", "is required");
-      std::filesystem::path in(options.input);
-      if (in.filename().empty()) in = in.parent_path();
-      const std::string name = std::filesystem::absolute(in).lexically_normal().stem().string();
+      // A directory's whole name ("Qwen2.5-7B"); a file's without its extension (stories260K.bin).
+      std::string name = path_name(options.input);
+      if (!std::filesystem::is_directory(options.input)) name = std::filesystem::path(name).stem().string();
       options.output = name + "-" + (options.outtype.empty() ? std::string("f16") : options.outtype) + ".gguf";
     }
     if (!flags->split_max_size.empty()) {

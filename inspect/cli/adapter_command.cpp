@@ -26,7 +26,7 @@ void list_adapters(const std::string& archive, bool json) {
   const auto adapters = ckpt_archive_adapters(a);
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& x : adapters) {
-    const size_t changed = ckpt_binding_differences(x.base, a);
+    const size_t changed = ckpt_binding_differences(x.base, a).size();
     if (json) {
       out.push_back({{"name", x.name},
                      {"format", x.format},

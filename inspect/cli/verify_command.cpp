@@ -98,7 +98,7 @@ void add_verify_command(CLI::App& app) {
         try {
           for (const auto& x : ckpt_archive_adapters(a)) {
             ++adapters;
-            const size_t differ = ckpt_binding_differences(x.base, a);
+            const size_t differ = ckpt_binding_differences(x.base, a).size();
             if (differ) {
               ++unbound;
               say(fmt::format("{}: adapter '{}': bound to other base tensors ({} of {} differ): built for a different base", path, x.name, differ, x.base.tensors.size()));
