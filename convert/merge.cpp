@@ -135,7 +135,10 @@ class GgufTypeChooser {
                   "'" + outtype + "' is not f32, f16, bf16 or a GGUF type ckpt quantizes (Q8_0, Q4_K_M, ...)");
     }
     ftype_ = q->llama_ftype;
-    policy_.emplace(QuantPolicy::for_gguf(*q, false, names, base.gguf->main()));
+    if (q->requires_imatrix) {
+      throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--outtype", q->name + " needs an importance matrix; merge to f16, then ckpt quantize --imatrix");
+    }
+    policy_.emplace(*q, QuantOverrides{}, names, QuantModelFacts::from_gguf(base.gguf->main()));
   }
   std::optional<uint32_t> file_type() const { return ftype_; }
   bool quantizing() const { return policy_.has_value(); }
@@ -143,7 +146,7 @@ class GgufTypeChooser {
   DType choose(const std::string& name, const std::vector<uint64_t>& ne, DType stored) {
     if (float_) return tensor_out_dtype(name, ne, *float_);
     // What `ckpt quantize` makes of the f32 merge: tensors it does not quantize stay F32.
-    if (policy_) return QuantPolicy::allows_quantization(name, ne.size()) ? policy_->choose(name, ne) : DType::F32;
+    if (policy_) return QuantPolicy::allows_quantization(name, ne) ? policy_->choose(name, ne) : DType::F32;
     return stored;
   }
 

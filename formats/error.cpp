@@ -32,6 +32,7 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::Unsupported: return "unsupported";
     case ErrorCode::InvalidArgument: return "invalid-argument";
     case ErrorCode::BadChecksum: return "bad-checksum";
+    case ErrorCode::BadValue: return "bad-value";
   }
   return "unknown";
 }

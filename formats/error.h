@@ -35,6 +35,7 @@ enum class ErrorCode {
   Unsupported,         // valid input we deliberately do not handle
   InvalidArgument,     // bad option or API misuse
   BadChecksum,         // a CRC32 or SHA-256 disagrees with the bytes it covers
+  BadValue,            // a value the format forbids (non-finite statistics, a missing required key)
 };
 
 std::string_view error_code_name(ErrorCode code);

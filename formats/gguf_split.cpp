@@ -11,6 +11,12 @@ namespace ckpt {
 namespace fs = std::filesystem;
 
 std::vector<size_t> plan_gguf_split(const std::vector<uint64_t>& tensor_bytes, const GgufSplitLimits& limits) {
+  if (!limits.shard_of.empty()) {
+    if (limits.shard_of.size() != tensor_bytes.size()) {
+      throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "split plan", "names a shard for " + std::to_string(limits.shard_of.size()) + " of " + std::to_string(tensor_bytes.size()) + " tensors");
+    }
+    return limits.shard_of;
+  }
   std::vector<size_t> shard_of(tensor_bytes.size());
   size_t shard = 0;
   uint64_t count = 0, bytes = 0;

@@ -16,7 +16,10 @@ namespace ckpt {
 struct GgufSplitLimits {
   uint64_t max_tensors = 0;  // 0: no limit
   uint64_t max_bytes = 0;    // 0: no limit (tensor data bytes per shard)
-  bool enabled() const { return max_tensors != 0 || max_bytes != 0; }
+  // The shard of every tensor, given outright (quantize --keep-split mirrors its input's shards);
+  // non-decreasing, starting at 0. Overrides the limits.
+  std::vector<size_t> shard_of;
+  bool enabled() const { return max_tensors != 0 || max_bytes != 0 || !shard_of.empty(); }
 };
 
 // Shard index of every tensor (in order) for the given data sizes.

@@ -14,20 +14,31 @@ namespace ckpt {
 namespace {
 using QuantizeFn = void (*)(std::span<const float>, std::span<std::byte>);
 using DequantizeFn = void (*)(std::span<const std::byte>, std::span<float>);
+using WeightedFn = void (*)(std::span<const float>, std::span<const float>, std::span<std::byte>);
 struct BlockCodec {
   DType dtype;
   QuantizeFn quantize;
   DequantizeFn dequantize;
+  WeightedFn quantize_weighted = nullptr;  // with an importance row; none: the importance is not used
 };
 // One row per ggml block type ckpt implements; drives both directions.
 constexpr BlockCodec kBlockCodecs[] = {
-    {DType::Q8_0, quantize_q8_0, dequantize_q8_0},     {DType::Q4_0, quantize_q4_0, dequantize_q4_0},
-    {DType::Q4_1, quantize_q4_1, dequantize_q4_1},     {DType::Q5_0, quantize_q5_0, dequantize_q5_0},
-    {DType::Q5_1, quantize_q5_1, dequantize_q5_1},     {DType::IQ4_NL, quantize_iq4_nl, dequantize_iq4_nl},
-    {DType::Q4_K, quantize_q4_k, dequantize_q4_k},     {DType::Q5_K, quantize_q5_k, dequantize_q5_k},
-    {DType::Q6_K, quantize_q6_k, dequantize_q6_k},
-    {DType::MXFP4, nullptr, dequantize_mxfp4},         {DType::NVFP4, nullptr, dequantize_nvfp4},
-    {DType::Q1_0, nullptr, dequantize_q1_0},           {DType::Q2_0, nullptr, dequantize_q2_0},
+    {DType::Q8_0, quantize_q8_0, dequantize_q8_0},
+    {DType::Q4_0, quantize_q4_0, dequantize_q4_0, quantize_q4_0_weighted},
+    {DType::Q4_1, quantize_q4_1, dequantize_q4_1, quantize_q4_1_weighted},
+    {DType::Q5_0, quantize_q5_0, dequantize_q5_0, quantize_q5_0_weighted},
+    {DType::Q5_1, quantize_q5_1, dequantize_q5_1, quantize_q5_1_weighted},
+    {DType::IQ4_NL, quantize_iq4_nl, dequantize_iq4_nl, quantize_iq4_nl_weighted},
+    {DType::IQ4_XS, quantize_iq4_xs, dequantize_iq4_xs, quantize_iq4_xs_weighted},
+    {DType::Q2_K, quantize_q2_k, dequantize_q2_k, quantize_q2_k_weighted},
+    {DType::Q3_K, quantize_q3_k, dequantize_q3_k, quantize_q3_k_weighted},
+    {DType::Q4_K, quantize_q4_k, dequantize_q4_k, quantize_q4_k_weighted},
+    {DType::Q5_K, quantize_q5_k, dequantize_q5_k, quantize_q5_k_weighted},
+    {DType::Q6_K, quantize_q6_k, dequantize_q6_k, quantize_q6_k_weighted},
+    {DType::MXFP4, nullptr, dequantize_mxfp4},
+    {DType::NVFP4, nullptr, dequantize_nvfp4},
+    {DType::Q1_0, nullptr, dequantize_q1_0},
+    {DType::Q2_0, nullptr, dequantize_q2_0},
 };
 const BlockCodec* block_codec(DType t) {
   for (const auto& c : kBlockCodecs) {
@@ -68,6 +79,16 @@ void encode_from_f32(DType t, std::span<const float> x, std::span<std::byte> out
       throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "dtype",
                   "cannot encode " + std::string(dtype_name(t)) + " yet");
   }
+}
+
+void encode_row_weighted(DType t, std::span<const float> row, std::span<const float> importance, std::span<std::byte> out) {
+  if (const auto* c = block_codec(t); c && c->quantize_weighted) return c->quantize_weighted(row, importance, out);
+  encode_from_f32(t, row, out);
+}
+
+bool uses_importance(DType t) {
+  const auto* c = block_codec(t);
+  return c && c->quantize_weighted;
 }
 
 void decode_to_f32(DType t, std::span<const std::byte> in, std::span<float> out) {

@@ -43,6 +43,9 @@ void quantize_iq4_nl(std::span<const float> x, std::span<std::byte> out);
 void quantize_q4_k(std::span<const float> x, std::span<std::byte> out);
 void quantize_q5_k(std::span<const float> x, std::span<std::byte> out);
 void quantize_q6_k(std::span<const float> x, std::span<std::byte> out);
+void quantize_q2_k(std::span<const float> x, std::span<std::byte> out);
+void quantize_q3_k(std::span<const float> x, std::span<std::byte> out);
+void quantize_iq4_xs(std::span<const float> x, std::span<std::byte> out);
 void quantize_q6_k_ref(std::span<const float> x, std::span<std::byte> out);  // scalar oracle of the AVX2 path
 void dequantize_q4_0(std::span<const std::byte> in, std::span<float> out);
 void dequantize_q4_1(std::span<const std::byte> in, std::span<float> out);
@@ -52,6 +55,24 @@ void dequantize_iq4_nl(std::span<const std::byte> in, std::span<float> out);
 void dequantize_q4_k(std::span<const std::byte> in, std::span<float> out);
 void dequantize_q5_k(std::span<const std::byte> in, std::span<float> out);
 void dequantize_q6_k(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q2_k(std::span<const std::byte> in, std::span<float> out);
+void dequantize_q3_k(std::span<const std::byte> in, std::span<float> out);
+void dequantize_iq4_xs(std::span<const std::byte> in, std::span<float> out);
+
+// The importance-weighted quantizers llama-quantize uses with an imatrix (ggml quantize_*(..., quant_weights)),
+// bit-exact. `x` is ONE row (some types fit a row-wide sigma); `qw` holds the row's importance, one value
+// per column (llama.cpp's imatrix entry for the tensor).
+void quantize_q4_0_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_q4_1_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_q5_0_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_q5_1_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_q2_k_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_q3_k_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_q4_k_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_q5_k_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_q6_k_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_iq4_nl_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
+void quantize_iq4_xs_weighted(std::span<const float> x, std::span<const float> qw, std::span<std::byte> out);
 
 // Decode-only types (ggml types newer than the quantizers: gpt-oss MXFP4, NVFP4, Q1_0, Q2_0).
 void dequantize_mxfp4(std::span<const std::byte> in, std::span<float> out);
@@ -73,6 +94,11 @@ std::vector<float> decode_tensor_values(const SourceTensor& t, unsigned threads)
 
 // Encodes f32 values as `t` (F32, F16, BF16 and every quantizer above); out.size() == dtype_bytes_for(t, x.size()).
 void encode_from_f32(DType t, std::span<const float> x, std::span<std::byte> out);
+// Encodes one row with its importance (`importance.size() == row.size()`): the weighted quantizer of `t`,
+// or encode_from_f32 for the types ggml quantizes without weights (Q8_0, the float types).
+void encode_row_weighted(DType t, std::span<const float> row, std::span<const float> importance, std::span<std::byte> out);
+// Whether `t` has an importance-weighted quantizer (an imatrix changes its bytes).
+bool uses_importance(DType t);
 // Decodes `t` (F32, F16, BF16, F64, the float8 types and every block type above) into f32.
 void decode_to_f32(DType t, std::span<const std::byte> in, std::span<float> out);
 

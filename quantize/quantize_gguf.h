@@ -24,6 +24,16 @@ struct QuantizeOptions {
   uint64_t blocksize = 64;                 // bitsandbytes 4-bit block size
   bool force = false;                      // replace a non-empty output directory (bnb)
   GgufSplitLimits split;                   // GGUF output as a split set (llama.cpp's gguf-split layout)
+  bool keep_split = false;                 // a split input gives a split output, shard for shard
+
+  // llama-quantize's tensor choices.
+  std::string imatrix;                          // llama.cpp importance matrix (GGUF or legacy .dat)
+  std::vector<std::string> include_weights;     // use the imatrix only for entries containing one of these
+  std::vector<std::string> exclude_weights;     // ... or not for these
+  std::string output_tensor_type;               // ggml type for output.weight
+  std::string token_embedding_type;             // ggml type for token_embd.weight
+  bool leave_output_tensor = false;             // output.weight stays as stored
+  std::vector<std::string> tensor_types;        // "REGEX=TYPE": first match picks the type
 };
 
 struct QuantizedTensorReport {
@@ -34,6 +44,7 @@ struct QuantizedTensorReport {
   uint64_t bytes_after = 0;
   double rmse = 0;     // with stats
   double max_abs = 0;  // with stats
+  bool importance = false;  // quantized with its imatrix entry
 };
 
 struct QuantizeReport {
@@ -42,6 +53,8 @@ struct QuantizeReport {
   uint64_t bytes_after = 0;
   double seconds = 0;
   std::vector<std::string> outputs;  // files written (shards of a split set)
+  std::vector<std::string> notes;    // what the user should know (tensors without an imatrix entry, ...)
+  size_t imatrix_entries = 0;        // entries used from --imatrix (after include/exclude)
 };
 
 QuantizeReport quantize_gguf_file(const QuantizeOptions& options);

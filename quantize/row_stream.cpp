@@ -85,7 +85,11 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
           if (transform) s.transform(first + i, x);
           values = x;
         }
-        encode_from_f32(s.out_dtype, values, dst);
+        if (s.importance) {
+          encode_row_weighted(s.out_dtype, values, s.importance(first + i), dst);
+        } else {
+          encode_from_f32(s.out_dtype, values, dst);
+        }
         if (s.stats) {
           decode_to_f32(s.out_dtype, dst, y);
           for (uint64_t k = 0; k < s.row_len; ++k) {

@@ -29,6 +29,9 @@ struct RowStream {
   // Changes each row's f32 values (output row index, values) before they are encoded: how a LoRA merge
   // adds its delta while the tensor streams. Called from worker threads; must be thread-safe.
   std::function<void(uint64_t, std::span<float>)> transform;
+  // The importance (imatrix) row for output row r, one value per column: rows are then encoded with the
+  // type's importance-weighted quantizer. Called from worker threads.
+  std::function<std::span<const float>(uint64_t)> importance;
   // The mapped file holding `src`, when it is one: bytes that pass through unchanged (same dtype, rows
   // in order) are then copied in the kernel (copy_file_range) instead of through user space.
   const MappedFile* file = nullptr;

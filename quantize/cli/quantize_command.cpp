@@ -1,6 +1,7 @@
 // `ckpt quantize IN.gguf -o OUT.gguf --type Q4_K_M` (or `ckpt quantize IN.gguf OUT.gguf Q4_K_M [NTHREADS]`, as
 // llama-quantize takes them): llama-quantize's types and mixes, bit-exact.
 #include <algorithm>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,7 +27,28 @@ struct QuantizeFlags {
   bool no_progress = false;
   bool json = false;
   std::vector<std::string> positional;
+  std::string tensor_type_file;
 };
+
+// --tensor-type-file: entries separated by whitespace, as llama-quantize reads it.
+void read_tensor_type_file(const std::string& path, std::vector<std::string>& out) {
+  std::ifstream in(path);
+  if (!in) throw Error(ErrorCode::Io, path, Error::kNoOffset, "--tensor-type-file", "cannot be opened");
+  std::string entry;
+  while (in >> entry) out.push_back(entry);
+}
+
+// The GGUF-only flags a bitsandbytes quantization cannot honour.
+void refuse_gguf_flags_for_bnb(const QuantizeOptions& o) {
+  const std::pair<bool, const char*> gguf_only[] = {
+      {!o.imatrix.empty(), "--imatrix"}, {!o.output_tensor_type.empty(), "--output-tensor-type"},
+      {!o.token_embedding_type.empty(), "--token-embedding-type"}, {o.leave_output_tensor, "--leave-output-tensor"},
+      {!o.tensor_types.empty(), "--tensor-type"}, {o.keep_split, "--keep-split"}, {o.pure, "--pure"},
+      {o.split.enabled(), "--split-max-*"}, {!o.include_weights.empty() || !o.exclude_weights.empty(), "--include/--exclude-weights"}};
+  for (const auto& [set, flag] : gguf_only) {
+    if (set) throw CLI::ValidationError(flag, "applies to GGUF types only, not to " + o.type);
+  }
+}
 
 // IN [OUT [TYPE [NTHREADS]]] into the options; a value given both ways is refused, a numeric TYPE is
 // llama.cpp's ftype (15 = Q4_K_M).
@@ -78,7 +100,7 @@ void add_quantize_command(CLI::App& app) {
   auto flags = std::make_shared<QuantizeFlags>();
   auto& o = flags->options;
   CLI::App* cmd = app.add_subcommand(
-      "quantize", "Quantize a GGUF like llama-quantize (byte-identical, no imatrix), or an HF checkpoint to bitsandbytes 4-bit");
+      "quantize", "Quantize a GGUF like llama-quantize (byte-identical, with or without an imatrix), or an HF checkpoint to bitsandbytes 4-bit");
   // Both spellings: `quantize IN -o OUT --type T` and llama-quantize's `quantize IN OUT TYPE [NTHREADS]`.
   cmd->add_option("input", flags->positional,
                   "IN [OUT TYPE [NTHREADS]]: input .gguf (first shard of a split set) or HF directory for nf4/fp4; then, as "
@@ -93,6 +115,15 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--pure", o.pure, "Every quantizable tensor gets the type's default (no K-quant mix rules)");
   cmd->add_option("--keep", o.keep_patterns, "Leave tensors matching this glob as stored (repeatable), e.g. --keep 'output.weight'");
   cmd->add_flag("--allow-requantize", o.allow_requantize, "Quantize tensors that are already quantized");
+  cmd->add_option("--imatrix", o.imatrix, "llama.cpp importance matrix (llama-imatrix's GGUF or legacy .dat): importance-weighted quantizers, as llama-quantize --imatrix");
+  cmd->add_option("--include-weights", o.include_weights, "Use the imatrix only for tensors whose name contains this (repeatable)");
+  cmd->add_option("--exclude-weights", o.exclude_weights, "Do not use the imatrix for tensors whose name contains this (repeatable)");
+  cmd->add_option("--output-tensor-type", o.output_tensor_type, "ggml type for output.weight (e.g. q8_0, f16)");
+  cmd->add_option("--token-embedding-type", o.token_embedding_type, "ggml type for token_embd.weight");
+  cmd->add_flag("--leave-output-tensor", o.leave_output_tensor, "Leave output.weight as stored");
+  cmd->add_option("--tensor-type", o.tensor_types, "REGEX=TYPE: tensors whose name matches get TYPE, first match wins (repeatable), e.g. attn_v=q8_0");
+  cmd->add_option("--tensor-type-file", flags->tensor_type_file, "A file of REGEX=TYPE entries separated by spaces or newlines");
+  cmd->add_flag("--keep-split", o.keep_split, "Quantize a split input into the same shards");
   cmd->add_flag("--stats", o.stats, "Report per-tensor RMSE and max abs error and bytes before/after");
   cmd->add_option("-t,--threads", o.threads, "Worker threads (default: all cores; at most the core count is used)")
       ->check(CLI::Range(1u, 1024u));
@@ -110,7 +141,9 @@ void add_quantize_command(CLI::App& app) {
       options.split.max_bytes = parse_shard_size(size);
     }
     options.progress = !flags->no_progress && progress_wanted();
+    if (!flags->tensor_type_file.empty()) read_tensor_type_file(flags->tensor_type_file, options.tensor_types);
     const auto bnb = parse_bnb_type(options.type);
+    if (bnb) refuse_gguf_flags_for_bnb(options);
     const QuantizeReport r = bnb ? quantize_hf_to_bnb(options, *bnb) : quantize_gguf_file(options);
     if (flags->json) {
       nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
@@ -118,11 +151,14 @@ void add_quantize_command(CLI::App& app) {
         nlohmann::ordered_json row = {{"name", t.name}, {"from", std::string(dtype_name(t.from))}, {"to", std::string(dtype_name(t.to))},
                                       {"bytes_before", t.bytes_before}, {"bytes_after", t.bytes_after}};
         if (options.stats) row["rmse"] = t.rmse, row["max_abs_error"] = t.max_abs;
+        if (!options.imatrix.empty()) row["imatrix"] = t.importance;
         tensors.push_back(std::move(row));
       }
       const nlohmann::ordered_json j = {{"input", options.input}, {"output", options.output}, {"type", options.type}, {"dry_run", options.dry_run},
                                         {"outputs", r.outputs.empty() && !options.dry_run ? std::vector<std::string>{options.output} : r.outputs},
-                                        {"tensors", tensors}, {"bytes_before", r.bytes_before}, {"bytes_after", r.bytes_after}, {"seconds", r.seconds}};
+                                        {"tensors", tensors}, {"bytes_before", r.bytes_before}, {"bytes_after", r.bytes_after}, {"seconds", r.seconds},
+                                        {"imatrix", options.imatrix.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(options.imatrix)},
+                                        {"imatrix_entries", r.imatrix_entries}, {"notes", r.notes}};
       fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
       return;
     }
@@ -134,6 +170,7 @@ void add_quantize_command(CLI::App& app) {
                    t.bytes_before, t.bytes_after, t.rmse, t.max_abs);
       }
     }
+    for (const auto& note : r.notes) fmt::print(stderr, "note: {}\n", note);
     if (quiet_output()) return;
     if (!options.dry_run) {
       if (r.outputs.empty()) fmt::print("wrote {}\n", options.output);

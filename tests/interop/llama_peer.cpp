@@ -4,7 +4,11 @@
 //
 //   llama_peer BINS_DIR greedy MODEL PROMPT N [LORA SCALE]...   prints "prompt ids: ..." and "generated ids: ..."
 //                                                (greedy), with GGUF LoRA adapters applied at run time
-//   llama_peer BINS_DIR quantize IN OUT FTYPE [PURE [NTHREAD]]   llama_model_quantize, no imatrix
+//   llama_peer BINS_DIR quantize IN OUT FTYPE [PURE [NTHREAD [OPTION]...]]   llama_model_quantize as
+//                                                llama-quantize calls it; OPTION: imatrix=FILE, output=TYPE,
+//                                                embd=TYPE, tt=PATTERN=TYPE, leave-output, keep-split
+//   llama_peer BINS_DIR quantize-rows TYPE N_PER_ROW IN.f32 OUT [IMATRIX.f32]   ggml_quantize_chunk on raw rows
+//   llama_peer BINS_DIR dequantize-rows TYPE N IN OUT.f32   ggml's to_float for N values of blocks
 //   llama_peer BINS_DIR bench MODEL N_PROMPT N_GEN THREADS REPEATS  prints "pp_tps X tg_tps Y" (best of REPEATS)
 //   llama_peer BINS_DIR embed MODEL TEXT            prints "ids: ..." and "embedding: ..." (an encoder, mean-pooled)
 //   llama_peer BINS_DIR seq2seq MODEL TEXT N        prints "ids: ..." and "generated ids: ..." (T5: encode, N greedy steps)
@@ -13,12 +17,33 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <strings.h>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <unordered_map>
+
 #include "ggml-backend.h"
 #include "llama.h"
+
+// llama.cpp's imatrix reader, exported by libllama-common.so (common/imatrix-loader.h).
+struct common_imatrix_entry {
+  std::vector<float> sums;
+  std::vector<int64_t> counts;
+};
+struct common_imatrix {
+  std::map<std::string, common_imatrix_entry> entries;
+  std::vector<std::string> datasets;
+  int32_t chunk_count = 0;
+  int32_t chunk_size = 0;
+  bool is_legacy = false;
+  bool has_metadata = false;
+};
+bool common_imatrix_load(const std::string& fname, common_imatrix& imatrix);
 
 namespace {
 
@@ -98,12 +123,116 @@ int greedy(const char* model_path, const char* prompt, int n_predict, const std:
   return 0;
 }
 
-int quantize(const char* in, const char* out, int ftype, bool pure, int nthread) {
+ggml_type type_named(const std::string& name) {
+  for (int i = 0; i < GGML_TYPE_COUNT; ++i) {
+    const char* n = ggml_type_name(static_cast<ggml_type>(i));
+    if (n && strcasecmp(n, name.c_str()) == 0) return static_cast<ggml_type>(i);
+  }
+  std::fprintf(stderr, "llama_peer: unknown ggml type %s\n", name.c_str());
+  std::exit(2);
+}
+
+// llama-quantize's main (tools/quantize/quantize.cpp) for the options the tests use: the imatrix
+// normalised as its load_imatrix does, the same quantize.imatrix.* keys, --tensor-type overrides.
+int quantize(const char* in, const char* out, int ftype, bool pure, int nthread, const std::vector<std::string>& options) {
   llama_model_quantize_params qp = llama_model_quantize_default_params();
   qp.ftype = static_cast<llama_ftype>(ftype);
   qp.pure = pure;
   qp.nthread = nthread;
-  return llama_model_quantize(in, out, &qp) == 0 ? 0 : 7;
+  std::unordered_map<std::string, std::vector<float>> imatrix;
+  std::vector<llama_model_imatrix_data> i_data;
+  std::vector<llama_model_kv_override> kvs;
+  std::vector<std::string> patterns;
+  std::vector<llama_model_tensor_override> tt;
+  std::string imatrix_file;
+  common_imatrix loaded;
+  for (const auto& o : options) {
+    const auto eq = o.find('=');
+    const std::string key = o.substr(0, eq), value = eq == std::string::npos ? "" : o.substr(eq + 1);
+    if (key == "imatrix") imatrix_file = value;
+    else if (key == "output") qp.output_tensor_type = type_named(value);
+    else if (key == "embd") qp.token_embedding_type = type_named(value);
+    else if (key == "leave-output") qp.quantize_output_tensor = false;
+    else if (key == "keep-split") qp.keep_split = true;
+    else if (key == "tt") {
+      const auto sep = value.rfind('=');
+      patterns.push_back(value.substr(0, sep));
+      tt.push_back({nullptr, type_named(value.substr(sep + 1))});
+    } else {
+      std::fprintf(stderr, "llama_peer: unknown quantize option %s\n", o.c_str());
+      return 2;
+    }
+  }
+  for (size_t i = 0; i < tt.size(); ++i) tt[i].pattern = patterns[i].c_str();
+  if (!tt.empty()) {
+    tt.push_back({nullptr, GGML_TYPE_COUNT});
+    qp.tt_overrides = tt.data();
+  }
+  if (!imatrix_file.empty()) {
+    if (!common_imatrix_load(imatrix_file, loaded)) return 8;
+    for (const auto& [name, entry] : loaded.entries) {
+      auto& e = imatrix[name];
+      e.resize(entry.sums.size());
+      if (!loaded.is_legacy) {
+        const int64_t ncounts = static_cast<int64_t>(entry.counts.size());
+        const int64_t ne0 = static_cast<int64_t>(entry.sums.size()) / ncounts;
+        for (int64_t j = 0; j < ncounts; ++j) {
+          const float count = static_cast<float>(entry.counts[j]);
+          for (int64_t i = 0; i < ne0; ++i) e[j * ne0 + i] = count > 0.0f ? entry.sums[j * ne0 + i] / count : 1;
+        }
+      } else {
+        const int64_t ncall = entry.counts.empty() ? 0 : entry.counts[0];
+        for (size_t i = 0; i < entry.sums.size(); ++i) e[i] = ncall > 0 ? entry.sums[i] / ncall : entry.sums[i];
+      }
+    }
+    for (const auto& [name, values] : imatrix) i_data.push_back({name.c_str(), values.data(), values.size()});
+    i_data.push_back({nullptr, nullptr, 0});
+    qp.imatrix = i_data.data();
+    auto add_str = [&](const char* key, const std::string& v) {
+      llama_model_kv_override k{};
+      std::strcpy(k.key, key);
+      k.tag = LLAMA_KV_OVERRIDE_TYPE_STR;
+      std::strncpy(k.val_str, v.c_str(), 127);
+      kvs.push_back(k);
+    };
+    auto add_int = [&](const char* key, int64_t v) {
+      llama_model_kv_override k{};
+      std::strcpy(k.key, key);
+      k.tag = LLAMA_KV_OVERRIDE_TYPE_INT;
+      k.val_i64 = v;
+      kvs.push_back(k);
+    };
+    add_str("quantize.imatrix.file", imatrix_file);
+    if (!loaded.datasets.empty()) add_str("quantize.imatrix.dataset", loaded.datasets[0]);
+    add_int("quantize.imatrix.entries_count", static_cast<int64_t>(imatrix.size()));
+    if (loaded.chunk_count > 0) add_int("quantize.imatrix.chunks_count", loaded.chunk_count);
+    kvs.emplace_back();
+    kvs.back().key[0] = 0;
+    qp.kv_overrides = kvs.data();
+  }
+  // llama-quantize drops ".gguf" from OUT with --keep-split; the shards are OUT-0000i-of-0000n.gguf.
+  std::string out_path = out;
+  if (qp.keep_split && out_path.size() > 5 && out_path.compare(out_path.size() - 5, 5, ".gguf") == 0) out_path.resize(out_path.size() - 5);
+  return llama_model_quantize(in, out_path.c_str(), &qp) == 0 ? 0 : 7;
+}
+
+std::vector<float> read_floats(const char* path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  std::vector<float> v(static_cast<size_t>(f.tellg()) / 4);
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
+  return v;
+}
+
+int quantize_rows(const char* type_name, int64_t n_per_row, const char* in, const char* out, const char* imatrix_path) {
+  const ggml_type type = type_named(type_name);
+  const auto v = read_floats(in);
+  const int64_t rows = static_cast<int64_t>(v.size()) / n_per_row;
+  const auto importance = imatrix_path ? read_floats(imatrix_path) : std::vector<float>();
+  std::vector<char> dst(ggml_row_size(type, n_per_row) * rows);
+  const size_t n = ggml_quantize_chunk(type, v.data(), dst.data(), 0, rows, n_per_row, imatrix_path ? importance.data() : nullptr);
+  std::ofstream(out, std::ios::binary).write(dst.data(), static_cast<std::streamsize>(n));
+  return 0;
 }
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -229,7 +358,22 @@ int main(int argc, char** argv) {
     return bench(argv[3], std::atoi(argv[4]), std::atoi(argv[5]), std::atoi(argv[6]), std::atoi(argv[7]));
   }
   if (verb == "quantize" && argc >= 6) {
-    return quantize(argv[3], argv[4], std::atoi(argv[5]), argc > 6 && std::atoi(argv[6]) != 0, argc > 7 ? std::atoi(argv[7]) : 1);
+    std::vector<std::string> options(argv + std::min(argc, 8), argv + argc);
+    return quantize(argv[3], argv[4], std::atoi(argv[5]), argc > 6 && std::atoi(argv[6]) != 0, argc > 7 ? std::atoi(argv[7]) : 1, options);
+  }
+  if (verb == "dequantize-rows" && argc == 7) {
+    const ggml_type type = type_named(argv[3]);
+    const int64_t n = std::atoll(argv[4]);
+    std::ifstream f(argv[5], std::ios::binary);
+    std::vector<char> blocks(ggml_row_size(type, n));
+    f.read(blocks.data(), static_cast<std::streamsize>(blocks.size()));
+    std::vector<float> values(static_cast<size_t>(n));
+    ggml_get_type_traits(type)->to_float(blocks.data(), values.data(), n);
+    std::ofstream(argv[6], std::ios::binary).write(reinterpret_cast<const char*>(values.data()), n * 4);
+    return 0;
+  }
+  if (verb == "quantize-rows" && (argc == 7 || argc == 8)) {
+    return quantize_rows(argv[3], std::atoll(argv[4]), argv[5], argv[6], argc == 8 ? argv[7] : nullptr);
   }
   std::fprintf(stderr, "llama_peer: bad arguments\n");
   return 2;

@@ -17,6 +17,10 @@
 //        make_test_checkpoint lora OUT_DIR BASE_DIR plain|rslora
 //   A PEFT adapter on every projection and lm_head of BASE_DIR; rslora adds use_rslora and rank/alpha
 //   patterns. lm_head's delta is large, so greedy picks have clear margins even on a random base.
+//        make_test_checkpoint imatrix MODEL.gguf OUT gguf|legacy|gguf-full
+//   An importance matrix for every 2-D weight of MODEL as llama-imatrix writes it (GGUF: NAME.in_sum2 and
+//   NAME.counts, imatrix.* keys; legacy: the .dat layout), random positive statistics, a few columns 0,
+//   the ffn_up tensors left out (quantized without an entry) unless gguf-full.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +29,8 @@
 #include <random>
 #include <string>
 
+#include "formats/byte_sink.h"
+#include "formats/gguf.h"
 #include "formats/model_source.h"
 #include "formats/safetensors.h"
 #include "tests/support/bert_fixture.h"
@@ -190,7 +196,60 @@ std::string longrope_scaling(uint64_t head_dim) {
 
 }  // namespace
 
+int write_imatrix(const std::string& model_path, const std::string& out, bool legacy, bool full) {
+  const auto model = ckpt::read_gguf(model_path);
+  std::mt19937 rng(99);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<ckpt::GgufTensorToWrite> tensors;
+  std::vector<std::vector<float>> keep;  // data the writers point into
+  std::ofstream dat;
+  std::vector<std::pair<std::string, std::vector<float>>> entries;
+  for (const auto& t : model.tensors) {
+    if (t.ne.size() < 2 || t.name.find("_norm") != std::string::npos || (!full && t.name.find("ffn_up") != std::string::npos)) continue;
+    std::vector<float> sums(t.ne[0]);
+    const float count = 512.0f;
+    for (size_t i = 0; i < sums.size(); ++i) sums[i] = i % 29 == 3 ? 0.0f : count * std::exp(1.5f * normal(rng));
+    entries.emplace_back(t.name, std::move(sums));
+  }
+  if (legacy) {
+    std::ofstream f(out, std::ios::binary);
+    auto i32 = [&](int32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
+    i32(static_cast<int32_t>(entries.size()));
+    for (const auto& [name, sums] : entries) {
+      i32(static_cast<int32_t>(name.size()));
+      f.write(name.data(), static_cast<std::streamsize>(name.size()));
+      i32(3);  // ncall: values are divided by it
+      i32(static_cast<int32_t>(sums.size()));
+      for (float v : sums) {
+        const float x = v / 512.0f * 3.0f;
+        f.write(reinterpret_cast<const char*>(&x), 4);
+      }
+    }
+    i32(7);
+    const std::string dataset = "wiki.train.raw";
+    i32(static_cast<int32_t>(dataset.size()));
+    f.write(dataset.data(), static_cast<std::streamsize>(dataset.size()));
+    return f ? 0 : 1;
+  }
+  keep.reserve(2 * entries.size());  // the writers hold pointers into it
+  for (const auto& [name, sums] : entries) {
+    keep.push_back(sums);
+    keep.push_back({512.0f});
+    const auto* s = &keep[keep.size() - 2];
+    const auto* c = &keep.back();
+    tensors.push_back({name + ".in_sum2", {sums.size(), 1}, ckpt::DType::F32, [s](ckpt::ByteSink& sink) { sink.write(std::as_bytes(std::span(*s))); }});
+    tensors.push_back({name + ".counts", {1, 1}, ckpt::DType::F32, [c](ckpt::ByteSink& sink) { sink.write(std::as_bytes(std::span(*c))); }});
+  }
+  std::vector<ckpt::GgufKv> kvs = {{"general.type", {std::string("imatrix")}, 0},
+                                   {"imatrix.datasets", ckpt::GgufValue::string_array({"wiki.train.raw"}), 0},
+                                   {"imatrix.chunk_count", {uint32_t{7}}, 0},
+                                   {"imatrix.chunk_size", {uint32_t{512}}, 0}};
+  ckpt::write_gguf(out, kvs, tensors);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "imatrix") return write_imatrix(argv[2], argv[3], std::string(argv[4]) == "legacy", std::string(argv[4]) == "gguf-full");
   if (argc == 5 && std::string(argv[1]) == "lora") return write_lora(argv[2], argv[3], argv[4]);
   if (argc == 3 && std::string(argv[1]) == "bert") return ckpt::test::write_tiny_bert(argv[2], 32, 64, 2, 2);
   if (argc == 3 && std::string(argv[1]) == "t5") {

@@ -28,7 +28,7 @@ peer=$cache/llama_peer
 if [ ! -x "$peer" ] || [ "$src_dir/llama_peer.cpp" -nt "$peer" ]; then
   g++ -std=c++17 -O1 -o "$peer.tmp" "$src_dir/llama_peer.cpp" \
       -I"$cache/llama.cpp/include" -I"$cache/llama.cpp/ggml/include" \
-      "$bins/libllama.v0.4.0.so" "$bins/libggml.v0.4.0.so" "$bins/libggml-base.so" -Wl,-rpath,"$bins"
+      "$bins/libllama.v0.4.0.so" "$bins/libllama-common.so" "$bins/libggml.v0.4.0.so" "$bins/libggml-base.so" -Wl,-rpath,"$bins"
   mv "$peer.tmp" "$peer"
 fi
 echo "$peer $bins"

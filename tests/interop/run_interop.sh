@@ -50,23 +50,78 @@ case $case_name in
     echo "$out"
     echo "$out" | grep -qx "prompt ids: 15496 995"
     ;;
+  quantize-rows)
+    # Block level: every quantizer ckpt has, with and without an importance row, against ggml's own
+    # ggml_quantize_chunk on rows built to trip them (zeros, constants, an outlier, 1e-20s, one sign),
+    # and ckpt's dequantizers against ggml's to_float on ggml's blocks.
+    rows=${maker%/*}/quantize_rows
+    cd "$work"
+    fail=0
+    for n in 256 1024; do
+      "$rows" gen 33 $n $n v.f32 im.f32
+      for t in Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL IQ4_XS Q2_K Q3_K Q4_K Q5_K Q6_K; do
+        for w in "" im.f32; do
+          "$peer" "$bins" quantize-rows $t $n v.f32 ref.bin $w
+          "$rows" encode $t $n v.f32 got.bin $w
+          if cmp -s ref.bin got.bin; then echo "$t n=$n ${w:+imatrix }identical"; else echo "$t n=$n ${w:+imatrix }DIFFERS: $(cmp ref.bin got.bin | head -1)"; fail=1; fi
+        done
+        "$peer" "$bins" dequantize-rows $t $((33 * n)) ref.bin want.f32
+        "$rows" decode $t $((33 * n)) ref.bin got.f32
+        cmp -s want.f32 got.f32 || { echo "$t dequantized values differ"; fail=1; }
+      done
+    done
+    exit $fail
+    ;;
   quantize-*)
-    # Same f32 input quantized by llama.cpp (llama_model_quantize, no imatrix) and by ckpt: every
-    # tensor must get the same type and byte-identical blocks. Rows of 256 so K-quants need no fallback.
+    # Same f32 input quantized by llama.cpp (llama_model_quantize as llama-quantize calls it) and by
+    # ckpt: every tensor must get the same type and byte-identical blocks. Rows of 256 so K-quants need
+    # no fallback. Suffixes: -pure, -imatrix (GGUF imatrix), -imatrixdat (legacy .dat), -overrides
+    # (--output-tensor-type, --token-embedding-type, --tensor-type), -leave (--leave-output-tensor),
+    # -keepsplit (a 3-shard input kept as 3 shards).
     spec=${case_name#quantize-}
-    type=${spec%-pure}
-    pure=0; [ "$spec" != "$type" ] && pure=1
-    declare -A ftype=([Q4_0]=2 [Q4_1]=3 [Q8_0]=7 [Q5_0]=8 [Q5_1]=9 [Q4_K_S]=14 [Q4_K_M]=15 [Q4_K]=15
-                      [Q5_K_M]=17 [Q5_K]=17 [Q6_K]=18 [IQ4_NL]=25)
+    type=${spec%%-*} variant=${spec#"$type"}
+    declare -A ftype=([Q4_0]=2 [Q4_1]=3 [Q8_0]=7 [Q5_0]=8 [Q5_1]=9 [Q2_K]=10 [Q3_K_S]=11 [Q3_K_M]=12 [Q3_K_L]=13
+                      [Q4_K_S]=14 [Q4_K_M]=15 [Q5_K_S]=16 [Q4_K]=15 [Q5_K_M]=17 [Q5_K]=17 [Q6_K]=18 [Q2_K_S]=21 [IQ4_NL]=25 [IQ4_XS]=30)
     m=$work/quant-model
-    if [ ! -f "$m.f32.gguf" ]; then
-      "$maker" llama "$m" "$src/samples/tiny-llama" 256 512 8 4 2 512
-      "$ckpt" convert "$m" -o "$m.f32.gguf" --outtype f32 --no-progress >/dev/null
+    (
+      flock 8
+      [ -f "$m.f32.gguf" ] || {
+        "$maker" llama "$m" "$src/samples/tiny-llama" 256 512 8 4 2 512
+        "$ckpt" convert "$m" -o "$m.f32.gguf" --outtype f32 --no-progress >/dev/null
+      }
+      [ -f "$m.imatrix.gguf" ] || "$maker" imatrix "$m.f32.gguf" "$m.imatrix.gguf" gguf
+      [ -f "$m.imatrix.dat" ] || "$maker" imatrix "$m.f32.gguf" "$m.imatrix.dat" legacy
+      [ -f "$m.imatrix-full.gguf" ] || "$maker" imatrix "$m.f32.gguf" "$m.imatrix-full.gguf" gguf-full
+      [ -f "$m.split-00001-of-00003.gguf" ] || "$ckpt" convert "$m" -o "$m.split.gguf" --outtype f32 --split-max-tensors 30 --no-progress >/dev/null
+    ) 8>"$work/quant-model.lock"
+    pure=0 peer_opts=() flags=() input=$m.f32.gguf ref=$work/ref-$spec.gguf got=$work/ckpt-$spec.gguf
+    case $variant in
+      -pure) pure=1 flags=(--pure) ;;
+      -imatrix) peer_opts=(imatrix="$m.imatrix.gguf") flags=(--imatrix "$m.imatrix.gguf") ;;
+      -imatrixfull)
+        # Q2_K_S needs an entry for every tensor it quantizes to Q2_K: both tools refuse the partial one.
+        if "$ckpt" quantize "$m.f32.gguf" -o "$work/refused.gguf" --type "$type" --imatrix "$m.imatrix.gguf" --no-progress 2>"$work/refused.txt"; then
+          echo "ckpt quantized $type with a partial imatrix"; exit 1
+        fi
+        grep -q "ffn_up.weight.*needs an importance matrix" "$work/refused.txt" || { cat "$work/refused.txt"; exit 1; }
+        peer_opts=(imatrix="$m.imatrix-full.gguf") flags=(--imatrix "$m.imatrix-full.gguf") ;;
+      -imatrixdat) peer_opts=(imatrix="$m.imatrix.dat") flags=(--imatrix "$m.imatrix.dat") ;;
+      -overrides) peer_opts=(output=q8_0 embd=q5_0 "tt=blk\.[0-3]\.attn_v=q6_k" "tt=ffn_down=q4_1")
+                  flags=(--output-tensor-type q8_0 --token-embedding-type Q5_0 --tensor-type 'blk\.[0-3]\.attn_v=q6_k' --tensor-type ffn_down=q4_1) ;;
+      -leave) peer_opts=(leave-output) flags=(--leave-output-tensor) ;;
+      -keepsplit) peer_opts=(keep-split) flags=(--keep-split) input=$m.split-00001-of-00003.gguf ;;
+      "") ;;
+      *) echo "unknown variant $variant"; exit 2 ;;
+    esac
+    "$peer" "$bins" quantize "$input" "$ref" "${ftype[$type]}" "$pure" 1 "${peer_opts[@]}"
+    "$ckpt" quantize "$input" -o "$got" --type "$type" "${flags[@]}" --no-progress >/dev/null
+    if [ "$variant" = -keepsplit ]; then
+      for i in 1 2 3; do
+        "$compare" "$work/ref-$spec-0000$i-of-00003.gguf" "$work/ckpt-$spec-0000$i-of-00003.gguf"
+      done
+    else
+      "$compare" "$ref" "$got"
     fi
-    "$peer" "$bins" quantize "$m.f32.gguf" "$work/ref-$spec.gguf" "${ftype[$type]}" "$pure"
-    flags=(); [ $pure = 1 ] && flags=(--pure)
-    "$ckpt" quantize "$m.f32.gguf" -o "$work/ckpt-$spec.gguf" --type "$type" "${flags[@]}" --no-progress >/dev/null
-    "$compare" "$work/ref-$spec.gguf" "$work/ckpt-$spec.gguf"
     ;;
   run-*)
     # ckpt's runtime and llama.cpp generate greedily from the same file (written by ckpt); the ids

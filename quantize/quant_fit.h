@@ -1,0 +1,41 @@
+// The scale searches ggml's quantizers share (ggml-quants.c: make_qx_quants, make_q3_quants,
+// make_qkx2_quants, make_qkx3_quants, make_qp_quants, best_index_int8), internal to ckpt::quantize.
+// Each follows ggml operation for operation in the same f32 order (the library is compiled without FMA
+// contraction), so the codes and scales — and therefore the file bytes — match llama-quantize's.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace ckpt::quant_fit {
+
+inline constexpr float kGroupMaxEps = 1e-15f;
+
+// Round to nearest (ties to even) via the 1.5*2^23 trick ggml uses; |f| must stay below 2^22.
+inline int nearest_int(float f) {
+  const float v = f + 12582912.0f;
+  int32_t i;
+  std::memcpy(&i, &v, 4);
+  return (i & 0x007FFFFF) - 0x00400000;
+}
+
+// Symmetric codes in [0, 2*nmax) with a search over 19 scales, weighted by `qw` (an importance row)
+// or, without one, by x^2 (ggml's rmse_type 1). Returns the scale.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, const float* qw);
+// Q3_K's symmetric codes with 5 rounds of coordinate descent (weights x^2), in [0, 2*nmax).
+float make_q3_quants(int n, int nmax, const float* x, int8_t* L);
+// Asymmetric codes in [0, nmax] (scale and min) with a weighted search; `use_mad` weighs absolute
+// instead of squared errors. Returns the scale, *the_min = -min.
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad);
+// The same search as the importance-weighted quantizers call it (weights may be null: x^2).
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad);
+// Non-negative codes in [0, nmax] for a super-block's scales, weighted by `quant_weights`.
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);
+// Index of the entry of the sorted 16-value code book nearest to x (ties to the upper entry).
+int best_index_int8(const int8_t* values, float x);
+// Q4_K/Q5_K's 6-bit scale and min of sub-block j from the packed 12 bytes.
+void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m);
+
+}  // namespace ckpt::quant_fit
