@@ -1,6 +1,7 @@
 // Writes small valid GGUF and safetensors files as seed corpora for the fuzzers (made at test time).
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -9,7 +10,6 @@
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "tests/support/torch_bin_writer.h"
-#include <fstream>
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
@@ -38,6 +38,28 @@ int main(int argc, char** argv) {
     ckpt::write_ckpt_archive((dir / "ckpt_archive" / "adapter.ckpt").string(), "gguf",
                              {{"w", ckpt::DType::F16, {4, 32}, std::span(data)}, {"blk.1.q", ckpt::DType::Q8_0, {1, 32}, std::span(data).first(34)}},
                              std::move(sections), 1);
+  }
+  // Importance matrices: llama-imatrix's GGUF layout and the legacy .dat one.
+  std::filesystem::create_directories(dir / "imatrix");
+  {
+    const float sums[] = {4.0f, 0.0f, 9.5f, 1.0f}, counts[] = {2.0f, 0.0f};
+    ckpt::write_gguf((dir / "imatrix" / "small.gguf").string(),
+                     {{"imatrix.datasets", ckpt::GgufValue::string_array({"calib"}), 0},
+                      {"imatrix.chunk_count", {uint32_t{2}}, 0},
+                      {"imatrix.chunk_size", {uint32_t{512}}, 0}},
+                     {{"w.in_sum2", {4, 1}, ckpt::DType::F32, ckpt::write_bytes_from(std::as_bytes(std::span(sums)))},
+                      {"w.counts", {2, 1}, ckpt::DType::F32, ckpt::write_bytes_from(std::as_bytes(std::span(counts)))}});
+    std::ofstream dat(dir / "imatrix" / "small.dat", std::ios::binary);
+    const int32_t head[] = {1, 1};
+    dat.write(reinterpret_cast<const char*>(head), 8);
+    dat.write("w", 1);
+    const int32_t counts_and_n[] = {3, 2};
+    dat.write(reinterpret_cast<const char*>(counts_and_n), 8);
+    const float values[] = {0.5f, 2.0f};
+    dat.write(reinterpret_cast<const char*>(values), 8);
+    const int32_t tail[] = {7, 5};
+    dat.write(reinterpret_cast<const char*>(tail), 8);
+    dat.write("calib", 5);
   }
   const float scores[] = {0.0f, -1.5f, 2.25f};
   const int32_t types[] = {1, 3, 6};
