@@ -3,6 +3,7 @@
 #include "convert/ckpt_archive_convert.h"
 #include "formats/ckpt_archive.h"
 
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 
@@ -17,10 +18,27 @@ namespace ckpt {
 
 namespace fs = std::filesystem;
 
+std::string outtype_name(DType t) {
+  std::string name(dtype_name(t));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::string resolve_output_name(const std::string& output, const std::string& outtype) {
+  std::string out = output;
+  for (const std::string field : {"{ftype}", "{outtype}"}) {
+    for (size_t at = out.find(field); at != std::string::npos; at = out.find(field, at + outtype.size())) out.replace(at, field.size(), outtype);
+  }
+  return out;
+}
+
 ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOptions& options, std::string provenance) {
   const auto start = std::chrono::steady_clock::now();
   ConvertReport report;
   report.architecture = plan.architecture;
+  report.outtype = outtype_name(plan.outtype);
+  const std::string output = resolve_output_name(options.output, report.outtype);
+  if (output != options.output) check_output_path(output, {options.input, options.llama2c_vocab, options.base}, false);
   const unsigned threads = bounded_thread_count(options.threads);
   uint64_t bytes_in = 0;
   for (const auto& job : plan.jobs) {
@@ -33,11 +51,14 @@ ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOpt
   RewritePlan rewrite;
   rewrite.gguf_kvs = plan.kvs;
   rewrite.provenance = std::move(provenance);
+  F16Overflow overflow;
+  overflow.allow = options.allow_overflow;
   for (const auto& job : plan.jobs) {
     rewrite.tensors.push_back({job.out_name, job.out_dtype, std::vector<uint64_t>(job.ne.rbegin(), job.ne.rend()),
-                               make_tensor_writer(job, threads, &progress)});
+                               make_tensor_writer(job, threads, &progress, &overflow)});
   }
-  report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::gguf(options.output, options.split));
+  report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::gguf(output, options.split));
+  report.f16_overflow = std::move(overflow.tensors);
   progress.finish();
   for (const auto& out : report.outputs) report.bytes_out += fs::file_size(out);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

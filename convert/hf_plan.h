@@ -22,6 +22,7 @@ struct GgufConversion {
   std::vector<TensorJob> jobs;
   std::vector<SourceTensor> sources;  // views made by the planner (llama2.c slices); reserve() first
   std::vector<std::shared_ptr<const SourceTensor>> generated;  // the view's made tensors (rope_freqs)
+  DType outtype = DType::F16;  // what --outtype resolved to
 };
 
 GgufConversion plan_hf_to_gguf(const ModelSource& source, const JsonFile& config, const ConvertOptions& options);

@@ -19,11 +19,12 @@ namespace fs = std::filesystem;
 
 DType parse_outtype(const std::string& name, DType first_tensor_dtype) {
   if (name == "f32") return DType::F32;
-  if (name == "f16" || name.empty()) return DType::F16;  // convert_hf_to_gguf.py's default
+  if (name == "f16") return DType::F16;
   if (name == "bf16") return DType::BF16;
   if (name == "q8_0") return DType::Q8_0;
-  // convert_hf_to_gguf.py: F16 if the first tensor is F16, else BF16 (config torch_dtype is ignored).
-  if (name == "auto") return first_tensor_dtype == DType::F16 ? DType::F16 : DType::BF16;
+  // convert_hf_to_gguf.py's default: the first matrix decides — BF16 stays BF16, F16 stays F16, anything
+  // else (F32) becomes F16. config.json's torch_dtype is ignored (finetunes misstate it).
+  if (name == "auto" || name.empty()) return first_tensor_dtype == DType::BF16 ? DType::BF16 : DType::F16;
   throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--outtype", "'" + name + "' is not one of f32, f16, bf16, q8_0, auto");
 }
 
@@ -48,11 +49,16 @@ DType tensor_out_dtype(const std::string& gguf_name, const std::vector<uint64_t>
 }
 
 GgufConversion plan_hf_to_gguf(const ModelSource& source, const JsonFile& config, const ConvertOptions& options) {
-  const SourceTensor* first_tensor = source.tensors.empty() ? nullptr : &source.tensors.front();
-  const DType first = !first_tensor ? DType::F32 : first_tensor->decode ? first_tensor->stored_dtype : first_tensor->dtype;
+  DType first = DType::F32;
+  for (const auto& t : source.tensors) {
+    if (t.shape.size() < 2) continue;
+    first = t.decode ? t.stored_dtype : t.dtype;
+    break;
+  }
   const DType outtype = parse_outtype(options.outtype, first);
   GgufView view = plan_gguf_view(source, config, options.model_name, llama_file_type(outtype));
   GgufConversion plan;
+  plan.outtype = outtype;
   plan.architecture = view.architecture;
   plan.kvs = std::move(view.kvs);
   plan.generated = std::move(view.generated);  // jobs point into these
@@ -75,7 +81,7 @@ ConvertReport convert_hf_to_gguf(const ConvertOptions& options) {
   const GgufConversion plan = plan_hf_to_gguf(model.source, model.config, options);
   std::string provenance;
   if (is_ckpt_archive_output(options.output) && !options.dry_run) {
-    provenance = ckpt_provenance(model.source, options.input, "convert", {{"outtype", options.outtype.empty() ? "f16" : options.outtype}});
+    provenance = ckpt_provenance(model.source, options.input, "convert", {{"outtype", options.outtype.empty() ? "auto" : options.outtype}});
   }
   return write_gguf_conversion(plan, options, std::move(provenance));
 }

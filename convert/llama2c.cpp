@@ -76,6 +76,7 @@ ConvertReport convert_llama2c_to_gguf(const ConvertOptions& options) {
   plan.architecture = "llama";
   auto& kvs = plan.kvs;
   const DType outtype = parse_outtype(options.outtype, DType::F32);
+  plan.outtype = outtype;
   auto u32 = [&](const char* key, uint64_t v) { kvs.push_back({key, {static_cast<uint32_t>(v)}, 0}); };
   kvs.push_back({"general.architecture", {std::string("llama")}, 0});
   kvs.push_back({"general.type", {std::string("model")}, 0});

@@ -19,7 +19,7 @@ namespace {
 }
 
 // A tensor's rows through the shared row streamer (quantize/row_stream.h).
-void stream_tensor_rows(const SourceTensor& src, DType out_dtype, uint64_t row_len, uint64_t n_rows,
+RowStreamStats stream_tensor_rows(const SourceTensor& src, DType out_dtype, uint64_t row_len, uint64_t n_rows,
                         std::function<uint64_t(uint64_t)> source_row, unsigned threads, ByteSink& sink, ProgressBar* progress,
                         std::function<void(uint64_t, std::span<float>)> transform = {}) {
   RowStream stream;
@@ -31,7 +31,7 @@ void stream_tensor_rows(const SourceTensor& src, DType out_dtype, uint64_t row_l
   stream.n_rows = n_rows;
   stream.source_row = std::move(source_row);
   stream.file = src.file.get();
-  stream_rows(stream, threads, sink, progress);
+  return stream_rows(stream, threads, sink, progress);
 }
 
 std::vector<float> decode_all(const SourceTensor& src) {
@@ -41,7 +41,7 @@ std::vector<float> decode_all(const SourceTensor& src) {
   return f32;
 }
 
-void write_transposed(const SourceTensor& src, DType out_dtype, ByteSink& sink, ProgressBar* progress) {
+uint64_t write_transposed(const SourceTensor& src, DType out_dtype, ByteSink& sink, ProgressBar* progress) {
   if (src.shape.size() != 2) fail(src, "only 2-D tensors can be transposed");
   const uint64_t rows = src.shape[0], cols = src.shape[1];
   const auto in = decode_all(src);
@@ -56,6 +56,15 @@ void write_transposed(const SourceTensor& src, DType out_dtype, ByteSink& sink, 
   }
   sink.write(out);
   if (progress) progress->add(src.data.size());
+  uint64_t nonfinite = 0;
+  if (out_dtype == DType::F16) {
+    for (size_t k = 0; k + 1 < out.size(); k += 2) {
+      uint16_t h;
+      std::memcpy(&h, out.data() + k, 2);
+      nonfinite += (h & 0x7C00) == 0x7C00;
+    }
+  }
+  return nonfinite;
 }
 
 void check_convertible(const SourceTensor& src, DType out_dtype) {
@@ -72,10 +81,19 @@ std::function<void(uint64_t, std::span<float>)> norm_shift(bool inverse, DType s
 
 }  // namespace
 
+void F16Overflow::record(const SourceTensor& src, const std::string& out_name, uint64_t count) {
+  if (!allow) {
+    throw Error(ErrorCode::BadValue, src.file ? src.file->path() : "", src.offset_in_file(), "tensor '" + src.name + "'",
+                std::to_string(count) + " value(s) do not fit f16 (|x| > 65504, or NaN) and would be written as inf/NaN; "
+                "use --outtype bf16, f32 or auto, or --allow-overflow to write them anyway");
+  }
+  std::lock_guard lock(mutex);
+  tensors.emplace_back(out_name, count);
+}
 
-TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, ProgressBar* progress) {
+TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, ProgressBar* progress, F16Overflow* overflow) {
   check_convertible(*job.source, job.out_dtype);
-  return [job, threads, progress](ByteSink& sink) {
+  return [job, threads, progress, overflow](ByteSink& sink) {
     // Quantized sources are dequantized now, one tensor at a time, and then treated as F32.
     std::vector<float> decoded;
     SourceTensor materialized;
@@ -87,23 +105,27 @@ TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, Prog
       materialized.file = nullptr;
     }
     const SourceTensor& src = job.source->decode ? materialized : *job.source;
+    uint64_t nonfinite = 0;
     if (job.op == TensorOp::Transpose) {
-      write_transposed(src, job.out_dtype, sink, progress);
+      nonfinite = write_transposed(src, job.out_dtype, sink, progress);
     } else if (reorders_rows(job.op)) {
       const uint64_t n_rows = src.shape.empty() ? 1 : src.shape[0];
       if (!rows_split(job.op, n_rows, job.permute_heads)) {
         fail(src, std::to_string(n_rows) + " rows cannot be split into " + std::to_string(job.permute_heads) + " heads");
       }
       const uint64_t row_len = src.shape.size() >= 2 ? *shape_numel(std::span(src.shape).subspan(1)) : 1;
-      stream_tensor_rows(src, job.out_dtype, row_len, n_rows,
-                         [&](uint64_t r) { return hf_row_for(job.op, r, n_rows, job.permute_heads); }, threads, sink, progress);
+      nonfinite = stream_tensor_rows(src, job.out_dtype, row_len, n_rows,
+                                     [&](uint64_t r) { return hf_row_for(job.op, r, n_rows, job.permute_heads); }, threads, sink, progress)
+                      .f16_nonfinite;
     } else {
       const uint64_t numel = *shape_numel(src.shape);
       const uint64_t row_len = job.ne[0];
-      stream_tensor_rows(src, job.out_dtype, row_len, row_len ? numel / row_len : 0, {}, threads, sink, progress,
-                         job.op == TensorOp::AddOne ? norm_shift(false, src.dtype) : nullptr);
+      nonfinite = stream_tensor_rows(src, job.out_dtype, row_len, row_len ? numel / row_len : 0, {}, threads, sink, progress,
+                                     job.op == TensorOp::AddOne ? norm_shift(false, src.dtype) : nullptr)
+                      .f16_nonfinite;
     }
     if (src.file) src.file->release(src.data);
+    if (nonfinite && overflow) overflow->record(*job.source, job.out_name, nonfinite);
   };
 }
 

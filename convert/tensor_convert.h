@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,18 @@ struct TensorJob {
 };
 
 
+// Tensors whose values did not fit f16 (inf or NaN after narrowing), shared by the writers of one
+// conversion. Refuses (throws, naming the tensor and the count) unless `allow`.
+struct F16Overflow {
+  bool allow = false;
+  std::mutex mutex;
+  std::vector<std::pair<std::string, uint64_t>> tensors;
+  void record(const SourceTensor& src, const std::string& out_name, uint64_t count);
+};
+
 // A data writer for the GGUF writer. `threads` workers convert rows in blocks of ~8 MiB of output;
 // the source pages are released after the tensor is written.
-TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, ProgressBar* progress);
+TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, ProgressBar* progress, F16Overflow* overflow = nullptr);
 
 // Reverse direction (GGUF -> safetensors): writes the tensor in PyTorch layout as `out_dtype`,
 // undoing the permutation (`op` as stored) or transpose.

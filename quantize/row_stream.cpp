@@ -41,6 +41,8 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
   const uint64_t in_row = *dtype_bytes_for(s.src_dtype, s.row_len);
   const uint64_t out_row = *dtype_bytes_for(s.out_dtype, s.row_len);
   const bool same_dtype = s.src_dtype == s.out_dtype && !s.stats && !s.transform;
+  // Narrowing into F16 is checked for values that do not fit (convert refuses them unless allowed).
+  const bool count_f16 = s.out_dtype == DType::F16 && (s.src_dtype != DType::F16 || s.transform);
   if (same_dtype && !s.source_row && s.file) {
     sink.write_from(*s.file, s.src.first(s.n_rows * in_row));
     if (progress) progress->add(s.n_rows * in_row);
@@ -62,6 +64,14 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
       std::vector<float> x(same_dtype ? 0 : s.row_len), y(s.stats ? s.row_len : 0);
       const bool transform = static_cast<bool>(s.transform);
       double local_sq = 0, local_max = 0;
+      uint64_t local_nonfinite = 0;
+      auto count_nonfinite = [&](std::span<const std::byte> row) {
+        for (size_t k = 0; k + 1 < row.size(); k += 2) {
+          uint16_t h;
+          std::memcpy(&h, row.data() + k, 2);
+          local_nonfinite += (h & 0x7C00) == 0x7C00;  // exponent all ones: inf or NaN
+        }
+      };
       for (size_t i = begin; i < end; ++i) {
         const uint64_t row = s.source_row ? s.source_row(first + i) : first + i;
         const auto in = s.src.subspan(row * in_row, in_row);
@@ -75,6 +85,7 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
           // SAFETY: uint16 views of mapped bytes; 2-byte dtypes start 2-aligned in safetensors and GGUF.
           convert_bf16_to_f16({reinterpret_cast<const uint16_t*>(in.data()), s.row_len},
                               {reinterpret_cast<uint16_t*>(dst.data()), s.row_len});
+          count_nonfinite(dst);
           continue;
         }
         if (s.src_dtype == DType::F32 && !transform && reinterpret_cast<uintptr_t>(in.data()) % alignof(float) == 0) {
@@ -90,6 +101,7 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
         } else {
           encode_from_f32(s.out_dtype, values, dst);
         }
+        if (count_f16) count_nonfinite(dst);
         if (s.stats) {
           decode_to_f32(s.out_dtype, dst, y);
           for (uint64_t k = 0; k < s.row_len; ++k) {
@@ -99,10 +111,11 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
           }
         }
       }
-      if (s.stats) {
+      if (s.stats || local_nonfinite) {
         std::lock_guard lock(stats_mutex);
         stats.sq_sum += local_sq;
         stats.max_abs = std::max(stats.max_abs, local_max);
+        stats.f16_nonfinite += local_nonfinite;
       }
     });
     if (pending.valid()) pending.get();  // the other buffer is free again; a write error surfaces here

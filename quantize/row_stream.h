@@ -40,6 +40,7 @@ struct RowStream {
 struct RowStreamStats {
   double sq_sum = 0;   // sum of squared (input - dequantized output)
   double max_abs = 0;  // largest |input - dequantized output|
+  uint64_t f16_nonfinite = 0;  // narrowing to F16: values written as inf or NaN (|x| > 65504, or NaN in)
 };
 
 // Writes exactly n_rows * (bytes of row_len out_dtype elements) to `sink`. Same-dtype rows are copied,

@@ -27,6 +27,14 @@ struct ConvertFlags {
 };
 }  // namespace
 
+namespace {
+nlohmann::ordered_json overflow_json(const ConvertReport& report) {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (const auto& [name, count] : report.f16_overflow) rows.push_back({{"tensor", name}, {"values", count}});
+  return rows;
+}
+}  // namespace
+
 void add_convert_command(CLI::App& app) {
   auto flags = std::make_shared<ConvertFlags>();
   auto& o = flags->options;
@@ -35,11 +43,11 @@ void add_convert_command(CLI::App& app) {
                   "HF model directory, llama2.c model .bin, .gguf (with --to hf), a PEFT adapter directory (with --base), "
                   "or a GGUF LoRA (with --to peft --base)");
   cmd->add_option("-o,--output,--outfile", o.output,
-                  "Output .gguf file, .ckpt archive, or directory with --to hf / --to peft (GGUF default: ./{name}-{outtype}.gguf)");
+                  "Output .gguf file, .ckpt archive, or directory with --to hf / --to peft; {ftype} in the name becomes the type (default: ./{name}-{ftype}.gguf)");
   cmd->add_flag("--list-archs", flags->list_archs, "Print the architectures convert reads (HF name -> GGUF architecture) and exit");
   cmd->add_option("--to", o.to, "Output format")->check(CLI::IsMember({"gguf", "hf", "peft", "ckpt"}))->default_str("gguf");
   cmd->add_option("--base", o.base, "Adapters: the base model (HF directory or GGUF) they were trained on");
-  cmd->add_option("--outtype", o.outtype, "f32, f16 (default to GGUF), bf16, q8_0, or auto (F16 if the first tensor is F16, else BF16)")
+  cmd->add_option("--outtype", o.outtype, "f32, f16, bf16, q8_0, or auto (the default to GGUF, as convert_hf_to_gguf: BF16 stays BF16, F16 stays F16, F32 becomes F16)")
       ->transform(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "auto"}, CLI::ignore_case));
   cmd->add_option("--llama2c-vocab", o.llama2c_vocab, "tokenizer.bin of a llama2.c checkpoint (e.g. tok512.bin)");
   cmd->add_option("--name", o.model_name, "general.name (default: the input's name)");
@@ -48,6 +56,7 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("-t,--threads", o.threads, "Worker threads (default: all cores; at most the core count is used)")
       ->check(CLI::Range(1u, 1024u));
   cmd->add_flag("--force", o.force, "With --to hf: replace a non-empty output directory");
+  cmd->add_flag("--allow-overflow", o.allow_overflow, "Narrowing to f16: write values beyond f16's range as inf instead of refusing (each tensor is reported)");
   cmd->add_flag("--dry-run", o.dry_run, "Print the plan (names, types, shapes) and write nothing");
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
   cmd->add_flag("--json", flags->json, "Print the plan (--dry-run) or the report as one JSON object");
@@ -69,7 +78,7 @@ void add_convert_command(CLI::App& app) {
       // A directory's whole name ("Qwen2.5-7B"); a file's without its extension (stories260K.bin).
       std::string name = path_name(options.input);
       if (!std::filesystem::is_directory(options.input)) name = std::filesystem::path(name).stem().string();
-      options.output = name + "-" + (options.outtype.empty() ? std::string("f16") : options.outtype) + ".gguf";
+      options.output = name + "-{ftype}.gguf";
     }
     if (!flags->split_max_size.empty()) {
       // llama.cpp's --split-max-size takes decimal M/G suffixes ("2G" = 2,000,000,000 bytes).
@@ -82,9 +91,10 @@ void add_convert_command(CLI::App& app) {
     if (flags->json) {
       nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
       for (const auto& t : report.tensors) tensors.push_back({{"source_name", t.source_name}, {"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
-      const nlohmann::ordered_json j = {{"input", options.input},  {"output", options.output},   {"to", options.to},
+      const nlohmann::ordered_json j = {{"input", options.input},  {"output", resolve_output_name(options.output, report.outtype)},   {"to", options.to},
                                         {"dry_run", options.dry_run}, {"architecture", report.architecture}, {"outputs", report.outputs},
-                                        {"shape_order", "outermost first"}, {"tensors", tensors}, {"bytes_in", report.bytes_in},
+                                        {"shape_order", "outermost first"}, {"outtype", report.outtype}, {"tensors", tensors},
+                                        {"f16_overflow", overflow_json(report)}, {"bytes_in", report.bytes_in},
                                         {"bytes_out", report.bytes_out}, {"seconds", report.seconds}};
       fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
       return;
@@ -98,6 +108,9 @@ void add_convert_command(CLI::App& app) {
       fmt::print("dry run: {} tensors (shapes outermost first), {} ({:.1f} MB in), nothing written\n", report.tensors.size(), report.architecture,
                  static_cast<double>(report.bytes_in) / 1e6);
       return;
+    }
+    for (const auto& [name, count] : report.f16_overflow) {
+      fmt::print(stderr, "warning: {}: {} value(s) beyond f16's range written as inf/NaN (--allow-overflow)\n", escape_for_display(name), count);
     }
     if (quiet_output()) return;
     for (const auto& out : report.outputs) fmt::print("wrote {}\n", out);

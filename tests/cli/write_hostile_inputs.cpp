@@ -382,6 +382,21 @@ int main(int argc, char** argv) {
       fs::copy_file(sample / f, dir / "sample-bin" / f, fs::copy_options::overwrite_existing);
     }
   }
+  // The sample with three values of blk.1's q_proj past f16's range (bf16 holds them): convert --outtype
+  // f16 must refuse it naming the tensor and the count.
+  {
+    sample_with_config(sample, dir / "f16-overflow", [](auto&) {});
+    const SafetensorsFile st = read_safetensors((sample / "model.safetensors").string());
+    std::vector<TensorToWrite> tensors;
+    for (const auto& t : st.tensors) {
+      auto bytes = std::make_shared<std::vector<std::byte>>(st.data(t).begin(), st.data(t).end());
+      if (t.name == "model.layers.1.self_attn.q_proj.weight") {
+        for (size_t at : {size_t{0}, size_t{2}, size_t{100}}) set_u16(*bytes, at, f32_to_bf16(at == 2 ? -1e6f : 7e4f));
+      }
+      tensors.push_back({t.name, t.dtype, t.shape, [bytes](ByteSink& sink) { sink.write(*bytes); }});
+    }
+    write_safetensors((dir / "f16-overflow" / "model.safetensors").string(), std::move(tensors), {{"format", "pt"}});
+  }
   big_llama(sample, dir / "big-llama");
   return 0;
 }
