@@ -1,4 +1,5 @@
 #include "formats/gguf_view.h"
+#include "formats/model_card.h"
 
 #include "formats/ckpt_archive.h"
 
@@ -154,10 +155,15 @@ GgufView plan_gguf_view(const ModelSource& source, const JsonFile& file_config, 
   auto& kvs = view.kvs;
   kvs.push_back({"general.architecture", {arch->gguf_arch}, 0});
   kvs.push_back({"general.type", {std::string("model")}, 0});
+  // The model card's front matter (README.md) as convert_hf_to_gguf reads it; its name beats the
+  // directory's, --name beats both.
+  ModelCard card = source.dir.empty() ? ModelCard{} : read_model_card((fs::path(source.dir) / "README.md").string());
   const std::string name = !model_name.empty()          ? model_name
+                           : !card.name.empty()         ? card.name
                            : !source.model_name.empty() ? source.model_name
                                                         : path_name(source.dir);
   kvs.push_back({"general.name", {name}, 0});
+  for (auto& kv : card.kvs) kvs.push_back(std::move(kv));
   ArchHparams h = with_json_errors(config.path(), "config.json", [&] { return arch->write_hparams(config, kvs); });
   // Gemma 3 without tokenizer.model: tokenizer.json decides how many embedding rows are real (the rest
   // is padding); with it, llama.cpp pads the vocabulary to vocab_size instead and keeps every row.

@@ -34,6 +34,7 @@ struct EvalFlags {
   std::vector<std::string> lora;
   bool compare_base = false;
   bool stem = false;  // rouge-score's use_stemmer
+  bool json = false;
   int n_predict = 128;
   unsigned threads = 0;
   uint64_t seed = 0;
@@ -197,24 +198,41 @@ void run_eval(const EvalFlags& f) {
   }
   std::vector<Scores> scores;
   for (const auto& [label, preds] : runs) scores.push_back(score(examples, preds, tok, f.stem));
-  for (size_t i = 0; i < std::min(f.show, examples.size()); ++i) {
+  // The same summary goes to summary.json (-o) and, with --json, to stdout.
+  nlohmann::ordered_json summary = {{"examples", examples.size()}, {"rouge_tokenizer", f.rouge_tokenizer},
+                                    {"rouge_stemmer", f.stem}, {"bleu_signature", bleu_signature(BleuOptions{}, 1)}};
+  for (size_t k = 0; k < runs.size(); ++k) summary[runs[k].first] = summary_json(scores[k], f);
+  if (f.json) {
+    nlohmann::ordered_json shown = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < std::min(f.show, examples.size()); ++i) {
+      nlohmann::ordered_json e = {{"line", examples[i].line}, {"reference", examples[i].reference}};
+      for (const auto& [label, preds] : runs) e[label] = preds[i];
+      shown.push_back(std::move(e));
+    }
+    if (f.show) summary["shown"] = std::move(shown);
+    fmt::print("{}\n", summary.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  }
+  for (size_t i = 0; !f.json && i < std::min(f.show, examples.size()); ++i) {
     // JSON string quoting keeps multi-line answers on one line each.
     fmt::print("line {}: reference {}\n", examples[i].line, nlohmann::json(examples[i].reference).dump());
     for (const auto& [label, preds] : runs) fmt::print("  {:<10} {}\n", label, nlohmann::json(preds[i]).dump());
   }
-  fmt::print("{:<10}", "metric");
-  for (const auto& [label, preds] : runs) fmt::print("{:>12}", label);
-  if (runs.size() == 2) fmt::print("{:>12}", "change");
-  fmt::print("\n");
   auto row = [&](const std::string& name, auto value) {
+    if (f.json) return;
     fmt::print("{:<10}", name);
     for (const auto& s : scores) fmt::print("{:>12.4f}", value(s));
     if (scores.size() == 2) fmt::print("{:>+12.4f}", value(scores[1]) - value(scores[0]));
     fmt::print("\n");
   };
+  if (!f.json) {
+    fmt::print("{:<10}", "metric");
+    for (const auto& [label, preds] : runs) fmt::print("{:>12}", label);
+    if (runs.size() == 2) fmt::print("{:>12}", "change");
+    fmt::print("\n");
+  }
   for (size_t t = 0; t < 4; ++t) row(kRougeTypes[t], [t](const Scores& s) { return s.mean_f(t); });
   row("BLEU", [](const Scores& s) { return s.corpus.score; });
-  fmt::print("{} examples; ROUGE: F mean, rouge|tok:{}|stem:{}|lsum:newline|agg:mean; BLEU: {}\n", examples.size(),
+  if (!f.json) fmt::print("{} examples; ROUGE: F mean, rouge|tok:{}|stem:{}|lsum:newline|agg:mean; BLEU: {}\n", examples.size(),
              f.rouge_tokenizer, f.stem ? "nltk-porter" : "none", bleu_signature(BleuOptions{}, 1));
   if (!f.out_dir.empty()) {
     std::filesystem::create_directories(f.out_dir);
@@ -232,8 +250,7 @@ void run_eval(const EvalFlags& f) {
       lines += e.dump() + "\n";
     }
     write_text_file((std::filesystem::path(f.out_dir) / "examples.jsonl").string(), lines);
-    nlohmann::ordered_json summary = {{"examples", examples.size()}, {"rouge_tokenizer", f.rouge_tokenizer}, {"bleu_signature", bleu_signature(BleuOptions{}, 1)}};
-    for (size_t k = 0; k < runs.size(); ++k) summary[runs[k].first] = summary_json(scores[k], f);
+    summary.erase("shown");
     write_text_file((std::filesystem::path(f.out_dir) / "summary.json").string(), summary.dump(2) + "\n");
   }
 }
@@ -260,6 +277,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--show", f->show, "Print the reference and every answer of the first N records");
   cmd->add_option("-o,--out", f->out_dir, "Write examples.jsonl (per example) and summary.json here");
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
+  cmd->add_flag("--json", f->json, "Print the summary (what summary.json holds; with --show, the shown answers) as JSON");
   cmd->callback([f] {
     if (f->predictions.empty() && f->model.empty()) throw CLI::ValidationError("model", "is required unless --predictions gives the outputs");
     if (f->compare_base && f->lora.empty()) throw CLI::ValidationError("--compare-base", "needs --lora (the base is the model without it)");

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "formats/error.h"
 #include "formats/progress.h"
@@ -42,6 +43,7 @@ void add_finetune_command(CLI::App& app) {
   auto o = std::make_shared<runtime::FinetuneOptions>();
   auto nproc = std::make_shared<unsigned>(1);
   auto no_progress = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("finetune", "Train a LoRA adapter on a frozen base (HF, bitsandbytes 4-bit or GGUF of any type) and write it as PEFT does");
   cmd->add_option("base", o->base, "Base model: HF directory, bitsandbytes 4-bit directory, or GGUF file")->required();
   cmd->add_option("--data", o->data, "Training records (JSONL: RAFT, prompt/completion, chat, text; see `ckpt data check`)")->required();
@@ -87,7 +89,8 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--nproc,--nproc_per_node,--nproc-per-node", *nproc, "Data-parallel worker processes on this machine (c10d Gloo)")->check(CLI::Range(1u, 256u));
   cmd->add_option("-t,--threads", o->threads, "Threads per process (default: the cores divided among the processes)")->check(CLI::Range(1u, 1024u));
   cmd->add_flag("--no-progress", *no_progress, "No progress bar");
-  cmd->callback([o, nproc, no_progress] {
+  cmd->add_flag("--json", *json, "Print the run's report (steps, losses, tokens, time) as JSON on stdout; log lines go to stderr");
+  cmd->callback([o, nproc, no_progress, json] {
     o->progress = !*no_progress && progress_wanted();
     if (const std::string why = runtime::trainer_unavailable_reason(); !why.empty()) {
       throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "finetune", why);
@@ -97,7 +100,14 @@ void add_finetune_command(CLI::App& app) {
       if (status != 0) throw Error(ErrorCode::InvalidArgument, o->output, Error::kNoOffset, "--nproc", fmt::format("a worker failed (exit status {})", status));
       return;
     }
-    runtime::finetune(*o);
+    if (*json) o->print = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+    const runtime::FinetuneReport r = runtime::finetune(*o);
+    if (*json && (std::getenv("RANK") == nullptr || std::string(std::getenv("RANK")) == "0")) {
+      const nlohmann::ordered_json j = {{"output", o->output}, {"steps", r.steps}, {"first_loss", r.first_loss}, {"last_loss", r.last_loss},
+                                        {"final_eval_loss", r.final_eval_loss < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.final_eval_loss)},
+                                        {"trained_tokens", r.trained_tokens}, {"seconds", r.seconds}};
+      fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+    }
   });
 }
 

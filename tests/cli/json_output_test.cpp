@@ -1,6 +1,7 @@
 // Every --json output of the ckpt binary parsed by a JSON parser (nlohmann): inspect (schema 2, per-path
 // error objects, typed values, the golden schema of the sample), run (one object per sequence), run
-// --check, convert / quantize / merge reports, adapter ls, diff; with a model directory whose path holds
+// --check, convert / quantize / merge reports, adapter ls, diff, hash, sign, data check / split, eval;
+// with a model directory whose path holds
 // a double quote, a tab and non-ASCII letters, which must come back exactly.
 #include <gtest/gtest.h>
 
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "tests/support/test_support.h"
 
@@ -164,6 +167,50 @@ TEST_F(JsonOutput, RunConvertQuantizeMergeAdapterDiff) {
   const ChildOutput diff = ckpt_run({"diff", weird_, dir_.file("merged"), "--json"});
   EXPECT_EQ(diff.code, 3);  // the merge changed 8 tensors
   EXPECT_TRUE(parse(diff.out).is_object());
+}
+
+TEST_F(JsonOutput, HashSignDataEval) {
+  const auto hash = parse(ckpt_run({"hash", weird_, "-o", dir_.file("m.sha256.json"), "--json"}).out);
+  EXPECT_EQ(hash["model"], weird_);
+  EXPECT_EQ(hash["tensors"], 21);
+  // sign: an Ed25519 key as `openssl genpkey -algorithm ed25519` writes it.
+  ASSERT_EQ(ckpt_run({"convert", weird_, "-o", dir_.file("s.ckpt")}).code, 0);
+  EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  ASSERT_NE(k, nullptr);
+  std::FILE* f = std::fopen(dir_.file("k.pem").c_str(), "wb");
+  PEM_write_PrivateKey(f, k, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  EVP_PKEY_free(k);
+  const auto sign = parse(ckpt_run({"sign", dir_.file("s.ckpt"), "--key", dir_.file("k.pem"), "--json"}).out);
+  EXPECT_EQ(sign["signed"], true);
+  EXPECT_EQ(sign["manifest_sha256"].get<std::string>().size(), 64u);
+  // data check: counts, and a bad line as a problem object with its line and byte offset.
+  const std::string data = dir_.file("d \"x\".jsonl");
+  std::ofstream(data) << "{\"prompt\": \"p\", \"completion\": \"c\"}\n{\"prompt\": 3}\n";
+  const ChildOutput chk = ckpt_run({"data", "check", data, "--json"});
+  EXPECT_EQ(chk.code, 1);  // an invalid record; the JSON still came out
+  const auto c = parse(chk.out);
+  EXPECT_EQ(c["file"], data);
+  EXPECT_EQ(c["valid"], 1);
+  EXPECT_EQ(c["errors"], 2);  // the prompt is a number and the completion is missing
+  ASSERT_EQ(c["problems"].size(), 2u);
+  EXPECT_EQ(c["problems"][0]["line"], 2);
+  EXPECT_EQ(c["problems"][0]["offset"], 35);  // the second line starts after 35 bytes
+  EXPECT_EQ(c["problems"][0]["field"], "prompt");
+  const std::string demo = std::string(CKPT_SOURCE_DIR) + "/samples/raft-demo.jsonl";
+  const auto sized = parse(ckpt_run({"data", "check", demo, "--model", weird_, "--json"}).out);
+  EXPECT_GT(sized["tokens"]["mean"].get<double>(), 0.0);
+  fs::copy_file(demo, dir_.file("demo.jsonl"));
+  const auto split = parse(ckpt_run({"data", "split", dir_.file("demo.jsonl"), "--val", "0.25", "--json"}).out);
+  EXPECT_EQ(split["train"]["records"].get<int>() + split["validation"]["records"].get<int>(), sized["valid"].get<int>());
+  // eval: the summary (what summary.json holds) on stdout.
+  const ChildOutput ev = ckpt_run({"eval", weird_, "--data", demo, "-n", "2", "--show", "1", "--json"});
+  ASSERT_EQ(ev.code, 0);
+  const auto e = parse(ev.out);
+  EXPECT_EQ(e["examples"], sized["valid"]);
+  EXPECT_TRUE(e["model"]["rouge1"]["fmeasure_mean"].is_number());
+  EXPECT_TRUE(e["model"]["bleu"]["score"].is_number());
+  EXPECT_EQ(e["shown"].size(), 1u);
 }
 
 }  // namespace
