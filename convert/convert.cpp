@@ -65,8 +65,28 @@ ConvertReport write_gguf_conversion(const GgufConversion& plan, const ConvertOpt
   return report;
 }
 
+namespace {
+
+// No option is accepted and then ignored: one that does not apply to this conversion is refused.
+void refuse_inapplicable(const ConvertOptions& o, FileKind kind) {
+  auto refuse = [](const char* flag, const std::string& why) { throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, flag, why); };
+  const bool to_directory = o.to == "hf" || o.to == "peft";
+  if (o.force && !to_directory) refuse("--force", "replaces an output directory; it applies to --to hf / --to peft only");
+  if (!o.llama2c_vocab.empty() && (o.to != "gguf" || kind == FileKind::HfDirectory || kind == FileKind::Gguf)) {
+    refuse("--llama2c-vocab", "applies to llama2.c .bin checkpoints converted to GGUF");
+  }
+  if (o.split.enabled() && o.to != "gguf") refuse("--split-max-*", "splits GGUF output only");
+  if (!o.model_name.empty() && to_directory) refuse("--name", "sets general.name of a GGUF; it does not apply to --to " + o.to);
+  if (o.allow_overflow && (to_directory || o.outtype == "f32" || o.outtype == "bf16" || o.outtype == "q8_0")) {
+    refuse("--allow-overflow", "applies when narrowing to f16 (--outtype f16 or auto)");
+  }
+}
+
+}  // namespace
+
 ConvertReport convert(const ConvertOptions& options) {
   if (options.input.empty()) throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "input", "no input given");
+  refuse_inapplicable(options, std::filesystem::exists(options.input) ? detect_file_kind(options.input) : FileKind::Unknown);
   if (options.output.empty()) throw Error(ErrorCode::InvalidArgument, options.input, Error::kNoOffset, "-o", "no output given");
   // Refused before anything is read or written: an output that is (or would replace) an input.
   check_output_path(options.output, {options.input, options.llama2c_vocab, options.base}, options.to == "hf" || options.to == "peft");

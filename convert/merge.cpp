@@ -119,6 +119,14 @@ struct OutTensor {
 
 bool is_float_type(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
+// The progress bar names the tensor being written.
+TensorDataWriter with_status(TensorDataWriter inner, const std::string& name, ProgressBar& progress) {
+  return [inner = std::move(inner), name, &progress](ByteSink& sink) {
+    progress.set_status(name);
+    inner(sink);
+  };
+}
+
 // The GGUF type --outtype asks for, per tensor (the f32 merge quantized as `ckpt quantize` would).
 class GgufTypeChooser {
  public:
@@ -346,7 +354,7 @@ MergeReport merge_lora(const MergeOptions& o) {
           progress.add(1);
         };
       }
-      rewrite.tensors.push_back({t.name, t.dtype, t.shape, std::move(writer)});
+      rewrite.tensors.push_back({t.name, t.dtype, t.shape, with_status(std::move(writer), t.name, progress)});
     }
     if (is_ckpt_archive_output(o.output)) rewrite.provenance = merge_provenance(in, o);
     report.outputs = write_rewrite(std::move(rewrite), RewriteTarget::gguf(o.output, o.split));
@@ -459,7 +467,7 @@ MergeReport merge_lora(const MergeOptions& o) {
             progress.add(1);
           };
         }
-        rewrite.tensors.push_back({t.name, want, t.shape, std::move(writer)});
+        rewrite.tensors.push_back({t.name, want, t.shape, with_status(std::move(writer), t.name, progress)});
       }
       if (config) rewrite.side_files.push_back([text = config->dump(2) + "\n"](const std::string& dir) { write_text_file((fs::path(dir) / "config.json").string(), text); });
       rewrite.side_files.push_back([&in, resizer](const std::string& dir) {

@@ -94,6 +94,7 @@ void F16Overflow::record(const SourceTensor& src, const std::string& out_name, u
 TensorDataWriter make_tensor_writer(const TensorJob& job, unsigned threads, ProgressBar* progress, F16Overflow* overflow) {
   check_convertible(*job.source, job.out_dtype);
   return [job, threads, progress, overflow](ByteSink& sink) {
+    if (progress) progress->set_status(job.out_name);
     // Quantized sources are dequantized now, one tensor at a time, and then treated as F32.
     std::vector<float> decoded;
     SourceTensor materialized;
@@ -133,6 +134,7 @@ TensorDataWriter make_tensor_writer_to_hf(const SourceTensor& g, TensorOp op, ui
                                           unsigned threads, ProgressBar* progress) {
   check_convertible(g, out_dtype);
   return [g, op, permute_heads, out_dtype, threads, progress](ByteSink& sink) {
+    if (progress) progress->set_status(g.name);
     // `g.shape` is already the PyTorch order of the GGUF tensor (ne reversed).
     if (op == TensorOp::Transpose) {
       write_transposed(g, out_dtype, sink, progress);

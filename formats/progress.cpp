@@ -1,4 +1,5 @@
 #include "formats/progress.h"
+#include "formats/error.h"
 
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -67,8 +68,9 @@ ProgressBar::ProgressBar(std::string label, uint64_t total_bytes, bool enabled, 
 }
 
 void ProgressBar::set_status(std::string status) {
+  if (!enabled_) return;
   std::lock_guard lock(mutex_);
-  status_ = std::move(status);
+  status_ = escape_for_display(status);
 }
 
 ProgressBar::~ProgressBar() { finish(); }

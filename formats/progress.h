@@ -26,7 +26,8 @@ class ProgressBar {
   ~ProgressBar();
   void add(uint64_t bytes);
   void finish();
-  // Text drawn after the counts (a training loss), from the next redraw on.
+  // Text drawn after the counts (a training loss, the tensor being written), from the next redraw on.
+  // Control characters are escaped (tensor names come from untrusted files).
   void set_status(std::string status);
   // True when stderr is a terminal (and CKPT_NO_PROGRESS is unset).
   static bool stderr_is_terminal();

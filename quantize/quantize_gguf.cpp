@@ -284,11 +284,15 @@ QuantizeReport quantize_gguf_file(const QuantizeOptions& o) {
     TensorDataWriter writer;
     if (job.to == job.info->dtype) {
       writer = [job, &progress](ByteSink& sink) {
+        progress.set_status(job.info->name);
         sink.write_from(*job.shard->file, job.shard->data(*job.info));
         progress.add(job.info->n_bytes);
       };
     } else {
-      writer = [job, threads, stats = o.stats, &progress](ByteSink& sink) { write_quantized(job, threads, stats, sink, progress); };
+      writer = [job, threads, stats = o.stats, &progress](ByteSink& sink) {
+        progress.set_status(job.info->name);
+        write_quantized(job, threads, stats, sink, progress);
+      };
     }
     rewrite.tensors.push_back({job.info->name, job.to, std::vector<uint64_t>(job.info->ne.rbegin(), job.info->ne.rend()),
                                std::move(writer)});

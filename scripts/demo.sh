@@ -15,8 +15,8 @@ echo "== ckpt inspect samples/tiny-llama"
 "$ckpt" inspect samples/tiny-llama
 out=build/demo
 mkdir -p "$out"
-echo "== ckpt convert samples/tiny-llama -o $out/tiny-llama-f16.gguf"
-"$ckpt" convert samples/tiny-llama -o "$out/tiny-llama-f16.gguf"
+echo "== ckpt convert samples/tiny-llama -o $out/tiny-llama-f16.gguf --outtype f16 (the default, auto, keeps the sample's bf16)"
+"$ckpt" convert samples/tiny-llama -o "$out/tiny-llama-f16.gguf" --outtype f16
 echo "== ckpt convert samples/tiny-llama -o $out/tiny-llama-q8_0.gguf --outtype q8_0"
 "$ckpt" convert samples/tiny-llama -o "$out/tiny-llama-q8_0.gguf" --outtype q8_0
 echo "== ckpt inspect $out/tiny-llama-q8_0.gguf"

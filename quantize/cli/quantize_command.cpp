@@ -131,7 +131,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--dry-run", o.dry_run, "Print each tensor's type choice and write nothing");
   cmd->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
   cmd->add_flag("--json", flags->json, "Print the per-tensor plan (--dry-run) or the report as one JSON object");
-  cmd->callback([flags] {
+  cmd->callback([flags, cmd] {
     auto options = flags->options;
     resolve_positional(flags->positional, options);
     if (!flags->split_max_size.empty()) {
@@ -143,7 +143,12 @@ void add_quantize_command(CLI::App& app) {
     options.progress = !flags->no_progress && progress_wanted();
     if (!flags->tensor_type_file.empty()) read_tensor_type_file(flags->tensor_type_file, options.tensor_types);
     const auto bnb = parse_bnb_type(options.type);
-    if (bnb) refuse_gguf_flags_for_bnb(options);
+    if (bnb) {
+      refuse_gguf_flags_for_bnb(options);
+    } else {
+      if (cmd->count("--blocksize")) throw CLI::ValidationError("--blocksize", "is the bitsandbytes block size; it does not apply to " + options.type);
+      if (options.force) throw CLI::ValidationError("--force", "replaces a bitsandbytes output directory; a GGUF output is replaced atomically without it");
+    }
     const QuantizeReport r = bnb ? quantize_hf_to_bnb(options, *bnb) : quantize_gguf_file(options);
     if (flags->json) {
       nlohmann::ordered_json tensors = nlohmann::ordered_json::array();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Progress output as users see it: through a pseudo-terminal of several widths every redrawn frame fits
 # the width; TERM=dumb gives whole plain lines; off a terminal nothing unless --progress always (plain
-# lines ending at 100 %); --quiet prints neither progress nor the informational lines.
+# lines ending at 100 %, naming the tensor being written); --quiet prints neither progress nor the
+# informational lines.
 # Usage: progress_test.sh CKPT SAMPLE_DIR
 set -u
 ckpt=$1 sample=$2
@@ -26,6 +27,7 @@ tr -d '\r' <"$d/dumb" | grep -q '^convert: 100% ' || fail "TERM=dumb: no plain f
 grep -q $'\x1b' "$d/always.err" && fail "--progress always off a terminal drew a bar"
 [ "$(tail -1 "$d/always.err" | cut -c1-14)" = "convert: 100% " ] || fail "--progress always: last line $(tail -1 "$d/always.err")"
 [ "$(wc -l <"$d/always.err")" -le 11 ] || fail "--progress always printed more than one line per tenth"
+grep -q 'blk\.[0-9]*\.[a-z_]*\.weight' "$d/always.err" || grep -q 'output_norm\.weight\|token_embd\.weight\|output\.weight' "$d/always.err" || fail "--progress always: no current tensor named: $(head -c 300 "$d/always.err")"
 script -qec "$ckpt convert $sample -o $d/quiet.gguf --quiet" /dev/null >"$d/quiet" 2>&1 || fail "--quiet"
 [ -s "$d/quiet" ] && fail "--quiet printed: $(head -c 200 "$d/quiet")"
 echo "ok"
