@@ -135,7 +135,7 @@ int main() {
   if (!only) in_memory(bins);
   // File to file, alternating ckpt and llama.cpp runs (each writing a fresh file) so both see the same
   // machine state; medians of 5 runs with all threads, 3 with one.
-  const std::pair<const char*, int> types[] = {{"Q8_0", 7}, {"Q4_0", 2}, {"Q4_K_M", 15}};
+  const std::pair<const char*, int> types[] = {{"Q8_0", 7}, {"Q4_0", 2}, {"Q4_K_M", 15}, {"Q3_K_M", 12}, {"IQ4_XS", 30}};
   for (const auto& [type, ftype] : types) {
     if (!wanted(type)) continue;
     for (const char* threads : {"2", "1"}) {

@@ -76,7 +76,6 @@ void refuse_inapplicable(const ConvertOptions& o, FileKind kind) {
     refuse("--llama2c-vocab", "applies to llama2.c .bin checkpoints converted to GGUF");
   }
   if (o.split.enabled() && o.to != "gguf") refuse("--split-max-*", "splits GGUF output only");
-  if (!o.model_name.empty() && to_directory) refuse("--name", "sets general.name of a GGUF; it does not apply to --to " + o.to);
   if (o.allow_overflow && (to_directory || o.outtype == "f32" || o.outtype == "bf16" || o.outtype == "q8_0")) {
     refuse("--allow-overflow", "applies when narrowing to f16 (--outtype f16 or auto)");
   }

@@ -71,6 +71,9 @@ void add_convert_command(CLI::App& app) {
     }
     if (flags->options.input.empty()) throw CLI::ValidationError("input", "is required (or pass --list-archs)");
     auto options = flags->options;
+    if (!options.model_name.empty() && (options.to == "hf" || options.to == "peft")) {
+      throw CLI::ValidationError("--name", "sets general.name of a GGUF; it does not apply to --to " + options.to);
+    }
     if (options.output.empty()) {
       // convert_hf_to_gguf.py's habit: {name}-{outtype}.gguf when no output is named (here: in the
       // current directory, never inside the input).
