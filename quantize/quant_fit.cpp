@@ -246,21 +246,6 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-int best_index_int8(const int8_t* val, float x) {
-  if (x <= val[0]) return 0;
-  if (x >= val[15]) return 15;
-  int ml = 0, mu = 15;
-  while (mu - ml > 1) {
-    const int mav = (ml + mu) / 2;
-    if (x < val[mav]) {
-      mu = mav;
-    } else {
-      ml = mav;
-    }
-  }
-  return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
-}
-
 void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
     *d = q[j] & 63;

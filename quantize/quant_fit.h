@@ -33,8 +33,22 @@ float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, ui
                        float rmin, float rdelta, int nstep, bool use_mad);
 // Non-negative codes in [0, nmax] for a super-block's scales, weighted by `quant_weights`.
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);
-// Index of the entry of the sorted 16-value code book nearest to x (ties to the upper entry).
-int best_index_int8(const int8_t* values, float x);
+// Index of the entry of the sorted 16-value code book nearest to x (ties to the upper entry), by
+// bisection as ggml does. Inline: IQ4 calls it ~4000 times per 256 values.
+inline int best_index_int8(const int8_t* val, float x) {
+  if (x <= val[0]) return 0;
+  if (x >= val[15]) return 15;
+  int ml = 0, mu = 15;
+  while (mu - ml > 1) {
+    const int mav = (ml + mu) / 2;
+    if (x < val[mav]) {
+      mu = mav;
+    } else {
+      ml = mav;
+    }
+  }
+  return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
+}
 // Q4_K/Q5_K's 6-bit scale and min of sub-block j from the packed 12 bytes.
 void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m);
 
