@@ -21,14 +21,8 @@ constexpr int kTries = 7;
 // The best scale of one 32-value block (codes left in L), or 0 for an all-zero block.
 float fit_iq4_block(const float* xb, const float* weight, uint8_t* L) {
   const int8_t* values = kIQ4NLValues;
-  float amax = 0, max = 0;
-  for (int j = 0; j < kQK; ++j) {
-    const float ax = std::fabs(xb[j]);
-    if (ax > amax) {
-      amax = ax;
-      max = xb[j];
-    }
-  }
+  float amax;
+  const float max = signed_absmax(xb, kQK, &amax);
   if (amax < kGroupMaxEps) return 0;
   float d = -max / static_cast<float>(values[0]);
   float id = 1 / d;

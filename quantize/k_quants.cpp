@@ -17,6 +17,36 @@ using namespace quant_fit;
 
 namespace {
 
+// Q4_K/Q5_K's 6-bit scales and mins packed into 12 bytes (the first four whole, the rest split).
+template <typename Block>
+void store_scales_mins(Block& b, const uint8_t* ls, const uint8_t* lm) {
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    if (j < 4) {
+      b.scales[j] = ls[j];
+      b.scales[j + 4] = lm[j];
+    } else {
+      b.scales[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+      b.scales[j - 4] |= static_cast<uint8_t>((ls[j] >> 4) << 6);
+      b.scales[j - 0] |= static_cast<uint8_t>((lm[j] >> 4) << 6);
+    }
+  }
+}
+
+// The codes recomputed from the stored (f16) scales and mins, as the block will decode them.
+template <typename Block>
+void requantize_with_stored_scales(const float* x, const Block& b, uint8_t* L, int nmax) {
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, b.scales, &sc, &m);
+    const float d = f16_to_f32(b.d) * static_cast<float>(sc);
+    if (d == 0.0f) continue;
+    const float dm = f16_to_f32(b.dmin) * static_cast<float>(m);
+    for (int ii = 0; ii < 32; ++ii) {
+      L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(nmax, nearest_int((x[32 * j + ii] + dm) / d))));
+    }
+  }
+}
+
 // Shared by Q4_K and Q5_K: per-32 scales/mins fitted by make_qkx2_quants, quantized to 6 bits
 // against the super-block's largest, then the quants recomputed with the stored scales.
 template <typename Block>
@@ -41,31 +71,15 @@ void fit_k_scales(const float* x, Block& b, uint8_t* L, int nmax, float rmin, in
   }
   const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
   const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  uint8_t ls[kQK_K / 32], lm[kQK_K / 32];
   for (int j = 0; j < kQK_K / 32; ++j) {
-    const uint8_t ls = static_cast<uint8_t>(std::min(63, static_cast<int>(static_cast<uint8_t>(nearest_int(inv_scale * scales[j])))));
-    const uint8_t lm = static_cast<uint8_t>(std::min(63, static_cast<int>(static_cast<uint8_t>(nearest_int(inv_min * mins[j])))));
-    if (j < 4) {
-      b.scales[j] = ls;
-      b.scales[j + 4] = lm;
-    } else {
-      b.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
-      b.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
-      b.scales[j - 0] |= static_cast<uint8_t>((lm >> 4) << 6);
-    }
+    ls[j] = static_cast<uint8_t>(std::min(63, static_cast<int>(static_cast<uint8_t>(nearest_int(inv_scale * scales[j])))));
+    lm[j] = static_cast<uint8_t>(std::min(63, static_cast<int>(static_cast<uint8_t>(nearest_int(inv_min * mins[j])))));
   }
+  store_scales_mins(b, ls, lm);
   b.d = f32_to_f16(max_scale / 63.f);
   b.dmin = f32_to_f16(max_min / 63.f);
-  for (int j = 0; j < kQK_K / 32; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, b.scales, &sc, &m);
-    const float d = f16_to_f32(b.d) * static_cast<float>(sc);
-    if (d == 0.0f) continue;
-    const float dm = f16_to_f32(b.dmin) * static_cast<float>(m);
-    for (int ii = 0; ii < 32; ++ii) {
-      const int l = nearest_int((x[32 * j + ii] + dm) / d);
-      L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
-    }
-  }
+  requantize_with_stored_scales(x, b, L, nmax);
 }
 
 // The importance-weighted fit (ggml's quantize_row_q4_K_impl / q5_K_impl with quant_weights): weights
@@ -87,28 +101,13 @@ void fit_k_scales_weighted(const float* x, const float* qw, Block& b, uint8_t* L
   const float d_block = make_qp_quants(kQK_K / 32, 63, scales, Ls, sw);
   const float m_block = make_qp_quants(kQK_K / 32, 63, mins, Lm, sw);
   for (int j = 0; j < kQK_K / 32; ++j) {
-    const uint8_t ls = std::min<uint8_t>(63, Ls[j]), lm = std::min<uint8_t>(63, Lm[j]);
-    if (j < 4) {
-      b.scales[j] = ls;
-      b.scales[j + 4] = lm;
-    } else {
-      b.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
-      b.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
-      b.scales[j - 0] |= static_cast<uint8_t>((lm >> 4) << 6);
-    }
+    Ls[j] = std::min<uint8_t>(63, Ls[j]);
+    Lm[j] = std::min<uint8_t>(63, Lm[j]);
   }
+  store_scales_mins(b, Ls, Lm);
   b.d = f32_to_f16(d_block);
   b.dmin = f32_to_f16(m_block);
-  for (int j = 0; j < kQK_K / 32; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, b.scales, &sc, &m);
-    const float d = f16_to_f32(b.d) * static_cast<float>(sc);
-    if (d == 0.0f) continue;
-    const float dm = f16_to_f32(b.dmin) * static_cast<float>(m);
-    for (int ii = 0; ii < 32; ++ii) {
-      L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(nmax, nearest_int((x[32 * j + ii] + dm) / d))));
-    }
-  }
+  requantize_with_stored_scales(x, b, L, nmax);
 }
 
 }  // namespace

@@ -19,6 +19,20 @@ inline int nearest_int(float f) {
   return (i & 0x007FFFFF) - 0x00400000;
 }
 
+// The element of largest magnitude with its sign (the first on ties), and that magnitude.
+inline float signed_absmax(const float* x, int n, float* amax) {
+  float max = 0;
+  *amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = x[i] < 0 ? -x[i] : x[i];
+    if (ax > *amax) {
+      *amax = ax;
+      max = x[i];
+    }
+  }
+  return max;
+}
+
 // Symmetric codes in [0, 2*nmax) with a search over 19 scales, weighted by `qw` (an importance row)
 // or, without one, by x^2 (ggml's rmse_type 1). Returns the scale.
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, const float* qw);
