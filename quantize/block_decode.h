@@ -1,0 +1,262 @@
+// Per-block dequantization shared by the host and the device: one function per ggml block type that
+// turns one block's bytes into its values, written once and compiled by the host compiler (the CPU
+// dequantizers in quantize/ are loops over these) and by nvcc (the CUDA dequantize-matvec kernels call
+// the same functions), so the CPU tests that check the dequantizers against the scalar references and
+// hand-built blocks check the code the GPU runs.
+//
+// Bytes are read one at a time (little-endian): blocks sit at any offset in a mapped file or a device
+// buffer, and the device faults on misaligned wide loads. No library calls: f16 is decoded by bit
+// manipulation (exact, like every IEEE conversion).
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define CKPT_HD __host__ __device__ __forceinline__
+#else
+#define CKPT_HD inline
+#endif
+
+namespace ckpt::block_decode {
+
+CKPT_HD uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+CKPT_HD float bits_to_f32(uint32_t u) {
+  union {
+    uint32_t u;
+    float f;
+  } v{u};
+  return v.f;
+}
+
+// IEEE binary16 -> binary32, exact (subnormals, inf and NaN included).
+CKPT_HD float f16(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
+  if (exp == 0x1F) return bits_to_f32(sign | 0x7F800000u | (man << 13));
+  if (exp == 0) {
+    if (man == 0) return bits_to_f32(sign);
+    // Subnormal: normalise the mantissa.
+    int e = -1;
+    do {
+      ++e;
+      man <<= 1;
+    } while ((man & 0x400u) == 0);
+    return bits_to_f32(sign | ((112u - static_cast<uint32_t>(e)) << 23) | ((man & 0x3FFu) << 13));
+  }
+  return bits_to_f32(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+CKPT_HD float bf16(uint16_t h) { return bits_to_f32(static_cast<uint32_t>(h) << 16); }
+
+// IQ4_NL / IQ4_XS code book.
+CKPT_HD int8_t iq4nl_value(int i) {
+  constexpr int8_t v[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+  return v[i];
+}
+
+// Block sizes in values and bytes (ggml-common.h).
+inline constexpr int kQ8_0Bytes = 34, kQ4_0Bytes = 18, kQ4_1Bytes = 20, kQ5_0Bytes = 22, kQ5_1Bytes = 24, kIQ4NLBytes = 18;
+inline constexpr int kQ2KBytes = 84, kQ3KBytes = 110, kQ4KBytes = 144, kQ5KBytes = 176, kQ6KBytes = 210, kIQ4XSBytes = 136;
+
+// --- 32-value blocks -----------------------------------------------------------------------------
+
+CKPT_HD void q8_0(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b));
+  for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(static_cast<int8_t>(b[2 + j])) * d;
+}
+
+CKPT_HD void q4_0(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b));
+  for (int j = 0; j < 16; ++j) {
+    y[j] = static_cast<float>((b[2 + j] & 0x0F) - 8) * d;
+    y[j + 16] = static_cast<float>((b[2 + j] >> 4) - 8) * d;
+  }
+}
+
+CKPT_HD void q4_1(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b)), m = f16(rd16(b + 2));
+  for (int j = 0; j < 16; ++j) {
+    y[j] = static_cast<float>(b[4 + j] & 0x0F) * d + m;
+    y[j + 16] = static_cast<float>(b[4 + j] >> 4) * d + m;
+  }
+}
+
+CKPT_HD uint32_t rd32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+
+CKPT_HD void q5_0(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b));
+  const uint32_t qh = rd32(b + 2);
+  const uint8_t* qs = b + 6;
+  for (int j = 0; j < 16; ++j) {
+    const int h0 = static_cast<int>(((qh >> j) << 4) & 0x10), h1 = static_cast<int>((qh >> (j + 12)) & 0x10);
+    y[j] = static_cast<float>(((qs[j] & 0x0F) | h0) - 16) * d;
+    y[j + 16] = static_cast<float>(((qs[j] >> 4) | h1) - 16) * d;
+  }
+}
+
+CKPT_HD void q5_1(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b)), m = f16(rd16(b + 2));
+  const uint32_t qh = rd32(b + 4);
+  const uint8_t* qs = b + 8;
+  for (int j = 0; j < 16; ++j) {
+    const int h0 = static_cast<int>(((qh >> j) << 4) & 0x10), h1 = static_cast<int>((qh >> (j + 12)) & 0x10);
+    y[j] = static_cast<float>((qs[j] & 0x0F) | h0) * d + m;
+    y[j + 16] = static_cast<float>((qs[j] >> 4) | h1) * d + m;
+  }
+}
+
+CKPT_HD void iq4_nl(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b));
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * static_cast<float>(iq4nl_value(b[2 + j] & 0xF));
+    y[j + 16] = d * static_cast<float>(iq4nl_value(b[2 + j] >> 4));
+  }
+}
+
+// --- 256-value super-blocks ----------------------------------------------------------------------
+
+CKPT_HD void scale_min_k4(int j, const uint8_t* q, int* d, int* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+  }
+}
+
+// The scales and mins of sub-blocks is and is + 1 (one 64-value step of Q4_K/Q5_K).
+CKPT_HD void k4_pair(int is, const uint8_t* scales, float d, float min, float* d1, float* m1, float* d2, float* m2) {
+  int sc, m;
+  scale_min_k4(is, scales, &sc, &m);
+  *d1 = d * static_cast<float>(sc);
+  *m1 = min * static_cast<float>(m);
+  scale_min_k4(is + 1, scales, &sc, &m);
+  *d2 = d * static_cast<float>(sc);
+  *m2 = min * static_cast<float>(m);
+}
+
+// block_q2_K: scales[16] | qs[64] | d | dmin
+CKPT_HD void q2_k(const uint8_t* b, float* y) {
+  const uint8_t* scales = b;
+  const uint8_t* q = b + 16;
+  const float d = f16(rd16(b + 80)), min = f16(rd16(b + 82));
+  int is = 0;
+  for (int n = 0; n < 256; n += 128) {
+    for (int shift = 0; shift < 8; shift += 2) {
+      for (int half = 0; half < 2; ++half) {
+        const uint8_t sc = scales[is++];
+        const float dl = d * static_cast<float>(sc & 0xF), ml = min * static_cast<float>(sc >> 4);
+        for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>((q[l + 16 * half] >> shift) & 3) - ml;
+      }
+    }
+    q += 32;
+  }
+}
+
+// Q3_K's 16 6-bit scales (stored + 32) from its 12 packed bytes.
+CKPT_HD int q3_k_scale(const uint8_t* scales, int j) {
+  const int low = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
+  return (low | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+}
+
+// block_q3_K: hmask[32] | qs[64] | scales[12] | d
+CKPT_HD void q3_k(const uint8_t* b, float* y) {
+  const uint8_t* hmask = b;
+  const uint8_t* q = b + 32;
+  const uint8_t* scales = b + 96;
+  const float d_all = f16(rd16(b + 108));
+  uint8_t m = 1;
+  int is = 0;
+  for (int n = 0; n < 256; n += 128) {
+    for (int shift = 0; shift < 8; shift += 2) {
+      for (int half = 0; half < 2; ++half) {
+        const float dl = d_all * static_cast<float>(q3_k_scale(scales, is++));
+        for (int l = 0; l < 16; ++l) {
+          const int k = l + 16 * half;
+          *y++ = dl * static_cast<float>(((q[k] >> shift) & 3) - ((hmask[k] & m) ? 0 : 4));
+        }
+      }
+      m = static_cast<uint8_t>(m << 1);
+    }
+    q += 32;
+  }
+}
+
+// block_q4_K: d | dmin | scales[12] | qs[128]
+CKPT_HD void q4_k(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b)), min = f16(rd16(b + 2));
+  const uint8_t* scales = b + 4;
+  const uint8_t* q = b + 16;
+  for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+    float d1, m1, d2, m2;
+    k4_pair(is, scales, d, min, &d1, &m1, &d2, &m2);
+    for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
+    for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
+    q += 32;
+  }
+}
+
+// block_q5_K: d | dmin | scales[12] | qh[32] | qs[128]
+CKPT_HD void q5_k(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b)), min = f16(rd16(b + 2));
+  const uint8_t* scales = b + 4;
+  const uint8_t* qh = b + 16;
+  const uint8_t* ql = b + 48;
+  uint8_t u1 = 1, u2 = 2;
+  for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+    float d1, m1, d2, m2;
+    k4_pair(is, scales, d, min, &d1, &m1, &d2, &m2);
+    for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+    for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+    ql += 32;
+    u1 = static_cast<uint8_t>(u1 << 2);
+    u2 = static_cast<uint8_t>(u2 << 2);
+  }
+}
+
+// block_q6_K: ql[128] | qh[64] | scales[16] (int8) | d
+CKPT_HD void q6_k(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b + 208));
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const uint8_t* sc = b + 192;
+  for (int n = 0; n < 256; n += 128) {
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q1 = ((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = ((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      y[l + 0] = d * static_cast<float>(static_cast<int8_t>(sc[is + 0])) * static_cast<float>(q1);
+      y[l + 32] = d * static_cast<float>(static_cast<int8_t>(sc[is + 2])) * static_cast<float>(q2);
+      y[l + 64] = d * static_cast<float>(static_cast<int8_t>(sc[is + 4])) * static_cast<float>(q3);
+      y[l + 96] = d * static_cast<float>(static_cast<int8_t>(sc[is + 6])) * static_cast<float>(q4);
+    }
+    y += 128;
+    ql += 64;
+    qh += 32;
+    sc += 8;
+  }
+}
+
+// block_iq4_xs: d | scales_h | scales_l[4] | qs[128]
+CKPT_HD void iq4_xs(const uint8_t* b, float* y) {
+  const float d = f16(rd16(b));
+  const uint16_t scales_h = rd16(b + 2);
+  const uint8_t* scales_l = b + 4;
+  const uint8_t* qs = b + 8;
+  for (int ib = 0; ib < 8; ++ib) {
+    const int ls = ((scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((scales_h >> (2 * ib)) & 3) << 4);
+    const float dl = d * static_cast<float>(ls - 32);
+    for (int j = 0; j < 16; ++j) {
+      y[32 * ib + j] = dl * static_cast<float>(iq4nl_value(qs[16 * ib + j] & 0xF));
+      y[32 * ib + j + 16] = dl * static_cast<float>(iq4nl_value(qs[16 * ib + j] >> 4));
+    }
+  }
+}
+
+}  // namespace ckpt::block_decode
