@@ -12,13 +12,35 @@ packages=(
   clang libclang-rt-14-dev   # libFuzzer + sanitizers for the fuzz smoke runs
 )
 
+# CUDA: with CKPT_SETUP_CUDA=1 (scripts/test.sh sets it, so CI compiles the CUDA kernels) and no nvcc
+# yet, Debian's nvidia-cuda-toolkit (11.8) from bookworm's non-free component, enabled for it. Best
+# effort: without it the kernels are not compiled and their tests skip, saying so.
+setup_cuda() {
+  command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] && return 0
+  local src=/etc/apt/sources.list.d/ckpt-debian-non-free.sources
+  local sudo_cmd=()
+  [ "$(id -u)" != 0 ] && { command -v sudo >/dev/null || return 0; sudo_cmd=(sudo); }
+  if [ ! -f "$src" ]; then
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: contrib non-free non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+      "${sudo_cmd[@]}" tee "$src" >/dev/null
+  fi
+  echo "setup: installing nvidia-cuda-toolkit (non-free) to compile the CUDA kernels"
+  if ! { "${sudo_cmd[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nvidia-cuda-toolkit >/dev/null; }; then
+    echo "setup: nvidia-cuda-toolkit could not be installed; CUDA kernels will not be compiled (their tests skip)" >&2
+  fi
+  return 0
+}
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  [ "${CKPT_SETUP_CUDA:-0}" = 1 ] && setup_cuda
+  exit 0
+fi
 
 echo "setup: installing ${missing[*]}"
 sudo_cmd=()
@@ -31,3 +53,5 @@ if ! "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
   "${sudo_cmd[@]}" apt-get update
   "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+[ "${CKPT_SETUP_CUDA:-0}" = 1 ] && setup_cuda
+exit 0

@@ -4,7 +4,7 @@
 # CKPT_FUZZ_SECONDS sets the seconds per fuzz target (default 20; 0 skips the fuzz build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+CKPT_SETUP_CUDA=1 bash scripts/setup.sh  # with Debian's CUDA toolkit, so the CUDA kernels compile (no GPU needed)
 bash scripts/build.sh
 status=0
 ctest --test-dir build --output-on-failure --parallel "$(nproc)" || status=1
