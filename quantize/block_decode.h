@@ -1,4 +1,5 @@
-// Per-block dequantization shared by the host and the device: one function per ggml block type that
+// Per-block dequantization shared by the host and the device: one function per ggml block type (and the
+// bitsandbytes 4-bit value and double-quantized absmax) that
 // turns one block's bytes into its values, written once and compiled by the host compiler (the CPU
 // dequantizers in quantize/ are loops over these) and by nvcc (the CUDA dequantize-matvec kernels call
 // the same functions), so the CPU tests that check the dequantizers against the scalar references and
@@ -257,6 +258,21 @@ CKPT_HD void iq4_xs(const uint8_t* b, float* y) {
       y[32 * ib + j + 16] = dl * static_cast<float>(iq4nl_value(qs[16 * ib + j] >> 4));
     }
   }
+}
+
+// --- bitsandbytes 4-bit (NF4 / FP4, QLoRA) -------------------------------------------------------
+
+// Value i of a packed bnb 4-bit tensor: two codes per byte, the EVEN element in the HIGH nibble, times
+// its block's absmax (`code`: the 16-entry quant_map).
+CKPT_HD float bnb4_value(const uint8_t* packed, uint64_t i, const float* code, float absmax) {
+  const uint8_t byte = packed[i / 2];
+  return code[i % 2 == 0 ? byte >> 4 : byte & 0x0F] * absmax;
+}
+
+// Block b's absmax under double quantization: map[code] * nested_absmax[b / nested_blocksize] + offset.
+CKPT_HD float bnb4_nested_absmax(const uint8_t* absmax_codes, uint64_t b, const float* code_map, const float* nested_absmax,
+                                 uint64_t nested_blocksize, float offset) {
+  return code_map[absmax_codes[b]] * nested_absmax[b / nested_blocksize] + offset;
 }
 
 }  // namespace ckpt::block_decode

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "formats/float_convert.h"
+#include "quantize/bnb4.h"
 #include "quantize/block_decode.h"
 #include "quantize/quantize.h"
 #include "tests/support/test_support.h"
@@ -75,6 +76,28 @@ TEST(BlockDecode, EqualsTheScalarDequantizersOnEveryType) {
     }
     decode_to_f32(c.type, q, ref);
     expect_same(shared_decode(c, q, n), ref, c.type, "random bytes");
+  }
+}
+
+// NF4 and FP4 with double quantization: the shared value and absmax functions equal bnb's host path.
+TEST(BlockDecode, Bnb4ValuesAndNestedAbsmaxEqualTheHostDequantizer) {
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> normal;
+  std::vector<float> x(64 * 300 + 17);  // a ragged last block
+  for (auto& v : x) v = normal(rng);
+  for (Bnb4Type type : {Bnb4Type::NF4, Bnb4Type::FP4}) {
+    const Bnb4Quantized q = quantize_bnb4(x, type, 64, /*double_quant=*/true, /*pack=*/true);
+    const auto& code = bnb4_code(type);
+    std::vector<float> ref(x.size());
+    dequantize_bnb4(q.packed, q.absmax, code, 64, ref);
+    const auto& map = bnb_dynamic_map();
+    for (uint64_t b = 0; b < q.absmax.size(); ++b) {
+      const float a = block_decode::bnb4_nested_absmax(q.absmax_codes.data(), b, map.data(), q.nested_absmax.data(), q.nested_blocksize, q.offset);
+      ASSERT_EQ(a, q.absmax[b]) << "block " << b;
+    }
+    for (uint64_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(block_decode::bnb4_value(q.packed.data(), i, code.data(), q.absmax[i / 64]), ref[i]) << i;
+    }
   }
 }
 
