@@ -56,15 +56,7 @@ uint64_t write_transposed(const SourceTensor& src, DType out_dtype, ByteSink& si
   }
   sink.write(out);
   if (progress) progress->add(src.data.size());
-  uint64_t nonfinite = 0;
-  if (out_dtype == DType::F16) {
-    for (size_t k = 0; k + 1 < out.size(); k += 2) {
-      uint16_t h;
-      std::memcpy(&h, out.data() + k, 2);
-      nonfinite += (h & 0x7C00) == 0x7C00;
-    }
-  }
-  return nonfinite;
+  return out_dtype == DType::F16 ? count_f16_nonfinite(out) : 0;
 }
 
 void check_convertible(const SourceTensor& src, DType out_dtype) {

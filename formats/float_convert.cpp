@@ -287,4 +287,14 @@ void convert_f32_to_bf16(std::span<const float> in, std::span<uint16_t> out) {
   for (size_t i = 0; i < in.size(); ++i) out[i] = f32_to_bf16(in[i]);
 }
 
+uint64_t count_f16_nonfinite(std::span<const std::byte> bytes) {
+  uint64_t n = 0;
+  for (size_t k = 0; k + 1 < bytes.size(); k += 2) {
+    uint16_t h;
+    std::memcpy(&h, bytes.data() + k, 2);
+    n += (h & 0x7C00) == 0x7C00;  // exponent all ones
+  }
+  return n;
+}
+
 }  // namespace ckpt

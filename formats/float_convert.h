@@ -52,6 +52,8 @@ float f4_e2m1_to_f32(uint8_t nibble);
 
 // Bulk conversions for streaming converters.
 void convert_f16_to_f32(std::span<const uint16_t> in, std::span<float> out);
+// How many of the f16 values in `bytes` (2 bytes each, any alignment) are inf or NaN.
+uint64_t count_f16_nonfinite(std::span<const std::byte> bytes);
 void convert_bf16_to_f32(std::span<const uint16_t> in, std::span<float> out);
 void convert_f32_to_f16(std::span<const float> in, std::span<uint16_t> out);
 void convert_f32_to_bf16(std::span<const float> in, std::span<uint16_t> out);

@@ -65,7 +65,11 @@ void quantize_iq4_superblock(const float* x, const float* qw, int n_blocks, uint
   float max_scale = 0, amax_scale = 0;
   for (int ib = 0; ib < n_blocks; ++ib) {
     const float* xb = x + ib * kQK;
-    for (int j = 0; j < kQK; ++j) weight[j] = qw ? qw[ib * kQK + j] * std::sqrt(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
+    if (qw) {
+      importance_weights(kQK, xb, qw + ib * kQK, sigma2, weight);
+    } else {
+      for (int j = 0; j < kQK; ++j) weight[j] = xb[j] * xb[j];
+    }
     scales[ib] = fit_iq4_block(xb, weight, L + ib * kQK);
     if (std::fabs(scales[ib]) > amax_scale) {
       amax_scale = std::fabs(scales[ib]);

@@ -92,10 +92,7 @@ void fit_k_scales_weighted(const float* x, const float* qw, Block& b, uint8_t* L
   for (int l = 0; l < kQK_K; ++l) sum_x2 += x[l] * x[l];
   const float sigma2 = 2 * sum_x2 / kQK_K;
   for (int j = 0; j < kQK_K / 32; ++j) {
-    for (int l = 0; l < 32; ++l) weights[l] = qw[32 * j + l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
-    float sumw = 0;
-    for (int l = 0; l < 32; ++l) sumw += weights[l];
-    sw[j] = sumw;
+    sw[j] = importance_weights(32, x + 32 * j, qw + 32 * j, sigma2, weights);
     scales[j] = make_qkx3_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
   }
   const float d_block = make_qp_quants(kQK_K / 32, 63, scales, Ls, sw);

@@ -69,13 +69,12 @@ BlockQ2_K quantize_q2_k_block(const float* x) {
 BlockQ2_K quantize_q2_k_block_weighted(const float* x, const float* qw) {
   BlockQ2_K b{};
   uint8_t L[kQK_K], Laux[16], Ls[kQK_K / 16], Lm[kQK_K / 16];
-  float mins[kQK_K / 16], scales[kQK_K / 16], sw[kQK_K / 16] = {}, weight[16];
+  float mins[kQK_K / 16], scales[kQK_K / 16], sw[kQK_K / 16], weight[16];
   float sumx2 = 0;
   for (int j = 0; j < kQK_K; ++j) sumx2 += x[j] * x[j];
   const float sigma2 = sumx2 / kQK_K;
   for (int j = 0; j < kQK_K / 16; ++j) {
-    for (int l = 0; l < 16; ++l) weight[l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-    for (int l = 0; l < 16; ++l) sw[j] += weight[l];
+    sw[j] = importance_weights(16, x + 16 * j, qw + 16 * j, sigma2, weight);
     scales[j] = make_qkx3_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
   }
   b.d = f32_to_f16(make_qp_quants(kQK_K / 16, 15, scales, Ls, sw));
@@ -171,10 +170,7 @@ BlockQ3_K quantize_q3_k_block_weighted(const float* x, const float* qw) {
   for (int j = 0; j < kQK_K; ++j) sumx2 += x[j] * x[j];
   const float sigma2 = 2 * sumx2 / kQK_K;
   for (int j = 0; j < kQK_K / 16; ++j) {
-    for (int l = 0; l < 16; ++l) weight[l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-    float sumw = 0;
-    for (int l = 0; l < 16; ++l) sumw += weight[l];
-    sw[j] = sumw;
+    sw[j] = importance_weights(16, x + 16 * j, qw + 16 * j, sigma2, weight);
     scales[j] = make_qx_quants(16, 4, x + 16 * j, L + 16 * j, weight);
   }
   const float d_block = make_qx_quants(kQK_K / 16, 32, scales, Ls, sw);

@@ -22,10 +22,6 @@ float row_sigma2(std::span<const float> x) {
   return sum_x2 / static_cast<float>(x.size());
 }
 
-void block_weights(const float* xb, const float* qw, float sigma2, float* weight) {
-  for (int j = 0; j < kQK; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-}
-
 // The fifth bits of 32 five-bit codes, element j at bit j.
 uint32_t fifth_bits(const uint8_t* L) {
   uint32_t qh = 0;
@@ -49,7 +45,7 @@ void quantize_symmetric(std::span<const float> x, std::span<const float> qw, std
     const float* xb = x.data() + ib * kQK;
     float weight[kQK];
     int8_t L[kQK];
-    block_weights(xb, qw.data() + ib * kQK, sigma2, weight);
+    importance_weights(kQK, xb, qw.data() + ib * kQK, sigma2, weight);
     Block b{};
     b.d = f32_to_f16(make_qx_quants(kQK, nmax, xb, L, weight));
     uint8_t codes[kQK];
@@ -71,7 +67,7 @@ void quantize_with_min(std::span<const float> x, std::span<const float> qw, std:
     const float* xb = x.data() + ib * kQK;
     float weight[kQK], min;
     uint8_t L[kQK], Laux[kQK];
-    block_weights(xb, qw.data() + ib * kQK, sigma2, weight);
+    importance_weights(kQK, xb, qw.data() + ib * kQK, sigma2, weight);
     Block b{};
     b.d = f32_to_f16(make_qkx3_quants(kQK, nmax, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false));
     b.m = f32_to_f16(-min);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 
 namespace ckpt::quant_fit {
@@ -31,6 +32,15 @@ inline float signed_absmax(const float* x, int n, float* amax) {
     }
   }
   return max;
+}
+
+// ggml's importance weights for n values with an imatrix row: qw[i] * sqrt(sigma2 + x[i]^2). Returns
+// their sum, accumulated in order (the super-block quantizers weigh their sub-block scales by it).
+inline float importance_weights(int n, const float* x, const float* qw, float sigma2, float* w) {
+  float sum = 0;
+  for (int i = 0; i < n; ++i) w[i] = qw[i] * std::sqrt(sigma2 + x[i] * x[i]);
+  for (int i = 0; i < n; ++i) sum += w[i];
+  return sum;
 }
 
 // Symmetric codes in [0, 2*nmax) with a search over 19 scales, weighted by `qw` (an importance row)

@@ -65,13 +65,6 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
       const bool transform = static_cast<bool>(s.transform);
       double local_sq = 0, local_max = 0;
       uint64_t local_nonfinite = 0;
-      auto count_nonfinite = [&](std::span<const std::byte> row) {
-        for (size_t k = 0; k + 1 < row.size(); k += 2) {
-          uint16_t h;
-          std::memcpy(&h, row.data() + k, 2);
-          local_nonfinite += (h & 0x7C00) == 0x7C00;  // exponent all ones: inf or NaN
-        }
-      };
       for (size_t i = begin; i < end; ++i) {
         const uint64_t row = s.source_row ? s.source_row(first + i) : first + i;
         const auto in = s.src.subspan(row * in_row, in_row);
@@ -85,7 +78,7 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
           // SAFETY: uint16 views of mapped bytes; 2-byte dtypes start 2-aligned in safetensors and GGUF.
           convert_bf16_to_f16({reinterpret_cast<const uint16_t*>(in.data()), s.row_len},
                               {reinterpret_cast<uint16_t*>(dst.data()), s.row_len});
-          count_nonfinite(dst);
+          local_nonfinite += count_f16_nonfinite(dst);
           continue;
         }
         if (s.src_dtype == DType::F32 && !transform && reinterpret_cast<uintptr_t>(in.data()) % alignof(float) == 0) {
@@ -101,7 +94,7 @@ RowStreamStats stream_rows(const RowStream& s, unsigned threads, ByteSink& sink,
         } else {
           encode_from_f32(s.out_dtype, values, dst);
         }
-        if (count_f16) count_nonfinite(dst);
+        if (count_f16) local_nonfinite += count_f16_nonfinite(dst);
         if (s.stats) {
           decode_to_f32(s.out_dtype, dst, y);
           for (uint64_t k = 0; k < s.row_len; ++k) {

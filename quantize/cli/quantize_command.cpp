@@ -73,14 +73,11 @@ void resolve_positional(const std::vector<std::string>& p, QuantizeOptions& o) {
   }
   if (o.output.empty()) throw CLI::ValidationError("--output", "is required (-o OUT, or OUT after IN)");
   if (o.type.empty()) throw CLI::ValidationError("--type", "is required (--type TYPE, or TYPE after OUT)");
-  if (!o.type.empty() && std::all_of(o.type.begin(), o.type.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    for (const auto& t : gguf_quant_types()) {
-      if (std::to_string(t.llama_ftype) == o.type) {
-        o.type = t.name;
-        return;
-      }
-    }
-    throw CLI::ValidationError("--type", "ftype " + o.type + " is not one ckpt quantizes to (the numbers are listed under --type)");
+  if (std::all_of(o.type.begin(), o.type.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    // llama.cpp's ftype number, named so reports show the type.
+    const auto t = find_gguf_quant_type(o.type);
+    if (!t) throw CLI::ValidationError("--type", "ftype " + o.type + " is not one ckpt quantizes to (the numbers are listed under --type)");
+    o.type = t->name;
   }
 }
 
