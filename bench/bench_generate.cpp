@@ -6,6 +6,10 @@
 //
 // bench_generate [THREADS [N_PROMPT [N_GEN [REPEATS]]]]   (defaults: all cores, 128, 64, 3)
 // CKPT_BENCH_DIR: where the model files go (default: the temp directory).
+// CKPT_BENCH_MODEL=1b: a ~1B-parameter model (16 layers of 2048, SwiGLU 5632, vocab 32000) instead.
+// CKPT_BENCH_DEVICE=cuda: ckpt on the CUDA backend; the limit is then the device's copy bandwidth
+// (read + write), and the llama.cpp column needs a CUDA peer (CKPT_BENCH_PEER="PEER LIBDIR", e.g. one
+// built by tests/interop/peer.sh from @node-llama-cpp/linux-x64-cuda); without one it is left empty.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -32,8 +36,14 @@ using namespace ckpt;
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-// Llama-2-style shape scaled to ~100M parameters: 12 layers of 768, SwiGLU 2048, vocab 8192.
-constexpr uint32_t kEmbd = 768, kLayers = 12, kHeads = 12, kFf = 2048, kVocab = 8192, kCtx = 2048;
+// Llama-2-style shapes: ~100M parameters (12 layers of 768, SwiGLU 2048, vocab 8192), or ~1B.
+struct Shape {
+  const char* name;
+  uint32_t embd, layers, heads, ff, vocab, ctx;
+};
+constexpr Shape k100M{"100m", 768, 12, 12, 2048, 8192, 2048};
+constexpr Shape k1B{"1b", 2048, 16, 32, 5632, 32000, 2048};
+Shape g_shape = k100M;
 
 // Cheap deterministic pseudo-normal values (sum of uniforms), generated per tensor while writing.
 void fill_random(std::vector<float>& v, uint64_t seed, float scale) {
@@ -51,9 +61,11 @@ void fill_random(std::vector<float>& v, uint64_t seed, float scale) {
 }
 
 void write_model(const std::string& path) {
+  const uint32_t kEmbd = g_shape.embd, kLayers = g_shape.layers, kHeads = g_shape.heads, kFf = g_shape.ff, kVocab = g_shape.vocab,
+                 kCtx = g_shape.ctx;
   std::vector<GgufKv> kvs;
   kvs.push_back({"general.architecture", {std::string("llama")}, 0});
-  kvs.push_back({"general.name", {std::string("ckpt-bench-100m")}, 0});
+  kvs.push_back({"general.name", {std::string("ckpt-bench-") + g_shape.name}, 0});
   kvs.push_back({"llama.block_count", {kLayers}, 0});
   kvs.push_back({"llama.context_length", {kCtx}, 0});
   kvs.push_back({"llama.embedding_length", {kEmbd}, 0});
@@ -140,12 +152,13 @@ struct Speed {
   double pp = 0, tg = 0;
 };
 
-Speed bench_ckpt(const std::string& path, unsigned threads, int n_prompt, int n_gen, int repeats, uint64_t* weight_bytes) {
+Speed bench_ckpt(const std::string& path, unsigned threads, int n_prompt, int n_gen, int repeats, uint64_t* weight_bytes, runtime::Device device) {
   const runtime::Model model = runtime::load_model(path);
   *weight_bytes = model.weight_bytes();
-  runtime::Forward forward(model, static_cast<uint32_t>(n_prompt + n_gen + 16), threads);
+  const int kVocab = static_cast<int>(g_shape.vocab);
+  runtime::Forward forward(model, static_cast<uint32_t>(n_prompt + n_gen + 16), runtime::make_backend(device, model, threads));
   std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
-  for (int i = 0; i < n_prompt; ++i) prompt[static_cast<size_t>(i)] = 3 + (i * 37) % (static_cast<int>(kVocab) - 3);
+  for (int i = 0; i < n_prompt; ++i) prompt[static_cast<size_t>(i)] = 3 + (i * 37) % (kVocab - 3);
   double best_pp = 1e30, best_tg = 1e30;
   for (int r = 0; r <= repeats; ++r) {  // round 0 warms up (page cache, thread pool)
     forward.reset();
@@ -154,7 +167,7 @@ Speed bench_ckpt(const std::string& path, unsigned threads, int n_prompt, int n_
     const double pp = now() - t0;
     t0 = now();
     for (int i = 0; i < n_gen; ++i) {
-      const int32_t t = 3 + (i * 101) % (static_cast<int>(kVocab) - 3);
+      const int32_t t = 3 + (i * 101) % (kVocab - 3);
       forward.eval(std::span<const int32_t>(&t, 1));
     }
     const double tg = now() - t0;
@@ -175,12 +188,23 @@ int main(int argc, char** argv) {
   const int n_prompt = argc > 2 ? std::atoi(argv[2]) : 128;
   const int n_gen = argc > 3 ? std::atoi(argv[3]) : 64;
   const int repeats = argc > 4 ? std::atoi(argv[4]) : 3;
+  if (const char* m = std::getenv("CKPT_BENCH_MODEL"); m && std::string(m) == "1b") g_shape = k1B;
+  const bool cuda = std::getenv("CKPT_BENCH_DEVICE") && std::string(std::getenv("CKPT_BENCH_DEVICE")) == "cuda";
+  const runtime::Device device = cuda ? runtime::Device::Cuda : runtime::Device::Cpu;
+  if (cuda) {
+    std::string why;
+    if (!runtime::cuda::device_available(&why)) {
+      std::printf("SKIP CUDA decode bench: %s\n", why.c_str());
+      return 0;
+    }
+  }
   const fs::path dir = ckpt::bench::bench_dir();
-  const std::string f16 = (dir / "ckpt-bench-100m-f16.gguf").string();
+  const std::string stem = std::string("ckpt-bench-") + g_shape.name + "-";
+  const std::string f16 = (dir / (stem + "f16.gguf")).string();
   if (!fs::exists(f16)) write_model(f16);
   std::vector<std::pair<std::string, std::string>> files = {{"f16", f16}};
   for (const char* type : {"Q8_0", "Q4_0", "Q4_K_M"}) {
-    const std::string out = (dir / (std::string("ckpt-bench-100m-") + type + ".gguf")).string();
+    const std::string out = (dir / (stem + type + ".gguf")).string();
     if (!fs::exists(out)) {
       QuantizeOptions q;
       q.input = f16;
@@ -192,19 +216,26 @@ int main(int argc, char** argv) {
     }
     files.emplace_back(type, out);
   }
-  const std::string peer_line = capture("bash " + std::string(CKPT_SOURCE_DIR) + "/tests/interop/peer.sh 2>/dev/null");
+  const char* peer_env = std::getenv("CKPT_BENCH_PEER");
+  const std::string peer_line = peer_env ? std::string(peer_env)
+                                         : cuda ? std::string() : capture("bash " + std::string(CKPT_SOURCE_DIR) + "/tests/interop/peer.sh 2>/dev/null");
   std::istringstream peer_in(peer_line);
   std::string peer, bins;
   peer_in >> peer >> bins;
   if (peer.empty()) std::printf("SKIP llama.cpp baseline: npm/libllama unavailable; ckpt figures only\n");
-  const double bandwidth = memcpy_bandwidth(threads);
-  std::printf("threads %u, prompt %d tokens, decode %d tokens, best of %d; memcpy bandwidth %.2f GB/s (%u threads)\n", threads,
-              n_prompt, n_gen, repeats, bandwidth / 1e9, threads);
+  const double bandwidth = cuda ? runtime::cuda::device_copy_bandwidth() : memcpy_bandwidth(threads);
+  if (cuda) {
+    std::printf("model %s; cuda (%s), prompt %d tokens, decode %d tokens, best of %d; device copy bandwidth %.0f GB/s\n", g_shape.name,
+                runtime::cuda::device_name().c_str(), n_prompt, n_gen, repeats, bandwidth / 1e9);
+  } else {
+    std::printf("model %s; threads %u, prompt %d tokens, decode %d tokens, best of %d; memcpy bandwidth %.2f GB/s (%u threads)\n",
+                g_shape.name, threads, n_prompt, n_gen, repeats, bandwidth / 1e9, threads);
+  }
   std::printf("%-6s %10s %12s %12s %8s | %12s %12s %8s | %10s\n", "type", "weights MB", "ckpt pp t/s", "llama pp t/s", "ratio",
               "ckpt tg t/s", "llama tg t/s", "ratio", "tg/bw-limit");
   for (const auto& [name, path] : files) {
     uint64_t weight_bytes = 0;
-    const Speed c = bench_ckpt(path, threads, n_prompt, n_gen, repeats, &weight_bytes);
+    const Speed c = bench_ckpt(path, threads, n_prompt, n_gen, repeats, &weight_bytes, device);
     Speed l;
     if (!peer.empty()) {
       const std::string out = capture(peer + " " + bins + " bench " + path + " " + std::to_string(n_prompt) + " " +

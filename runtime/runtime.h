@@ -1,8 +1,10 @@
-// Public header of ckpt::runtime: load a model, tokenize, run the forward pass, sample, generate,
-// and compare two models' logits.
+// Public header of ckpt::runtime: load a model, tokenize, run the forward pass (on the CPU or CUDA),
+// sample, generate, and compare two models' logits.
 #pragma once
 
+#include "runtime/backend.h"
 #include "runtime/check.h"
+#include "runtime/cuda/cuda_matvec.h"
 #include "runtime/forward.h"
 #include "runtime/generate.h"
 #include "runtime/jinja.h"

@@ -87,6 +87,8 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_flag("--packing", o->packing, "Pack several records per row (attention never crosses records)");
   cmd->add_flag("--no-shuffle,--no_shuffle", o->no_shuffle, "Train on the records in file order");
   cmd->add_option("--nproc,--nproc_per_node,--nproc-per-node", *nproc, "Data-parallel worker processes on this machine (c10d Gloo)")->check(CLI::Range(1u, 256u));
+  cmd->add_option("--device", o->device, "Where to train: cpu, cuda (a libtorch with CUDA; the frozen weights dequantized by ckpt's CUDA kernels) or auto")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_option("-t,--threads", o->threads, "Threads per process (default: the cores divided among the processes)")->check(CLI::Range(1u, 1024u));
   cmd->add_flag("--no-progress", *no_progress, "No progress bar");
   cmd->add_flag("--json", *json, "Print the run's report (steps, losses, tokens, time) as JSON on stdout; log lines go to stderr");
@@ -105,7 +107,7 @@ void add_finetune_command(CLI::App& app) {
     if (*json && (std::getenv("RANK") == nullptr || std::string(std::getenv("RANK")) == "0")) {
       const nlohmann::ordered_json j = {{"output", o->output}, {"steps", r.steps}, {"first_loss", r.first_loss}, {"last_loss", r.last_loss},
                                         {"final_eval_loss", r.final_eval_loss < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.final_eval_loss)},
-                                        {"trained_tokens", r.trained_tokens}, {"seconds", r.seconds}};
+                                        {"trained_tokens", r.trained_tokens}, {"seconds", r.seconds}, {"device", r.device}};
       fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
     }
   });

@@ -32,6 +32,7 @@ struct RunFlags {
   std::vector<std::string> lora, check_lora;  // PATH[:SCALE]
   bool chat = false, interactive = false;
   std::string kv_type = "f16";
+  std::string device = "auto", check_device;
   int n_predict = 64;
   int n_seq = 1;
   unsigned threads = 0;
@@ -64,6 +65,16 @@ Loaded load(const std::string& path, const std::vector<std::string>& adapters) {
 }
 
 KvType kv_type(const RunFlags& f) { return f.kv_type == "f32" ? KvType::F32 : KvType::F16; }
+
+// A forward pass of `model` on `device` (auto: CUDA when it can take the model); --verbose says which.
+Forward make_forward(const RunFlags& f, const Model& model, uint32_t n_ctx, const std::string& device) {
+  std::string note;
+  auto backend = make_backend(parse_device(device), model, bounded_thread_count(f.threads), &note);
+  if (f.verbose) {
+    fmt::print(stderr, "backend: {}{}\n", backend->name(), note.empty() ? "" : fmt::format(" (--device {}: {})", device, note));
+  }
+  return Forward(model, n_ctx, std::move(backend), kv_type(f));
+}
 
 // The context a run may use: --ctx-size, else the model's training context. Positions past the
 // training context produce garbage, so a prompt that does not fit is an error (or, with
@@ -137,7 +148,6 @@ void print_model_summary(const Loaded& l) {
 
 void run_check(RunFlags& f) {
   Loaded a = load(f.model, f.lora), b = load(f.check, f.check_lora);
-  const unsigned threads = bounded_thread_count(f.threads);
   if (f.verbose) {
     print_model_summary(a);
     print_model_summary(b);
@@ -151,7 +161,7 @@ void run_check(RunFlags& f) {
   if (tokens.empty() && a.tok->bos() >= 0) tokens.push_back(a.tok->bos());
   fit_prompt(f, a.model, tokens, static_cast<size_t>(std::max(0, f.n_predict)));
   // Extend the prompt with the first model's greedy continuation so later positions are checked too.
-  Forward fa(a.model, context_size(f, a.model, tokens.size() + f.n_predict), threads, kv_type(f));
+  Forward fa = make_forward(f, a.model, context_size(f, a.model, tokens.size() + f.n_predict), f.device);
   if (f.n_predict > 0) {
     GenerateOptions g;
     g.max_new_tokens = f.n_predict;
@@ -160,7 +170,7 @@ void run_check(RunFlags& f) {
     const auto r = generate_tokens(fa, *a.tok, tokens, g, nullptr);
     tokens.insert(tokens.end(), r.tokens.begin(), r.tokens.end());
   }
-  Forward fb(b.model, static_cast<uint32_t>(tokens.size()), threads, kv_type(f));
+  Forward fb = make_forward(f, b.model, static_cast<uint32_t>(tokens.size()), f.check_device.empty() ? f.device : f.check_device);
   const AgreementReport r = check_agreement(fa, fb, tokens);  // fa's context already holds all the tokens
   if (f.json) {
     const nlohmann::ordered_json j = {{"a", f.model},
@@ -263,10 +273,10 @@ void run_generate(RunFlags& f) {
   }
   auto prompt_tokens = l.tok->encode(f.prompt, g.add_special, g.parse_special);
   fit_prompt(f, l.model, prompt_tokens, 1);
-  Forward forward(l.model,
-                  until_context_full(f) ? context_limit(f, l.model)
-                                        : context_size(f, l.model, prompt_tokens.size() + static_cast<size_t>(std::max(1, f.n_predict))),
-                  threads, kv_type(f));
+  Forward forward = make_forward(
+      f, l.model,
+      until_context_full(f) ? context_limit(f, l.model) : context_size(f, l.model, prompt_tokens.size() + static_cast<size_t>(std::max(1, f.n_predict))),
+      f.device);
   for (int s = 0; s < f.n_seq; ++s) {
     g.sampling.seed = seed + static_cast<uint64_t>(s);
     if (f.n_seq > 1 && !f.json) fmt::print("--- sequence {} ---\n", s + 1);
@@ -326,7 +336,7 @@ void run_interactive(RunFlags& f) {
   g.stop_at_eos = true;
   if (f.greedy) g.sampling.temperature = 0;
   g.sampling.seed = seed_of(f);
-  Forward forward(l.model, context_limit(f, l.model), bounded_thread_count(f.threads), kv_type(f));
+  Forward forward = make_forward(f, l.model, context_limit(f, l.model), f.device);
   nlohmann::ordered_json messages = chat_history(f);
   std::vector<int32_t> cached;  // the tokens whose keys and values the cache holds, in order
   const bool terminal = ProgressBar::stderr_is_terminal();
@@ -367,7 +377,7 @@ void add_generation_command(CLI::App& app, bool chat) {
   auto f = std::make_shared<RunFlags>();
   auto& s = f->gen.sampling;
   CLI::App* cmd = chat ? app.add_subcommand("chat", "Chat with a model: one user turn per line on stdin, its chat template, the KV cache kept (= run -i)")
-                       : app.add_subcommand("run", "Generate text from a GGUF or HF checkpoint directory (CPU), or --check two models' agreement");
+                       : app.add_subcommand("run", "Generate text from a GGUF or HF checkpoint directory (CPU or CUDA), or --check two models' (or two devices') agreement");
   cmd->add_option("model", f->model, "Model: .gguf (first shard of a split set) or an HF directory")->required();
   cmd->add_option("-p,--prompt", f->prompt, "Prompt text (empty: start from BOS); escapes \\n \\t \\r \\' \\\" \\\\ \\xHH processed as llama-cli does");
   cmd->add_option("-f,--file", f->prompt_file, "Read the prompt from this file (- : stdin); one trailing newline is dropped, as llama-cli does")
@@ -388,6 +398,11 @@ void add_generation_command(CLI::App& app, bool chat) {
   cmd->add_option("--messages", f->messages_file, "With --chat or -i: a JSON array of earlier messages (system/user/assistant/tool) before -p");
   cmd->add_option("--n-seq", f->n_seq, "Generate this many sequences from the same prompt (seeds seed, seed+1, ...)")->default_val(1)->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
+  cmd->add_option("--device", f->device, "Where to compute: cpu, cuda, or auto (CUDA when this build has it, a GPU is present and every weight type has a kernel)")
+      ->default_val("auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_option("--check-device", f->check_device,
+                  "With --check: run the second model here (default: --device); without --check: compare MODEL on --device with itself on this device")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_option("--kv-type", f->kv_type, "KV cache element type: f16 (half the memory) or f32")
       ->default_val("f16")->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("-c,--ctx-size", f->ctx, "Context size (default: the model's, at most 4096)")->check(CLI::Range(1u, 1u << 20));
@@ -428,6 +443,11 @@ void add_generation_command(CLI::App& app, bool chat) {
     if (!f->tools_file.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--tools", "needs --chat or -i");
     if (!f->messages_file.empty() && !f->chat && !f->interactive) throw CLI::ValidationError("--messages", "needs --chat or -i");
     if (f->reference_kernels) set_kernel_choice(KernelChoice::Reference);
+    if (!f->check_device.empty() && f->check.empty()) {  // the same model on two devices
+      if (f->interactive) throw CLI::ValidationError("--check-device", "does not apply to -i / chat");
+      f->check = f->model;
+      f->check_lora = f->lora;
+    }
     if (until_context_full(*f) && !f->check.empty()) throw CLI::ValidationError("-n", "-1 (until the context is full) does not apply to --check");
     f->gen.max_new_tokens = until_context_full(*f) ? INT_MAX : f->n_predict;
     if (!f->check.empty()) {

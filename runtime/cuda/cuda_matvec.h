@@ -26,4 +26,9 @@ bool supports(DType type);
 // Throws Error(Unsupported) naming the CUDA error.
 std::vector<float> matvec(DType type, const void* weights, uint64_t rows, uint64_t cols, const float* x);
 
+// Bytes per second a device-to-device copy of 1 GiB moves (read + write counted, best of 5): the
+// practical memory-bandwidth limit decode is measured against. "NVIDIA H200, sm_90, 139 GiB".
+double device_copy_bandwidth();
+std::string device_name();
+
 }  // namespace ckpt::runtime::cuda

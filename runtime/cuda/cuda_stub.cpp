@@ -1,9 +1,17 @@
-// Built without CUDA (no working nvcc at configure time): every device query says so.
+// Built without CUDA (no working nvcc when CMake configured): every device query says so.
+#include "formats/error.h"
+#include "runtime/cuda/cuda_backend.h"
 #include "runtime/cuda/cuda_matvec.h"
 
-#include "formats/error.h"
-
 namespace ckpt::runtime::cuda {
+
+namespace {
+[[noreturn]] void not_built() {
+  std::string why;
+  device_available(&why);
+  throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "cuda", why);
+}
+}  // namespace
 
 bool built_with_cuda() { return false; }
 
@@ -14,10 +22,12 @@ bool device_available(std::string* why) {
 
 bool supports(DType) { return false; }
 
-std::vector<float> matvec(DType, const void*, uint64_t, uint64_t, const float*) {
-  std::string why;
-  device_available(&why);
-  throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "cuda", why);
-}
+std::vector<float> matvec(DType, const void*, uint64_t, uint64_t, const float*) { not_built(); }
+
+std::unique_ptr<Backend> make_cuda_backend(const Model&) { not_built(); }
+
+double device_copy_bandwidth() { not_built(); }
+
+std::string device_name() { not_built(); }
 
 }  // namespace ckpt::runtime::cuda

@@ -92,7 +92,7 @@ void write_lora(const LoraSetup& s, const FinetuneOptions& o, const std::string&
     m.rows = p.target.weight->rows;
     m.cols = p.target.weight->cols;
     m.r = s.r;
-    const torch::Tensor a = p.a.detach().to(torch::kFloat32).contiguous(), b = p.b.detach().to(torch::kFloat32).contiguous();
+    const torch::Tensor a = p.a.detach().to(torch::kCPU, torch::kFloat32).contiguous(), b = p.b.detach().to(torch::kCPU, torch::kFloat32).contiguous();
     m.a.assign(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
     const float* bw = b.data_ptr<float>();
     m.b.resize(m.rows * m.r);

@@ -6,6 +6,9 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/cuda/cuda_backend.h"
+#include "runtime/cuda/cuda_kernels.h"
+#include "runtime/cuda/cuda_matvec.h"
 #include "runtime/matmul.h"
 
 namespace ckpt::runtime {
@@ -42,15 +45,20 @@ namespace {
 // y = x W^T with W frozen in its stored form: dequantized here and again in backward (dx = dy W),
 // never kept between the two.
 struct FrozenLinear : torch::autograd::Function<FrozenLinear> {
-  static Tensor forward(AutogradContext* ctx, Tensor x, int64_t weight) {
+  static Tensor forward(AutogradContext* ctx, Tensor x, int64_t weight, int64_t model) {
     ctx->saved_data["w"] = weight;
-    return x.matmul(dense_weight(*reinterpret_cast<const Weight*>(weight), x.scalar_type()).t());
+    ctx->saved_data["model"] = model;
+    return x.matmul(reinterpret_cast<const TorchModel*>(model)->dense(*reinterpret_cast<const Weight*>(weight), x.scalar_type()).t());
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto* w = reinterpret_cast<const Weight*>(ctx->saved_data["w"].toInt());
-    return {grads[0].matmul(dense_weight(*w, grads[0].scalar_type())), Tensor()};
+    const auto* m = reinterpret_cast<const TorchModel*>(ctx->saved_data["model"].toInt());
+    return {grads[0].matmul(m->dense(*w, grads[0].scalar_type())), Tensor(), Tensor()};
   }
 };
+
+// The generator dropout draws from on `device` (the recomputation must replay its masks).
+at::Generator generator_for(const torch::Device& device) { return at::globalContext().defaultGenerator(device); }
 
 // Gradient checkpointing: the block runs without keeping activations; backward recomputes it (with
 // the dropout masks of the first run) and differentiates that.
@@ -61,12 +69,12 @@ struct BlockCheckpoint : torch::autograd::Function<BlockCheckpoint> {
     ctx->saved_data["il"] = il;
     ctx->saved_data["n_params"] = static_cast<int64_t>(params.size());
     ctx->saved_data["context"] = context.vec();
-    auto gen = at::detail::getDefaultCPUGenerator();
+    auto* m = reinterpret_cast<TorchModel*>(model);
+    auto gen = generator_for(m->device());
     {
       std::lock_guard<std::mutex> lock(gen.mutex());
       ctx->saved_data["rng"] = gen.get_state();
     }
-    auto* m = reinterpret_cast<TorchModel*>(model);
     const variable_list c = context.vec();
     return m->block(static_cast<uint32_t>(il), x, TorchModel::Context::from(c, 0));
   }
@@ -76,7 +84,7 @@ struct BlockCheckpoint : torch::autograd::Function<BlockCheckpoint> {
     const auto n_params = ctx->saved_data["n_params"].toInt();
     const variable_list c = ctx->saved_data["context"].toTensorVector();
     Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
-    auto gen = at::detail::getDefaultCPUGenerator();
+    auto gen = generator_for(m->device());
     Tensor now;
     {
       std::lock_guard<std::mutex> lock(gen.mutex());
@@ -149,8 +157,22 @@ TorchBatch make_batch(const std::vector<const TrainingSequence*>& sequences) {
   return batch;
 }
 
-TorchModel::TorchModel(const Model& model, uint32_t n_ctx, torch::Dtype dtype) : model_(model), dtype_(dtype), rope_(rope_tables(model, n_ctx)) {
+TorchModel::TorchModel(const Model& model, uint32_t n_ctx, torch::Dtype dtype, torch::Device device)
+    : model_(model), dtype_(dtype), device_(device), rope_(rope_tables(model, n_ctx)) {
   layer_params_.resize(model.layers.size());
+  if (device_.is_cuda() && cuda::built_with_cuda()) device_weights_ = std::make_unique<cuda::DeviceWeights>();
+}
+
+TorchModel::~TorchModel() = default;
+
+Tensor TorchModel::dense(const Weight& w, torch::Dtype dtype) const {
+  if (!device_.is_cuda()) return dense_weight(w, dtype);
+  if (!device_weights_) return dense_weight(w, torch::kFloat32).to(device_, dtype);  // no CUDA kernels in this build
+  // QLoRA on the GPU: the stored bytes (NF4 codes, GGUF blocks) stay resident; each product
+  // dequantizes them with the kernels the CUDA runtime uses, on the stream torch computes on.
+  Tensor t = torch::empty({static_cast<int64_t>(w.rows), static_cast<int64_t>(w.cols)}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+  cuda::dequantize_rows(device_weights_->matrix(w), nullptr, w.rows, t.data_ptr<float>());
+  return dtype == torch::kFloat32 ? t : t.to(dtype);
 }
 
 void TorchModel::set_lora(std::vector<LoraParams>* lora, double dropout) {
@@ -171,13 +193,13 @@ std::vector<Tensor> TorchModel::block_params(uint32_t il) const { return layer_p
 Tensor TorchModel::vec(const std::vector<float>& v) const {
   auto it = vec_cache_.find(&v);
   if (it != vec_cache_.end()) return it->second;
-  Tensor t = torch::from_blob(const_cast<float*>(v.data()), {static_cast<int64_t>(v.size())}, torch::kFloat32).to(dtype_, false, true);
+  Tensor t = torch::from_blob(const_cast<float*>(v.data()), {static_cast<int64_t>(v.size())}, torch::kFloat32).to(device_, dtype_, false, true);
   vec_cache_[&v] = t;
   return t;
 }
 
 Tensor TorchModel::linear(const Weight& w, const std::vector<float>& bias, Tensor x) {
-  Tensor y = FrozenLinear::apply(x, reinterpret_cast<int64_t>(&w));
+  Tensor y = FrozenLinear::apply(x, reinterpret_cast<int64_t>(&w), reinterpret_cast<int64_t>(this));
   if (auto it = lora_.find(&w); it != lora_.end()) {
     const LoraParams& p = *it->second;
     // PEFT: lora_B(lora_A(dropout(x))) * scaling, x cast to the adapter's dtype and the result back.
@@ -296,7 +318,7 @@ Tensor TorchModel::logits(const TorchBatch& batch) {
       }
     }
   }
-  x = x.reshape({B, T, E}).to(dtype_);
+  x = x.reshape({B, T, E}).to(device_, dtype_);
   // Masks: causal, inside one segment (packed examples never see each other), within the window on
   // sliding-window layers (keys at most n_swa - 1 positions back).
   Context ctx;
@@ -320,6 +342,7 @@ Tensor TorchModel::logits(const TorchBatch& batch) {
   };
   angles(rope_.inv_freq, ctx.cos, ctx.sin);
   angles(rope_.inv_freq_swa, ctx.cos_swa, ctx.sin_swa);
+  for (Tensor* t : {&ctx.mask, &ctx.mask_swa, &ctx.cos, &ctx.sin, &ctx.cos_swa, &ctx.sin_swa}) *t = t->to(device_);
   const std::vector<Tensor> context = ctx.list();
   for (uint32_t il = 0; il < hp.n_layer; ++il) {
     if (checkpointing_ && torch::GradMode::is_enabled()) {
@@ -339,7 +362,7 @@ Tensor TorchModel::logits(const TorchBatch& batch) {
 Tensor TorchModel::loss_sum(const TorchBatch& batch) {
   Tensor l = logits(batch);
   namespace F = torch::nn::functional;
-  return F::cross_entropy(l.reshape({-1, l.size(-1)}), batch.labels.reshape({-1}), F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+  return F::cross_entropy(l.reshape({-1, l.size(-1)}), batch.labels.reshape({-1}).to(device_), F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
 }
 
 }  // namespace ckpt::runtime

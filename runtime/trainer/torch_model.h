@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <vector>
 
 #include <torch/torch.h>
@@ -30,11 +31,21 @@ struct TorchBatch {
 };
 TorchBatch make_batch(const std::vector<const TrainingSequence*>& sequences);
 
+namespace cuda {
+class DeviceWeights;
+}
+
 class TorchModel {
  public:
   // dtype: what activations and dequantized weights are computed in (f32; f64 for gradient checks;
-  // bf16 for --bf16, where LoRA products and the loss stay f32).
-  TorchModel(const Model& model, uint32_t n_ctx, torch::Dtype dtype);
+  // bf16 for --bf16, where LoRA products and the loss stay f32). device: where they live; on CUDA
+  // the frozen weights are uploaded once in their stored form and dequantized by ckpt's CUDA kernels
+  // (runtime/cuda) for each product, when this build has them (else decoded on the host and copied).
+  TorchModel(const Model& model, uint32_t n_ctx, torch::Dtype dtype, torch::Device device = torch::kCPU);
+  ~TorchModel();
+  torch::Device device() const { return device_; }
+  // Weight `w` as a dense [rows, cols] tensor of `dtype` on this model's device.
+  torch::Tensor dense(const Weight& w, torch::Dtype dtype) const;
 
   void set_lora(std::vector<LoraParams>* lora, double dropout);
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
@@ -58,6 +69,8 @@ class TorchModel {
 
   const Model& model_;
   torch::Dtype dtype_;
+  torch::Device device_;
+  std::unique_ptr<cuda::DeviceWeights> device_weights_;
   RopeTables rope_;
   std::map<const Weight*, LoraParams*> lora_;
   std::vector<std::vector<torch::Tensor>> layer_params_;

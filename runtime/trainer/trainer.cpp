@@ -111,12 +111,31 @@ json run_identity(const FinetuneOptions& o, const LoraSetup& s, uint64_t total_s
 
 }  // namespace
 
+// --device: CUDA needs a libtorch built with it (PyTorch's; Debian's libtorch-dev is CPU-only).
+torch::Device training_device(const FinetuneOptions& o, bool distributed) {
+  if (o.device != "cpu" && o.device != "cuda" && o.device != "auto") {
+    throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--device", fmt::format("'{}' is not a device: cpu, cuda or auto", o.device));
+  }
+  if (o.device == "cpu") return torch::kCPU;
+  const bool cuda = torch::cuda::is_available();
+  if (o.device == "cuda") {
+    if (!cuda) {
+      throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "--device",
+                  "cuda: this libtorch sees no CUDA device (Debian's libtorch-dev is CPU-only: configure with PyTorch's libtorch, "
+                  "-DCMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'); README: GPU)");
+    }
+    if (distributed) throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "--device", "cuda with --nproc / several ranks is not supported yet (Gloo all-reduce is CPU)");
+  }
+  return cuda && !distributed ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+}
+
 FinetuneReport run_finetune(const FinetuneOptions& o) {
   check_options(o);
   const auto t_start = std::chrono::steady_clock::now();
   auto dp = DataParallel::from_environment();
   const int rank = dp ? dp->rank() : 0, world = dp ? dp->world() : 1;
   const bool main_rank = rank == 0;
+  const torch::Device device = training_device(o, dp != nullptr);
   auto print = [&](const std::string& line) {
     if (!main_rank) return;
     if (o.print) o.print(line); else fmt::print("{}\n", line);
@@ -164,7 +183,13 @@ FinetuneReport run_finetune(const FinetuneOptions& o) {
 
   const torch::Dtype compute = o.bf16 ? torch::kBFloat16 : torch::kFloat32;
   LoraSetup lora = create_lora(model, o, torch::kFloat32);
-  TorchModel tm(model, static_cast<uint32_t>(std::max<uint64_t>(o.max_seq_length, 1)), compute);
+  if (device.is_cuda()) {  // initialised on the host (the same values as a CPU run), trained on the device
+    for (auto& p : lora.params) {
+      p.a = p.a.detach().to(device).requires_grad_(true);
+      p.b = p.b.detach().to(device).requires_grad_(true);
+    }
+  }
+  TorchModel tm(model, static_cast<uint32_t>(std::max<uint64_t>(o.max_seq_length, 1)), compute, device);
   tm.set_lora(&lora.params, o.lora_dropout);
   tm.set_gradient_checkpointing(o.gradient_checkpointing);
   std::vector<torch::Tensor> params;
@@ -220,9 +245,9 @@ FinetuneReport run_finetune(const FinetuneOptions& o) {
     print(fmt::format("resuming from {} at step {}", resume_dir, start_step));
   }
 
-  print(fmt::format("finetune {}: {} LoRA modules (r {}, alpha {}, {} trainable parameters), {} training rows, {} eval rows; {} steps of {} rows "
+  print(fmt::format("finetune {} on {}: {} LoRA modules (r {}, alpha {}, {} trainable parameters), {} training rows, {} eval rows; {} steps of {} rows "
                     "({} per device x {} accumulation x {} ranks)",
-                    o.base, lora.params.size(), lora.r, lora.alpha, [&] {
+                    o.base, device.str(), lora.params.size(), lora.r, lora.alpha, [&] {
                       int64_t n = 0;
                       for (const auto& p : params) n += p.numel();
                       return n;
@@ -256,6 +281,7 @@ FinetuneReport run_finetune(const FinetuneOptions& o) {
   };
 
   FinetuneReport report;
+  report.device = device.str();
   ProgressBar bar("finetune", total_steps - std::min(start_step, total_steps), o.progress && main_rank, ProgressBar::Unit::Steps);
   double window_loss = 0, window_tokens_per_s = 0;
   uint64_t window_steps = 0, window_tokens = 0;
@@ -281,7 +307,7 @@ FinetuneReport run_finetune(const FinetuneOptions& o) {
       const TorchBatch batch = make_batch(seqs);
       torch::Tensor loss = tm.loss_sum(batch);
       (loss / static_cast<double>(step_targets)).backward();
-      loss_total += loss.detach().to(torch::kFloat64);
+      loss_total += loss.detach().to(torch::kCPU, torch::kFloat64);
     }
     if (dp) {
       std::vector<torch::Tensor> grads{loss_total};

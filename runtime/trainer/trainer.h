@@ -50,6 +50,7 @@ struct FinetuneOptions {
   bool packing = false;
   bool no_shuffle = false;
   unsigned threads = 0;           // 0: every core (divided among local workers)
+  std::string device = "auto";    // cpu, cuda, auto (CUDA when libtorch has it and a GPU is present)
   bool progress = true;           // a progress bar when stderr is a terminal
   std::function<void(const std::string&)> print;  // rank 0's report lines (default: stdout)
 };
@@ -60,6 +61,7 @@ struct FinetuneReport {
   double final_eval_loss = -1;
   uint64_t trained_tokens = 0;
   double seconds = 0;
+  std::string device;  // where it trained: "cpu" or "cuda:0"
 };
 
 // Trains and writes `output`: adapter_config.json, adapter_model.safetensors, training_log.jsonl,

@@ -210,5 +210,41 @@ TEST(LoraInit, Bf16ComputeStaysCloseToF32) {
   EXPECT_LT(test::relative_rms(b, {a.begin(), a.end()}), 3e-2);  // bf16 keeps 8 bits of mantissa
 }
 
+// QLoRA on the GPU: the same step (loss and LoRA gradients, dropout off) on the CUDA device, whose
+// frozen NF4 / Q8_0 weights are dequantized by ckpt's CUDA kernels, equals the CPU step. Needs a
+// libtorch with CUDA and a device (PyTorch's; Debian's libtorch-dev is CPU-only).
+class QloraStepOnCuda : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(QloraStepOnCuda, EqualsTheCpuStep) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "QLoRA on CUDA not checked: this libtorch sees no CUDA device";
+  test::TempDir dir;
+  const Model model = load_model(make_base(GetParam(), dir));
+  const auto seq = sample_sequence();
+  double losses[2];
+  std::vector<std::vector<float>> grads[2];
+  for (int on_gpu = 0; on_gpu < 2; ++on_gpu) {
+    auto lora = random_lora(model, torch::kFloat32);
+    const torch::Device device = on_gpu ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    for (auto& p : lora) {
+      p.a = p.a.detach().to(device).requires_grad_(true);
+      p.b = p.b.detach().to(device).requires_grad_(true);
+    }
+    TorchModel tm(model, 32, torch::kFloat32, device);
+    tm.set_lora(&lora, 0);
+    const TorchBatch batch = make_batch({&seq});
+    const torch::Tensor loss = tm.loss_sum(batch) / static_cast<double>(batch.n_targets);
+    loss.backward();
+    losses[on_gpu] = loss.item<double>();
+    for (const auto& p : lora) grads[on_gpu].push_back(test::to_vector(p.a.grad().cpu())), grads[on_gpu].push_back(test::to_vector(p.b.grad().cpu()));
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-4 * std::abs(losses[0]));
+  for (size_t i = 0; i < grads[0].size(); ++i) {
+    EXPECT_LT(test::relative_rms(grads[1][i], {grads[0][i].begin(), grads[0][i].end()}), 1e-3) << "parameter " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Bases, QloraStepOnCuda, ::testing::Values("nf4-dq", "q8_0-gguf"),
+                         [](const auto& info) { std::string n = info.param; for (char& c : n) c = c == '-' ? '_' : c; return n; });
+
 }  // namespace
 }  // namespace ckpt::runtime

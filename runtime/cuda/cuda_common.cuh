@@ -1,0 +1,134 @@
+// What the .cu files share: the error check, the per-layout decoders over quantize/block_decode.h, and
+// warp / block reductions.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "formats/dtype.h"
+#include "formats/error.h"
+#include "quantize/block_decode.h"
+
+namespace ckpt::runtime::cuda {
+
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "cuda", std::string(what) + ": " + cudaGetErrorString(e));
+  }
+}
+
+// A launch's configuration errors surface at once; its execution errors at the next synchronizing call.
+inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+namespace bd = ckpt::block_decode;
+
+// One decoder per layout: values per block (qk), bytes per block, decode.
+#define CKPT_DECODER(NAME, QK, BYTES, FN)                                                 \
+  struct NAME {                                                                           \
+    static constexpr int qk = QK, bytes = BYTES;                                          \
+    static __device__ __forceinline__ void run(const uint8_t* b, float* y) { FN(b, y); } \
+  };
+CKPT_DECODER(DecQ8_0, 32, bd::kQ8_0Bytes, bd::q8_0)
+CKPT_DECODER(DecQ4_0, 32, bd::kQ4_0Bytes, bd::q4_0)
+CKPT_DECODER(DecQ4_1, 32, bd::kQ4_1Bytes, bd::q4_1)
+CKPT_DECODER(DecQ5_0, 32, bd::kQ5_0Bytes, bd::q5_0)
+CKPT_DECODER(DecQ5_1, 32, bd::kQ5_1Bytes, bd::q5_1)
+CKPT_DECODER(DecIQ4NL, 32, bd::kIQ4NLBytes, bd::iq4_nl)
+CKPT_DECODER(DecQ2K, 256, bd::kQ2KBytes, bd::q2_k)
+CKPT_DECODER(DecQ3K, 256, bd::kQ3KBytes, bd::q3_k)
+CKPT_DECODER(DecQ4K, 256, bd::kQ4KBytes, bd::q4_k)
+CKPT_DECODER(DecQ5K, 256, bd::kQ5KBytes, bd::q5_k)
+CKPT_DECODER(DecQ6K, 256, bd::kQ6KBytes, bd::q6_k)
+CKPT_DECODER(DecIQ4XS, 256, bd::kIQ4XSBytes, bd::iq4_xs)
+#undef CKPT_DECODER
+
+// Float layouts as "blocks" of one value.
+struct DecF32 {
+  static constexpr int qk = 1, bytes = 4;
+  static __device__ __forceinline__ void run(const uint8_t* b, float* y) { *y = bd::bits_to_f32(bd::rd32(b)); }
+};
+struct DecF16 {
+  static constexpr int qk = 1, bytes = 2;
+  static __device__ __forceinline__ void run(const uint8_t* b, float* y) { *y = bd::f16(bd::rd16(b)); }
+};
+struct DecBF16 {
+  static constexpr int qk = 1, bytes = 2;
+  static __device__ __forceinline__ void run(const uint8_t* b, float* y) { *y = bd::bf16(bd::rd16(b)); }
+};
+
+// Calls f.template operator()<Decoder>() for the decoder of `type`; false when there is none.
+template <typename F>
+bool with_decoder(DType type, F&& f) {
+  switch (type) {
+    case DType::F32: f(DecF32{}); return true;
+    case DType::F16: f(DecF16{}); return true;
+    case DType::BF16: f(DecBF16{}); return true;
+    case DType::Q8_0: f(DecQ8_0{}); return true;
+    case DType::Q4_0: f(DecQ4_0{}); return true;
+    case DType::Q4_1: f(DecQ4_1{}); return true;
+    case DType::Q5_0: f(DecQ5_0{}); return true;
+    case DType::Q5_1: f(DecQ5_1{}); return true;
+    case DType::IQ4_NL: f(DecIQ4NL{}); return true;
+    case DType::IQ4_XS: f(DecIQ4XS{}); return true;
+    case DType::Q2_K: f(DecQ2K{}); return true;
+    case DType::Q3_K: f(DecQ3K{}); return true;
+    case DType::Q4_K: f(DecQ4K{}); return true;
+    case DType::Q5_K: f(DecQ5K{}); return true;
+    case DType::Q6_K: f(DecQ6K{}); return true;
+    default: return false;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+  return v;  // lane 0 holds the sum
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_down_sync(0xffffffffu, v, off));
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+template <typename T>
+__device__ T block_sum(T v) {
+  __shared__ T partial[32];
+  __shared__ T total;
+  v = warp_sum(v);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    T s = lane < n_warps ? partial[lane] : T(0);
+    s = warp_sum(s);
+    if (lane == 0) total = s;
+  }
+  __syncthreads();
+  const T result = total;
+  __syncthreads();  // `total` and `partial` are reused by the next call
+  return result;
+}
+
+__device__ __forceinline__ float block_max(float v) {
+  __shared__ float partial[32];
+  __shared__ float total;
+  v = warp_max(v);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    float s = lane < n_warps ? partial[lane] : -INFINITY;
+    s = warp_max(s);
+    if (lane == 0) total = s;
+  }
+  __syncthreads();
+  const float result = total;
+  __syncthreads();
+  return result;
+}
+
+inline unsigned grid_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
+
+}  // namespace ckpt::runtime::cuda
