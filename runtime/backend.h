@@ -95,6 +95,8 @@ class Backend {
   virtual void softcap(float* x, size_t n, float cap) = 0;   // cap * tanh(x / cap), in place
   // n floats at p as host memory: p itself on the CPU, a copy into `host` elsewhere.
   virtual std::span<const float> to_host(const float* p, size_t n, std::vector<float>& host) = 0;
+  // Copies host values into backend memory at p.
+  virtual void from_host(std::span<const float> host, float* p) = 0;
 };
 
 // The CPU: AVX2 / AVX-512 kernels (the scalar references under set_kernel_choice(Reference)).

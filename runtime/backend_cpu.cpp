@@ -194,6 +194,7 @@ class CpuBackend final : public Backend {
   }
 
   std::span<const float> to_host(const float* p, size_t n, std::vector<float>&) override { return {p, n}; }
+  void from_host(std::span<const float> host, float* p) override { std::copy(host.begin(), host.end(), p); }
 
  private:
   ThreadPool pool_;

@@ -37,6 +37,7 @@ struct EvalFlags {
   bool json = false;
   int n_predict = 128;
   unsigned threads = 0;
+  std::string device = "auto";
   uint64_t seed = 0;
   int bootstrap = 1000;
   size_t show = 0;  // print the first N examples' answers
@@ -91,11 +92,17 @@ std::vector<std::string> generate_all(const EvalFlags& f, const std::vector<Exam
   g.max_new_tokens = f.n_predict;
   g.sampling = f.sampling;
   g.echo_prompt = false;
-  const unsigned threads = bounded_thread_count(f.threads);
-  std::vector<std::string> out;
+  std::vector<std::vector<int32_t>> prompts;
+  size_t longest = 0;
   for (const auto& e : examples) {
-    const auto tokens = tok.encode(render_record(*e.record, model, f.data).prompt, g.add_special, g.parse_special);
-    Forward forward(model, static_cast<uint32_t>(std::min<size_t>(tokens.size() + static_cast<size_t>(f.n_predict) + 1, std::max<uint32_t>(model.hp.n_ctx_train, 1))), threads, KvType::F16);
+    prompts.push_back(tok.encode(render_record(*e.record, model, f.data).prompt, g.add_special, g.parse_special));
+    longest = std::max(longest, prompts.back().size());
+  }
+  // One forward pass (one upload of the weights to a GPU), its cache sized for the longest record.
+  const size_t n_ctx = std::min<size_t>(longest + static_cast<size_t>(f.n_predict) + 1, std::max<uint32_t>(model.hp.n_ctx_train, 1));
+  Forward forward(model, static_cast<uint32_t>(n_ctx), make_backend(parse_device(f.device), model, bounded_thread_count(f.threads)), KvType::F16);
+  std::vector<std::string> out;
+  for (const auto& tokens : prompts) {
     out.push_back(generate_tokens(forward, tok, tokens, g, [](std::string_view) {}).text);
     ++g.sampling.seed;  // each record its own stream, the same for base and adapter
   }
@@ -277,6 +284,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--show", f->show, "Print the reference and every answer of the first N records");
   cmd->add_option("-o,--out", f->out_dir, "Write examples.jsonl (per example) and summary.json here");
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
+  cmd->add_option("--device", f->device, "Where to generate: cpu, cuda or auto (CUDA when it can)")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_flag("--json", f->json, "Print the summary (what summary.json holds; with --show, the shown answers) as JSON");
   cmd->callback([f] {
     if (f->predictions.empty() && f->model.empty()) throw CLI::ValidationError("model", "is required unless --predictions gives the outputs");

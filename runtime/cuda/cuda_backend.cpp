@@ -204,6 +204,7 @@ class CudaBackend final : public Backend {
     copy_to_host(host.data(), p, n * sizeof(float));  // waits for the kernels before it
     return host;
   }
+  void from_host(std::span<const float> host, float* p) override { copy_to_device(p, host.data(), host.size_bytes()); }
 
  private:
   struct LoraFactors {
