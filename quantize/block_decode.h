@@ -129,32 +129,19 @@ CKPT_HD void scale_min_k4(int j, const uint8_t* q, int* d, int* m) {
   }
 }
 
-// The scales and mins of sub-blocks is and is + 1 (one 64-value step of Q4_K/Q5_K).
-CKPT_HD void k4_pair(int is, const uint8_t* scales, float d, float min, float* d1, float* m1, float* d2, float* m2) {
-  int sc, m;
-  scale_min_k4(is, scales, &sc, &m);
-  *d1 = d * static_cast<float>(sc);
-  *m1 = min * static_cast<float>(m);
-  scale_min_k4(is + 1, scales, &sc, &m);
-  *d2 = d * static_cast<float>(sc);
-  *m2 = min * static_cast<float>(m);
-}
+// Each 256-value type decodes in eight 32-value sub-blocks (`xxx_sub(block, s, y)`: values 32 s ..
+// 32 s + 31), so a GPU thread can take one sub-block; the whole-block functions are loops over them.
 
-// block_q2_K: scales[16] | qs[64] | d | dmin
-CKPT_HD void q2_k(const uint8_t* b, float* y) {
-  const uint8_t* scales = b;
-  const uint8_t* q = b + 16;
+// block_q2_K: scales[16] | qs[64] | d | dmin. Sub-block s: half n = s / 4 of the block, 2-bit field
+// j = s % 4 of its 32 bytes, two 16-value groups with their own 4-bit scale and min.
+CKPT_HD void q2_k_sub(const uint8_t* b, int s, float* y) {
   const float d = f16(rd16(b + 80)), min = f16(rd16(b + 82));
-  int is = 0;
-  for (int n = 0; n < 256; n += 128) {
-    for (int shift = 0; shift < 8; shift += 2) {
-      for (int half = 0; half < 2; ++half) {
-        const uint8_t sc = scales[is++];
-        const float dl = d * static_cast<float>(sc & 0xF), ml = min * static_cast<float>(sc >> 4);
-        for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>((q[l + 16 * half] >> shift) & 3) - ml;
-      }
-    }
-    q += 32;
+  const int n = s / 4, shift = 2 * (s % 4);
+  const uint8_t* q = b + 16 + 32 * n;
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t sc = b[8 * n + 2 * (s % 4) + half];
+    const float dl = d * static_cast<float>(sc & 0xF), ml = min * static_cast<float>(sc >> 4);
+    for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>((q[l + 16 * half] >> shift) & 3) - ml;
   }
 }
 
@@ -164,101 +151,86 @@ CKPT_HD int q3_k_scale(const uint8_t* scales, int j) {
   return (low | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
 }
 
-// block_q3_K: hmask[32] | qs[64] | scales[12] | d
-CKPT_HD void q3_k(const uint8_t* b, float* y) {
+// block_q3_K: hmask[32] | qs[64] | scales[12] | d. Sub-block s: as Q2_K, high bit s of hmask.
+CKPT_HD void q3_k_sub(const uint8_t* b, int s, float* y) {
   const uint8_t* hmask = b;
-  const uint8_t* q = b + 32;
   const uint8_t* scales = b + 96;
   const float d_all = f16(rd16(b + 108));
-  uint8_t m = 1;
-  int is = 0;
-  for (int n = 0; n < 256; n += 128) {
-    for (int shift = 0; shift < 8; shift += 2) {
-      for (int half = 0; half < 2; ++half) {
-        const float dl = d_all * static_cast<float>(q3_k_scale(scales, is++));
-        for (int l = 0; l < 16; ++l) {
-          const int k = l + 16 * half;
-          *y++ = dl * static_cast<float>(((q[k] >> shift) & 3) - ((hmask[k] & m) ? 0 : 4));
-        }
-      }
-      m = static_cast<uint8_t>(m << 1);
+  const int n = s / 4, shift = 2 * (s % 4);
+  const uint8_t* q = b + 32 + 32 * n;
+  const uint8_t m = static_cast<uint8_t>(1u << s);
+  for (int half = 0; half < 2; ++half) {
+    const float dl = d_all * static_cast<float>(q3_k_scale(scales, 8 * n + 2 * (s % 4) + half));
+    for (int l = 0; l < 16; ++l) {
+      const int k = l + 16 * half;
+      *y++ = dl * static_cast<float>(((q[k] >> shift) & 3) - ((hmask[k] & m) ? 0 : 4));
     }
-    q += 32;
   }
 }
 
-// block_q4_K: d | dmin | scales[12] | qs[128]
-CKPT_HD void q4_k(const uint8_t* b, float* y) {
+// block_q4_K: d | dmin | scales[12] | qs[128]. Sub-block s: nibble s % 2 of bytes 32 (s / 2) ...
+CKPT_HD void q4_k_sub(const uint8_t* b, int s, float* y) {
   const float d = f16(rd16(b)), min = f16(rd16(b + 2));
-  const uint8_t* scales = b + 4;
-  const uint8_t* q = b + 16;
-  for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
-    float d1, m1, d2, m2;
-    k4_pair(is, scales, d, min, &d1, &m1, &d2, &m2);
-    for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
-    for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
-    q += 32;
-  }
+  int sc, m;
+  scale_min_k4(s, b + 4, &sc, &m);
+  const float ds = d * static_cast<float>(sc), ms = min * static_cast<float>(m);
+  const uint8_t* q = b + 16 + 32 * (s / 2);
+  const int shift = 4 * (s % 2);
+  for (int l = 0; l < 32; ++l) y[l] = ds * static_cast<float>((q[l] >> shift) & 0xF) - ms;
 }
 
-// block_q5_K: d | dmin | scales[12] | qh[32] | qs[128]
-CKPT_HD void q5_k(const uint8_t* b, float* y) {
+// block_q5_K: d | dmin | scales[12] | qh[32] | qs[128]. As Q4_K, high bit s of qh.
+CKPT_HD void q5_k_sub(const uint8_t* b, int s, float* y) {
   const float d = f16(rd16(b)), min = f16(rd16(b + 2));
-  const uint8_t* scales = b + 4;
+  int sc, m;
+  scale_min_k4(s, b + 4, &sc, &m);
+  const float ds = d * static_cast<float>(sc), ms = min * static_cast<float>(m);
   const uint8_t* qh = b + 16;
-  const uint8_t* ql = b + 48;
-  uint8_t u1 = 1, u2 = 2;
-  for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
-    float d1, m1, d2, m2;
-    k4_pair(is, scales, d, min, &d1, &m1, &d2, &m2);
-    for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-    for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
-    ql += 32;
-    u1 = static_cast<uint8_t>(u1 << 2);
-    u2 = static_cast<uint8_t>(u2 << 2);
-  }
+  const uint8_t* ql = b + 48 + 32 * (s / 2);
+  const int shift = 4 * (s % 2);
+  const uint8_t u = static_cast<uint8_t>(1u << s);
+  for (int l = 0; l < 32; ++l) y[l] = ds * static_cast<float>(((ql[l] >> shift) & 0xF) + (qh[l] & u ? 16 : 0)) - ms;
 }
 
-// block_q6_K: ql[128] | qh[64] | scales[16] (int8) | d
-CKPT_HD void q6_k(const uint8_t* b, float* y) {
+// block_q6_K: ql[128] | qh[64] | scales[16] (int8) | d. Sub-block s: half n = s / 4, quarter k = s % 4
+// (low or high nibbles of ql bytes 0..31 or 32..63 of the half, 2-bit field k of qh).
+CKPT_HD void q6_k_sub(const uint8_t* b, int s, float* y) {
   const float d = f16(rd16(b + 208));
-  const uint8_t* ql = b;
-  const uint8_t* qh = b + 128;
-  const uint8_t* sc = b + 192;
-  for (int n = 0; n < 256; n += 128) {
-    for (int l = 0; l < 32; ++l) {
-      const int is = l / 16;
-      const int q1 = ((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-      const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-      const int q3 = ((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-      y[l + 0] = d * static_cast<float>(static_cast<int8_t>(sc[is + 0])) * static_cast<float>(q1);
-      y[l + 32] = d * static_cast<float>(static_cast<int8_t>(sc[is + 2])) * static_cast<float>(q2);
-      y[l + 64] = d * static_cast<float>(static_cast<int8_t>(sc[is + 4])) * static_cast<float>(q3);
-      y[l + 96] = d * static_cast<float>(static_cast<int8_t>(sc[is + 6])) * static_cast<float>(q4);
-    }
-    y += 128;
-    ql += 64;
-    qh += 32;
-    sc += 8;
+  const int n = s / 4, k = s % 4;
+  const uint8_t* ql = b + 64 * n + 32 * (k % 2);
+  const uint8_t* qh = b + 128 + 32 * n;
+  const uint8_t* sc = b + 192 + 8 * n;
+  const int nibble_shift = 4 * (k / 2);
+  for (int l = 0; l < 32; ++l) {
+    const int q = (((ql[l] >> nibble_shift) & 0xF) | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+    y[l] = d * static_cast<float>(static_cast<int8_t>(sc[l / 16 + 2 * k])) * static_cast<float>(q);
   }
 }
 
-// block_iq4_xs: d | scales_h | scales_l[4] | qs[128]
-CKPT_HD void iq4_xs(const uint8_t* b, float* y) {
+// block_iq4_xs: d | scales_h | scales_l[4] | qs[128]. Sub-block s has its own 6-bit scale.
+CKPT_HD void iq4_xs_sub(const uint8_t* b, int s, float* y) {
   const float d = f16(rd16(b));
   const uint16_t scales_h = rd16(b + 2);
-  const uint8_t* scales_l = b + 4;
-  const uint8_t* qs = b + 8;
-  for (int ib = 0; ib < 8; ++ib) {
-    const int ls = ((scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((scales_h >> (2 * ib)) & 3) << 4);
-    const float dl = d * static_cast<float>(ls - 32);
-    for (int j = 0; j < 16; ++j) {
-      y[32 * ib + j] = dl * static_cast<float>(iq4nl_value(qs[16 * ib + j] & 0xF));
-      y[32 * ib + j + 16] = dl * static_cast<float>(iq4nl_value(qs[16 * ib + j] >> 4));
-    }
+  const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((scales_h >> (2 * s)) & 3) << 4);
+  const float dl = d * static_cast<float>(ls - 32);
+  const uint8_t* qs = b + 8 + 16 * s;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = dl * static_cast<float>(iq4nl_value(qs[j] & 0xF));
+    y[j + 16] = dl * static_cast<float>(iq4nl_value(qs[j] >> 4));
   }
 }
+
+#define CKPT_WHOLE_BLOCK(NAME) \
+  CKPT_HD void NAME(const uint8_t* b, float* y) {          \
+    for (int s = 0; s < 8; ++s) NAME##_sub(b, s, y + 32 * s); \
+  }
+CKPT_WHOLE_BLOCK(q2_k)
+CKPT_WHOLE_BLOCK(q3_k)
+CKPT_WHOLE_BLOCK(q4_k)
+CKPT_WHOLE_BLOCK(q5_k)
+CKPT_WHOLE_BLOCK(q6_k)
+CKPT_WHOLE_BLOCK(iq4_xs)
+#undef CKPT_WHOLE_BLOCK
 
 // --- bitsandbytes 4-bit (NF4 / FP4, QLoRA) -------------------------------------------------------
 

@@ -23,39 +23,53 @@ inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel)
 
 namespace bd = ckpt::block_decode;
 
-// One decoder per layout: values per block (qk), bytes per block, decode.
-#define CKPT_DECODER(NAME, QK, BYTES, FN)                                                 \
-  struct NAME {                                                                           \
-    static constexpr int qk = QK, bytes = BYTES;                                          \
-    static __device__ __forceinline__ void run(const uint8_t* b, float* y) { FN(b, y); } \
+// One decoder per layout, in units of qk values: a stored block of `bytes` holds `units` of them
+// (eight 32-value sub-blocks for the 256-value types, so each GPU thread decodes 32 values);
+// run(block, unit, y) writes the unit's qk values.
+#define CKPT_DECODER(NAME, BYTES, FN)                                                                     \
+  struct NAME {                                                                                           \
+    static constexpr int qk = 32, units = 1, bytes = BYTES;                                               \
+    static __device__ __forceinline__ void run(const uint8_t* b, int, float* y) { FN(b, y); }             \
   };
-CKPT_DECODER(DecQ8_0, 32, bd::kQ8_0Bytes, bd::q8_0)
-CKPT_DECODER(DecQ4_0, 32, bd::kQ4_0Bytes, bd::q4_0)
-CKPT_DECODER(DecQ4_1, 32, bd::kQ4_1Bytes, bd::q4_1)
-CKPT_DECODER(DecQ5_0, 32, bd::kQ5_0Bytes, bd::q5_0)
-CKPT_DECODER(DecQ5_1, 32, bd::kQ5_1Bytes, bd::q5_1)
-CKPT_DECODER(DecIQ4NL, 32, bd::kIQ4NLBytes, bd::iq4_nl)
-CKPT_DECODER(DecQ2K, 256, bd::kQ2KBytes, bd::q2_k)
-CKPT_DECODER(DecQ3K, 256, bd::kQ3KBytes, bd::q3_k)
-CKPT_DECODER(DecQ4K, 256, bd::kQ4KBytes, bd::q4_k)
-CKPT_DECODER(DecQ5K, 256, bd::kQ5KBytes, bd::q5_k)
-CKPT_DECODER(DecQ6K, 256, bd::kQ6KBytes, bd::q6_k)
-CKPT_DECODER(DecIQ4XS, 256, bd::kIQ4XSBytes, bd::iq4_xs)
+#define CKPT_SUPER_DECODER(NAME, BYTES, FN)                                                               \
+  struct NAME {                                                                                           \
+    static constexpr int qk = 32, units = 8, bytes = BYTES;                                               \
+    static __device__ __forceinline__ void run(const uint8_t* b, int unit, float* y) { FN(b, unit, y); }  \
+  };
+CKPT_DECODER(DecQ8_0, bd::kQ8_0Bytes, bd::q8_0)
+CKPT_DECODER(DecQ4_0, bd::kQ4_0Bytes, bd::q4_0)
+CKPT_DECODER(DecQ4_1, bd::kQ4_1Bytes, bd::q4_1)
+CKPT_DECODER(DecQ5_0, bd::kQ5_0Bytes, bd::q5_0)
+CKPT_DECODER(DecQ5_1, bd::kQ5_1Bytes, bd::q5_1)
+CKPT_DECODER(DecIQ4NL, bd::kIQ4NLBytes, bd::iq4_nl)
+CKPT_SUPER_DECODER(DecQ2K, bd::kQ2KBytes, bd::q2_k_sub)
+CKPT_SUPER_DECODER(DecQ3K, bd::kQ3KBytes, bd::q3_k_sub)
+CKPT_SUPER_DECODER(DecQ4K, bd::kQ4KBytes, bd::q4_k_sub)
+CKPT_SUPER_DECODER(DecQ5K, bd::kQ5KBytes, bd::q5_k_sub)
+CKPT_SUPER_DECODER(DecQ6K, bd::kQ6KBytes, bd::q6_k_sub)
+CKPT_SUPER_DECODER(DecIQ4XS, bd::kIQ4XSBytes, bd::iq4_xs_sub)
 #undef CKPT_DECODER
+#undef CKPT_SUPER_DECODER
 
-// Float layouts as "blocks" of one value.
+// Float layouts as units of one value.
 struct DecF32 {
-  static constexpr int qk = 1, bytes = 4;
-  static __device__ __forceinline__ void run(const uint8_t* b, float* y) { *y = bd::bits_to_f32(bd::rd32(b)); }
+  static constexpr int qk = 1, units = 1, bytes = 4;
+  static __device__ __forceinline__ void run(const uint8_t* b, int, float* y) { *y = bd::bits_to_f32(bd::rd32(b)); }
 };
 struct DecF16 {
-  static constexpr int qk = 1, bytes = 2;
-  static __device__ __forceinline__ void run(const uint8_t* b, float* y) { *y = bd::f16(bd::rd16(b)); }
+  static constexpr int qk = 1, units = 1, bytes = 2;
+  static __device__ __forceinline__ void run(const uint8_t* b, int, float* y) { *y = bd::f16(bd::rd16(b)); }
 };
 struct DecBF16 {
-  static constexpr int qk = 1, bytes = 2;
-  static __device__ __forceinline__ void run(const uint8_t* b, float* y) { *y = bd::bf16(bd::rd16(b)); }
+  static constexpr int qk = 1, units = 1, bytes = 2;
+  static __device__ __forceinline__ void run(const uint8_t* b, int, float* y) { *y = bd::bf16(bd::rd16(b)); }
 };
+
+// Unit u of a row: its stored block and its place in it.
+template <typename D>
+__device__ __forceinline__ void decode_unit(const uint8_t* row, uint64_t u, float* y) {
+  D::run(row + (u / D::units) * D::bytes, static_cast<int>(u % D::units), y);
+}
 
 // Calls f.template operator()<Decoder>() for the decoder of `type`; false when there is none.
 template <typename F>

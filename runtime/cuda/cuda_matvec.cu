@@ -1,6 +1,6 @@
-// Weight products on the device. Decode (a few tokens): one warp per output row walks whole quant
-// blocks of the row, so each weight byte is read once for all tokens, decodes them with the shared
-// per-block code (quantize/block_decode.h) and accumulates against every token's activations; the
+// Weight products on the device. Decode (a few tokens): one warp per output row walks the row's quant
+// blocks in 32-value units (a lane per unit), so each weight byte is read once for all tokens, decodes
+// them with the shared per-block code (quantize/block_decode.h) and accumulates against every token's activations; the
 // warp reduces with shuffles. Prompt batches: the weight is dequantized to f16 once and multiplied on
 // the tensor cores (WMMA, f32 accumulation); f32 weights stay exact through the matvec kernel.
 #include "runtime/cuda/cuda_matvec.h"
@@ -27,13 +27,13 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   if (r >= rows) return;
   const int lane = threadIdx.x % 32;
   const uint8_t* row = w + r * row_bytes;
-  const uint64_t n_blocks = cols / D::qk;
+  const uint64_t n_units = cols / D::qk;
   float acc[NT];
 #pragma unroll
   for (int t = 0; t < NT; ++t) acc[t] = 0.0f;
   float v[D::qk];
-  for (uint64_t b = lane; b < n_blocks; b += 32) {
-    D::run(row + b * D::bytes, v);
+  for (uint64_t b = lane; b < n_units; b += 32) {
+    decode_unit<D>(row, b, v);
 #pragma unroll
     for (int t = 0; t < NT; ++t) {
       if (t < n_tokens) {
@@ -102,7 +102,7 @@ __global__ void dequantize_kernel(const uint8_t* w, const int32_t* ids, uint64_t
   const uint8_t* row = w + r * row_bytes;
   float v[D::qk];
   for (uint64_t b = threadIdx.x; b < cols / D::qk; b += blockDim.x) {
-    D::run(row + b * D::bytes, v);
+    decode_unit<D>(row, b, v);
 #pragma unroll 8
     for (int j = 0; j < D::qk; ++j) out[i * out_stride + b * D::qk + j] = static_cast<Out>(v[j]);
   }

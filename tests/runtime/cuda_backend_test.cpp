@@ -7,10 +7,10 @@
 
 #include <cmath>
 
-#include "quantize/quantize_bnb.h"
 #include "runtime/runtime.h"
 #include "runtime/cuda/cuda_matvec.h"
 #include "tests/runtime/random_model.h"
+#include "tests/support/sample_models.h"
 #include "tests/support/test_support.h"
 
 namespace ckpt::runtime {
@@ -98,16 +98,7 @@ INSTANTIATE_TEST_SUITE_P(Types, CudaRandomModel, ::testing::ValuesIn(cuda_cases(
 TEST(CudaBackend, SampleAndItsBitsandbytesFormsEqualTheCpu) {
   CKPT_CUDA_OR_SKIP();
   test::TempDir dir;
-  const std::string sample = std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama";
-  std::vector<std::string> models = {sample};
-  for (const char* type : {"nf4-dq", "fp4"}) {
-    QuantizeOptions q;
-    q.input = sample;
-    q.output = dir.file(type);
-    quantize_hf_to_bnb(q, *parse_bnb_type(type));
-    models.push_back(q.output);
-  }
-  for (const auto& path : models) {
+  for (const auto& path : test::sample_and_bnb4_forms(dir)) {
     const Model model = load_model(path);
     std::vector<int32_t> tokens;
     for (int32_t i = 0; i < 24; ++i) tokens.push_back((i * 31 + 5) % static_cast<int32_t>(model.hp.n_vocab));
@@ -133,8 +124,7 @@ TEST(CudaBackend, StoriesGreedyIdsEqualLlamaCpp) {
 
 TEST(CudaBackend, RunTimeLoraEqualsTheCpu) {
   CKPT_CUDA_OR_SKIP();
-  const std::string sample = std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama";
-  Model model = load_model(sample);
+  Model model = load_model(test::kSampleDir);
   attach_lora(model, {{std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama-lora", 1.0}});
   std::vector<int32_t> tokens;
   for (int32_t i = 0; i < 12; ++i) tokens.push_back((i * 7 + 3) % static_cast<int32_t>(model.hp.n_vocab));

@@ -6,7 +6,7 @@
 
 #include <cstdlib>
 
-#include "quantize/quantize_bnb.h"
+#include "tests/support/sample_models.h"
 #include "tests/runtime/random_model.h"
 #include "tests/support/test_support.h"
 #include "tests/trainer/trainer_test_support.h"
@@ -98,16 +98,7 @@ INSTANTIATE_TEST_SUITE_P(Archs, TorchForwardArch,
 
 TEST(TorchForward, SampleAndItsBitsandbytesFormsEqualTheRuntime) {
   test::TempDir dir;
-  const std::string sample = std::string(CKPT_SOURCE_DIR) + "/samples/tiny-llama";
-  std::vector<std::string> models = {sample};
-  for (const char* type : {"nf4-dq", "fp4"}) {
-    QuantizeOptions q;
-    q.input = sample;
-    q.output = dir.file(type);
-    quantize_hf_to_bnb(q, *parse_bnb_type(type));
-    models.push_back(q.output);
-  }
-  for (const auto& path : models) {
+  for (const auto& path : test::sample_and_bnb4_forms(dir)) {
     const Model model = load_model(path);
     const auto tokens = some_tokens(16, model.hp.n_vocab);
     const auto got = torch_logits(model, tokens);
