@@ -175,6 +175,8 @@ void run_check(RunFlags& f) {
   if (f.json) {
     const nlohmann::ordered_json j = {{"a", f.model},
                                       {"b", f.check},
+                                      {"a_device", fa.backend().name()},
+                                      {"b_device", fb.backend().name()},
                                       {"positions", r.positions.size()},
                                       {"top1_agreement", r.top1_agreement},
                                       {"mean_kl", r.mean_kl},
@@ -299,7 +301,8 @@ void run_generate(RunFlags& f) {
           {"stop_reason", r.stop_reason},
           {"timings", {{"load_seconds", l.seconds}, {"prompt_seconds", r.prompt_seconds}, {"first_token_seconds", r.first_token_seconds},
                        {"generate_seconds", r.generate_seconds}, {"generate_tokens_per_second", gen_tps}}},
-          {"n_ctx", forward.n_ctx()}};
+          {"n_ctx", forward.n_ctx()},
+          {"device", forward.backend().name()}};
       // Text from a model may hold invalid UTF-8 mid-character: replaced, never a thrown dump.
       fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
     } else {

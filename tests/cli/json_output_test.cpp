@@ -137,12 +137,19 @@ TEST_F(JsonOutput, RunConvertQuantizeMergeAdapterDiff) {
     EXPECT_EQ(j["stop_reason"], "length");
     EXPECT_EQ(j["sequence"], ++n);
     EXPECT_GT(j["timings"]["prompt_seconds"].get<double>(), 0.0);
+    EXPECT_TRUE(j["device"].get<std::string>().starts_with("cpu") || j["device"].get<std::string>().starts_with("cuda")) << j["device"];
   }
   EXPECT_EQ(n, 2);
   ASSERT_EQ(ckpt_run({"convert", weird_, "-o", dir_.file("m2.gguf")}).code, 0);
   const ChildOutput chk = ckpt_run({"run", weird_, "--check", dir_.file("m2.gguf"), "-p", "Once", "-n", "2", "--json"});
   ASSERT_EQ(chk.code, 0);
   EXPECT_TRUE(parse(chk.out).is_object());
+  const ChildOutput dev = ckpt_run({"run", weird_, "--device", "cpu", "--check-device", "cpu", "-p", "Once", "-n", "2", "--json"});
+  ASSERT_EQ(dev.code, 0);
+  const auto devj = parse(dev.out);
+  EXPECT_TRUE(devj["a_device"].get<std::string>().starts_with("cpu (")) << devj;
+  EXPECT_TRUE(devj["b_device"].get<std::string>().starts_with("cpu (")) << devj;
+  EXPECT_EQ(devj["max_abs_diff"], 0.0);
   const auto conv = parse(ckpt_run({"convert", weird_, "-o", dir_.file("x.gguf"), "--dry-run", "--json"}).out);
   EXPECT_EQ(conv["input"], weird_);
   EXPECT_EQ(conv["tensors"].size(), 21u);
