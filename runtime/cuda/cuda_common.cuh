@@ -26,30 +26,24 @@ namespace bd = ckpt::block_decode;
 // One decoder per layout, in units of qk values: a stored block of `bytes` holds `units` of them
 // (eight 32-value sub-blocks for the 256-value types, so each GPU thread decodes 32 values);
 // run(block, unit, y) writes the unit's qk values.
-#define CKPT_DECODER(NAME, BYTES, FN)                                                                     \
-  struct NAME {                                                                                           \
-    static constexpr int qk = 32, units = 1, bytes = BYTES;                                               \
-    static __device__ __forceinline__ void run(const uint8_t* b, int, float* y) { FN(b, y); }             \
+#define CKPT_DECODER(NAME, UNITS, BYTES, DECODE)                                                            \
+  struct NAME {                                                                                              \
+    static constexpr int qk = 32, units = UNITS, bytes = BYTES;                                              \
+    static __device__ __forceinline__ void run(const uint8_t* b, [[maybe_unused]] int unit, float* y) { DECODE; } \
   };
-#define CKPT_SUPER_DECODER(NAME, BYTES, FN)                                                               \
-  struct NAME {                                                                                           \
-    static constexpr int qk = 32, units = 8, bytes = BYTES;                                               \
-    static __device__ __forceinline__ void run(const uint8_t* b, int unit, float* y) { FN(b, unit, y); }  \
-  };
-CKPT_DECODER(DecQ8_0, bd::kQ8_0Bytes, bd::q8_0)
-CKPT_DECODER(DecQ4_0, bd::kQ4_0Bytes, bd::q4_0)
-CKPT_DECODER(DecQ4_1, bd::kQ4_1Bytes, bd::q4_1)
-CKPT_DECODER(DecQ5_0, bd::kQ5_0Bytes, bd::q5_0)
-CKPT_DECODER(DecQ5_1, bd::kQ5_1Bytes, bd::q5_1)
-CKPT_DECODER(DecIQ4NL, bd::kIQ4NLBytes, bd::iq4_nl)
-CKPT_SUPER_DECODER(DecQ2K, bd::kQ2KBytes, bd::q2_k_sub)
-CKPT_SUPER_DECODER(DecQ3K, bd::kQ3KBytes, bd::q3_k_sub)
-CKPT_SUPER_DECODER(DecQ4K, bd::kQ4KBytes, bd::q4_k_sub)
-CKPT_SUPER_DECODER(DecQ5K, bd::kQ5KBytes, bd::q5_k_sub)
-CKPT_SUPER_DECODER(DecQ6K, bd::kQ6KBytes, bd::q6_k_sub)
-CKPT_SUPER_DECODER(DecIQ4XS, bd::kIQ4XSBytes, bd::iq4_xs_sub)
+CKPT_DECODER(DecQ8_0, 1, bd::kQ8_0Bytes, bd::q8_0(b, y))
+CKPT_DECODER(DecQ4_0, 1, bd::kQ4_0Bytes, bd::q4_0(b, y))
+CKPT_DECODER(DecQ4_1, 1, bd::kQ4_1Bytes, bd::q4_1(b, y))
+CKPT_DECODER(DecQ5_0, 1, bd::kQ5_0Bytes, bd::q5_0(b, y))
+CKPT_DECODER(DecQ5_1, 1, bd::kQ5_1Bytes, bd::q5_1(b, y))
+CKPT_DECODER(DecIQ4NL, 1, bd::kIQ4NLBytes, bd::iq4_nl(b, y))
+CKPT_DECODER(DecQ2K, 8, bd::kQ2KBytes, bd::q2_k_sub(b, unit, y))
+CKPT_DECODER(DecQ3K, 8, bd::kQ3KBytes, bd::q3_k_sub(b, unit, y))
+CKPT_DECODER(DecQ4K, 8, bd::kQ4KBytes, bd::q4_k_sub(b, unit, y))
+CKPT_DECODER(DecQ5K, 8, bd::kQ5KBytes, bd::q5_k_sub(b, unit, y))
+CKPT_DECODER(DecQ6K, 8, bd::kQ6KBytes, bd::q6_k_sub(b, unit, y))
+CKPT_DECODER(DecIQ4XS, 8, bd::kIQ4XSBytes, bd::iq4_xs_sub(b, unit, y))
 #undef CKPT_DECODER
-#undef CKPT_SUPER_DECODER
 
 // Float layouts as units of one value.
 struct DecF32 {
@@ -94,30 +88,33 @@ bool with_decoder(DType type, F&& f) {
   }
 }
 
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
-  return v;  // lane 0 holds the sum
-}
+struct SumOp {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
+};
+struct MaxOp {
+  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
 
-__device__ __forceinline__ float warp_max(float v) {
-  for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_down_sync(0xffffffffu, v, off));
+// Lane 0 ends with op over the warp's 32 values.
+template <typename T, typename Op>
+__device__ __forceinline__ T warp_reduce(T v, Op op) {
+  for (int off = 16; off > 0; off >>= 1) v = op(v, __shfl_down_sync(0xffffffffu, v, off));
   return v;
 }
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-template <typename T>
-__device__ T block_sum(T v) {
+// op over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+template <typename T, typename Op>
+__device__ T block_reduce(T v, T identity, Op op) {
   __shared__ T partial[32];
   __shared__ T total;
-  v = warp_sum(v);
+  v = warp_reduce(v, op);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
   if (lane == 0) partial[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    T s = lane < n_warps ? partial[lane] : T(0);
-    s = warp_sum(s);
-    if (lane == 0) total = s;
+    T r = warp_reduce(lane < n_warps ? partial[lane] : identity, op);
+    if (lane == 0) total = r;
   }
   __syncthreads();
   const T result = total;
@@ -125,23 +122,15 @@ __device__ T block_sum(T v) {
   return result;
 }
 
-__device__ __forceinline__ float block_max(float v) {
-  __shared__ float partial[32];
-  __shared__ float total;
-  v = warp_max(v);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    float s = lane < n_warps ? partial[lane] : -INFINITY;
-    s = warp_max(s);
-    if (lane == 0) total = s;
-  }
-  __syncthreads();
-  const float result = total;
-  __syncthreads();
-  return result;
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+  return warp_reduce(v, SumOp{});
 }
+template <typename T>
+__device__ T block_sum(T v) {
+  return block_reduce(v, T(0), SumOp{});
+}
+__device__ __forceinline__ float block_max(float v) { return block_reduce(v, -INFINITY, MaxOp{}); }
 
 inline unsigned grid_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
