@@ -6,6 +6,8 @@
 //   - training tokens/s of that step;
 // and, running `ckpt finetune` as a child for a few steps, its peak RSS (what a user's run costs).
 // Medians of CKPT_BENCH_RUNS (default 5) alternating measurements; CKPT_BENCH_DIR holds the models.
+// CKPT_BENCH_DEVICE=cuda: the same on the GPU (a libtorch with CUDA; QLoRA dequantization in ckpt's kernels).
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -55,6 +57,12 @@ double seconds_since(std::chrono::steady_clock::time_point t) { return std::chro
 
 int main() {
   const int runs = std::getenv("CKPT_BENCH_RUNS") ? std::atoi(std::getenv("CKPT_BENCH_RUNS")) : 5;
+  const bool cuda = std::getenv("CKPT_BENCH_DEVICE") && std::string(std::getenv("CKPT_BENCH_DEVICE")) == "cuda";
+  if (cuda && !torch::cuda::is_available()) {
+    std::printf("SKIP CUDA finetune bench: this libtorch sees no CUDA device\n");
+    return 0;
+  }
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   const fs::path dir = ckpt::bench::bench_dir();
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));  // as ckpt finetune does
   const auto bases = prepare_bases(dir);
@@ -79,7 +87,11 @@ int main() {
     o.r = 16;
     o.lora_alpha = 32;
     LoraSetup lora = create_lora(model, o, torch::kFloat32);
-    TorchModel tm(model, 256, torch::kFloat32);
+    for (auto& p : lora.params) {
+      p.a = p.a.detach().to(device).requires_grad_(true);
+      p.b = p.b.detach().to(device).requires_grad_(true);
+    }
+    TorchModel tm(model, 256, torch::kFloat32, device);
     tm.set_lora(&lora.params, 0);
     tm.set_training(true);
     std::vector<torch::Tensor> params;
@@ -101,13 +113,16 @@ int main() {
       auto t = std::chrono::steady_clock::now();
       {
         torch::NoGradGuard no_grad;
-        for (int j = 0; j < 3; ++j) tm.loss_sum(batch);
+        double sum = 0;
+        for (int j = 0; j < 3; ++j) sum += tm.loss_sum(batch).item<double>();  // item: waits for a device
+        if (!std::isfinite(sum)) std::printf("warning: non-finite loss\n");
       }
       const double f = seconds_since(t);
       t = std::chrono::steady_clock::now();
       opt.zero_grad();
       (tm.loss_sum(batch) / static_cast<double>(batch.n_targets)).backward();
       opt.step();
+      if (device.is_cuda()) params.back().sum().item<float>();  // the step's kernels have finished
       const double s = seconds_since(t);
       if (k > 0) fwd.push_back(f), step.push_back(s);
     }
@@ -115,7 +130,7 @@ int main() {
     // The CLI's peak RSS over a short run (8 steps of 2 records).
     const fs::path out = dir / "ckpt-bench-finetune-out";
     const auto child = ckpt::bench::run_child({CKPT_BINARY, "finetune", base.path, "--data", data.string(), "-o", out.string(), "--force", "--max_steps", "8",
-                                               "--per_device_train_batch_size", "2", "--r", "16", "--no-progress"},
+                                               "--per_device_train_batch_size", "2", "--r", "16", "--no-progress", "--device", device.is_cuda() ? "cuda" : "cpu"},
                                               true, true);
     std::printf("%-20s %10.3f %10.3f %10.2f %8s %12.0f %7.0f MB%s\n", base.label.c_str(), mf, ms, ms / mf, ms / mf <= 1.5 ? "<= 1.5" : "> 1.5",
                 static_cast<double>(batch.ids.numel()) / ms, static_cast<double>(child.max_rss_kb) / 1024.0, child.exit_code ? " (finetune failed)" : "");

@@ -8,7 +8,8 @@
 #   2. CPU vs CUDA logits (`ckpt run --check-device cuda`) on the sample and on a ~1B-parameter random
 #      model in f16, Q8_0, Q4_0 and Q4_K_M: agreement and greedy ids;
 #   3. decode tokens/s on the CUDA backend as a fraction of the device's copy bandwidth, and against
-#      llama.cpp's CUDA build when CKPT_BENCH_PEER names one (bench/bench_generate.cpp).
+#      llama.cpp's CUDA build when CKPT_BENCH_PEER names one (bench/bench_generate.cpp);
+#   4. QLoRA training throughput on the GPU (bench/bench_finetune.cpp), when libtorch has CUDA.
 # Everything goes to $OUT (the device tool's output folder) or ./gpu-check/; a summary is printed.
 # bash bench/gpu_check.sh [BUILD_DIR]
 set -uo pipefail
@@ -26,7 +27,7 @@ grep -E "ckpt: (CUDA|no working|trainer)" "$out/configure.log"
 echo "== build"
 cmake --build "$build" --parallel "$(nproc)" --target ckpt runtime_test bench_generate > "$out/build.log" 2>&1 ||
   { grep -E "error" "$out/build.log" | head -30; exit 1; }
-cmake --build "$build" --parallel "$(nproc)" --target trainer_test >> "$out/build.log" 2>&1 || echo "(trainer_test not built: no libtorch)"
+cmake --build "$build" --parallel "$(nproc)" --target trainer_test bench_finetune >> "$out/build.log" 2>&1 || echo "(trainer_test not built: no libtorch)"
 ckpt="$build/inspect/ckpt"
 "$ckpt" --version | tee "$out/version.txt"
 
@@ -60,5 +61,9 @@ a, b = (json.load(open(p)) for p in sys.argv[1:3])
 print(f"  greedy ids equal: {a['ids'] == b['ids']}; cuda {b['timings']['generate_tokens_per_second']:.1f} tok/s, cpu {a['timings']['generate_tokens_per_second']:.1f} tok/s")
 PY
 done
+if [ -x "$build/bench/bench_finetune" ]; then
+  echo "== 4. QLoRA training step on the GPU (bench_finetune)"
+  CKPT_BENCH_MODEL= CKPT_BENCH_RUNS=3 "$build/bench/bench_finetune" | tee "$out/bench_finetune_cuda.txt"
+fi
 rm -rf "$CKPT_BENCH_DIR"
 echo "== done: $out"
