@@ -87,10 +87,7 @@ int main() {
     o.r = 16;
     o.lora_alpha = 32;
     LoraSetup lora = create_lora(model, o, torch::kFloat32);
-    for (auto& p : lora.params) {
-      p.a = p.a.detach().to(device).requires_grad_(true);
-      p.b = p.b.detach().to(device).requires_grad_(true);
-    }
+    place_lora(lora.params, device);
     TorchModel tm(model, 256, torch::kFloat32, device);
     tm.set_lora(&lora.params, 0);
     tm.set_training(true);

@@ -284,7 +284,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--show", f->show, "Print the reference and every answer of the first N records");
   cmd->add_option("-o,--out", f->out_dir, "Write examples.jsonl (per example) and summary.json here");
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
-  cmd->add_option("--device", f->device, "Where to generate: cpu, cuda or auto (CUDA when it can)")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  add_device_option(cmd, "--device", f->device, "Where to generate");
   cmd->add_flag("--json", f->json, "Print the summary (what summary.json holds; with --show, the shown answers) as JSON");
   cmd->callback([f] {
     if (f->predictions.empty() && f->model.empty()) throw CLI::ValidationError("model", "is required unless --predictions gives the outputs");

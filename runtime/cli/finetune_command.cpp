@@ -12,6 +12,7 @@
 #include "formats/error.h"
 #include "formats/progress.h"
 #include "inspect/cli/commands.h"
+#include "generation_flags.h"  // beside this file (the CLI's own, not a library header)
 #include "runtime/trainer/trainer.h"
 
 namespace ckpt::cli {
@@ -87,8 +88,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_flag("--packing", o->packing, "Pack several records per row (attention never crosses records)");
   cmd->add_flag("--no-shuffle,--no_shuffle", o->no_shuffle, "Train on the records in file order");
   cmd->add_option("--nproc,--nproc_per_node,--nproc-per-node", *nproc, "Data-parallel worker processes on this machine (c10d Gloo)")->check(CLI::Range(1u, 256u));
-  cmd->add_option("--device", o->device, "Where to train: cpu, cuda (a libtorch with CUDA; the frozen weights dequantized by ckpt's CUDA kernels) or auto")
-      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  add_device_option(cmd, "--device", o->device, "Where to train (cuda: a libtorch with CUDA; the frozen weights dequantized by ckpt's CUDA kernels)");
   cmd->add_option("-t,--threads", o->threads, "Threads per process (default: the cores divided among the processes)")->check(CLI::Range(1u, 1024u));
   cmd->add_flag("--no-progress", *no_progress, "No progress bar");
   cmd->add_flag("--json", *json, "Print the run's report (steps, losses, tokens, time) as JSON on stdout; log lines go to stderr");

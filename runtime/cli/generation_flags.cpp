@@ -78,6 +78,11 @@ void process_escapes(std::string& text) {
   text = std::move(out);
 }
 
+CLI::Option* add_device_option(CLI::App* cmd, const std::string& flag, std::string& device, const std::string& what) {
+  return cmd->add_option(flag, device, what + ": cpu, cuda, or auto (CUDA when this build has it and a GPU can take the model)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+}
+
 std::vector<runtime::LoraSpec> lora_specs(const std::vector<std::string>& flags) {
   std::vector<runtime::LoraSpec> specs;
   for (const auto& a : flags) {

@@ -401,11 +401,9 @@ void add_generation_command(CLI::App& app, bool chat) {
   cmd->add_option("--messages", f->messages_file, "With --chat or -i: a JSON array of earlier messages (system/user/assistant/tool) before -p");
   cmd->add_option("--n-seq", f->n_seq, "Generate this many sequences from the same prompt (seeds seed, seed+1, ...)")->default_val(1)->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::Range(1u, 1024u));
-  cmd->add_option("--device", f->device, "Where to compute: cpu, cuda, or auto (CUDA when this build has it, a GPU is present and every weight type has a kernel)")
-      ->default_val("auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
-  cmd->add_option("--check-device", f->check_device,
-                  "With --check: run the second model here (default: --device); without --check: compare MODEL on --device with itself on this device")
-      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  add_device_option(cmd, "--device", f->device, "Where to compute")->default_val("auto");
+  add_device_option(cmd, "--check-device", f->check_device,
+                    "With --check: where the second model runs (default: --device); without --check: compare MODEL on --device with itself here");
   cmd->add_option("--kv-type", f->kv_type, "KV cache element type: f16 (half the memory) or f32")
       ->default_val("f16")->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("-c,--ctx-size", f->ctx, "Context size (default: the model's, at most 4096)")->check(CLI::Range(1u, 1u << 20));

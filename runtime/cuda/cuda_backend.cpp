@@ -8,6 +8,16 @@
 
 namespace ckpt::runtime::cuda {
 
+namespace {
+
+bool has_kernel(const Weight& w) { return w.bnb4 || supports(w.dtype); }
+
+Error no_kernel(const std::string& file, const Weight& w) {
+  return Error(ErrorCode::Unsupported, file, Error::kNoOffset, w.name, fmt::format("{} has no CUDA kernel (run it with --device cpu)", w.type_name()));
+}
+
+}  // namespace
+
 DeviceWeights::DeviceWeights() = default;
 
 DeviceWeights::~DeviceWeights() {
@@ -23,10 +33,7 @@ void* DeviceWeights::keep(size_t bytes) {
 
 const DeviceMatrix& DeviceWeights::matrix(const Weight& w) {
   if (auto it = matrices_.find(&w); it != matrices_.end()) return *it->second;
-  if (!w.bnb4 && !supports(w.dtype)) {
-    throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, w.name,
-                fmt::format("{} has no CUDA kernel (run it with --device cpu)", w.type_name()));
-  }
+  if (!has_kernel(w)) throw no_kernel("", w);
   auto m = std::make_unique<DeviceMatrix>();
   m->type = w.dtype;
   m->bnb4 = w.bnb4;
@@ -59,7 +66,7 @@ const float* DeviceWeights::vector(const float* host, size_t n) {
 const float* DeviceWeights::vector(const std::vector<float>& v) { return v.empty() ? nullptr : vector(v.data(), v.size()); }
 
 const Weight* first_unsupported_weight(const Model& model) {
-  auto bad = [](const Weight& w) { return w.present() && !w.bnb4 && !supports(w.dtype); };
+  auto bad = [](const Weight& w) { return w.present() && !has_kernel(w); };
   for (const Weight* w : {&model.tok_embd, &model.pos_embd, &model.output}) {
     if (bad(*w)) return w;
   }
@@ -80,10 +87,7 @@ class CudaBackend final : public Backend {
   explicit CudaBackend(const Model& model) {
     std::string why;
     if (!device_available(&why)) throw Error(ErrorCode::Unsupported, model.path, Error::kNoOffset, "device", why);
-    if (const Weight* w = first_unsupported_weight(model)) {
-      throw Error(ErrorCode::Unsupported, model.path, Error::kNoOffset, w->name,
-                  fmt::format("{} has no CUDA kernel (run it with --device cpu)", w->type_name()));
-    }
+    if (const Weight* w = first_unsupported_weight(model)) throw no_kernel(model.path, *w);
     description_ = device_description();
     // Everything up front: generation should not pause to upload a layer.
     auto upload = [&](const Weight& w) {

@@ -55,6 +55,14 @@ LoraSetup create_lora(const Model& model, const FinetuneOptions& o, torch::Dtype
   return s;
 }
 
+void place_lora(std::vector<LoraParams>& params, const torch::Device& device) {
+  for (auto& p : params) {
+    if (p.a.device() == device) continue;
+    p.a = p.a.detach().to(device).requires_grad_(true);
+    p.b = p.b.detach().to(device).requires_grad_(true);
+  }
+}
+
 void load_lora_values(LoraSetup& s, const std::string& dir) {
   const auto ad = open_lora_adapter(dir);
   torch::NoGradGuard no_grad;

@@ -26,6 +26,9 @@ struct LoraSetup {
 // reset_lora_parameters; with options.init_adapter, that adapter's r, alpha, targets and values.
 LoraSetup create_lora(const Model& model, const FinetuneOptions& options, torch::Dtype dtype);
 
+// Moves the adapter parameters to `device` (nothing to do on the CPU), as trainable leaves again.
+void place_lora(std::vector<LoraParams>& params, const torch::Device& device);
+
 // Copies the values of the PEFT adapter in `dir` into `setup` (same modules and ranks, else Error).
 void load_lora_values(LoraSetup& setup, const std::string& dir);
 

@@ -16,6 +16,7 @@
 #include "formats/error.h"
 #include "formats/output_guard.h"
 #include "formats/progress.h"
+#include "runtime/backend.h"
 #include "runtime/model.h"
 #include "runtime/tokenizer.h"
 #include "runtime/trainer/adapter_state.h"
@@ -109,16 +110,12 @@ json run_identity(const FinetuneOptions& o, const LoraSetup& s, uint64_t total_s
           {"total_steps", total_steps}};
 }
 
-}  // namespace
-
 // --device: CUDA needs a libtorch built with it (PyTorch's; Debian's libtorch-dev is CPU-only).
 torch::Device training_device(const FinetuneOptions& o, bool distributed) {
-  if (o.device != "cpu" && o.device != "cuda" && o.device != "auto") {
-    throw Error(ErrorCode::InvalidArgument, "", Error::kNoOffset, "--device", fmt::format("'{}' is not a device: cpu, cuda or auto", o.device));
-  }
-  if (o.device == "cpu") return torch::kCPU;
+  const Device wanted = parse_device(o.device);
+  if (wanted == Device::Cpu) return torch::kCPU;
   const bool cuda = torch::cuda::is_available();
-  if (o.device == "cuda") {
+  if (wanted == Device::Cuda) {
     if (!cuda) {
       throw Error(ErrorCode::Unsupported, "", Error::kNoOffset, "--device",
                   "cuda: this libtorch sees no CUDA device (Debian's libtorch-dev is CPU-only: configure with PyTorch's libtorch, "
@@ -128,6 +125,8 @@ torch::Device training_device(const FinetuneOptions& o, bool distributed) {
   }
   return cuda && !distributed ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
 }
+
+}  // namespace
 
 FinetuneReport run_finetune(const FinetuneOptions& o) {
   check_options(o);
@@ -183,12 +182,7 @@ FinetuneReport run_finetune(const FinetuneOptions& o) {
 
   const torch::Dtype compute = o.bf16 ? torch::kBFloat16 : torch::kFloat32;
   LoraSetup lora = create_lora(model, o, torch::kFloat32);
-  if (device.is_cuda()) {  // initialised on the host (the same values as a CPU run), trained on the device
-    for (auto& p : lora.params) {
-      p.a = p.a.detach().to(device).requires_grad_(true);
-      p.b = p.b.detach().to(device).requires_grad_(true);
-    }
-  }
+  place_lora(lora.params, device);  // initialised on the host (the same values as a CPU run), trained there
   TorchModel tm(model, static_cast<uint32_t>(std::max<uint64_t>(o.max_seq_length, 1)), compute, device);
   tm.set_lora(&lora.params, o.lora_dropout);
   tm.set_gradient_checkpointing(o.gradient_checkpointing);

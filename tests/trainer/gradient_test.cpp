@@ -225,10 +225,7 @@ TEST_P(QloraStepOnCuda, EqualsTheCpuStep) {
   for (int on_gpu = 0; on_gpu < 2; ++on_gpu) {
     auto lora = random_lora(model, torch::kFloat32);
     const torch::Device device = on_gpu ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-    for (auto& p : lora) {
-      p.a = p.a.detach().to(device).requires_grad_(true);
-      p.b = p.b.detach().to(device).requires_grad_(true);
-    }
+    place_lora(lora, device);
     TorchModel tm(model, 32, torch::kFloat32, device);
     tm.set_lora(&lora, 0);
     const TorchBatch batch = make_batch({&seq});
